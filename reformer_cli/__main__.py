@@ -1,0 +1,3 @@
+from reformer_cli.cli import main
+
+main()

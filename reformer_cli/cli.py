@@ -1,0 +1,88 @@
+"""The `reformer` command: wires subcommands together and turns our errors into one line.
+
+Each subcommand lives in `reformer_cli/commands/<name>.py` and exposes `register(app)`.
+Command modules import torch lazily inside the command function, so `reformer --help`
+and the extractive `summarize` start fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import typer
+
+from reformer_cli import __version__
+from reformer_cli.errors import ReformerError
+
+COMMAND_MODULES = ("train", "continue_", "summarize", "memprofile")
+
+app = typer.Typer(
+    name="reformer",
+    help="Train, continue and summarize long documents with a Reformer; measure its memory.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode="rich",
+    add_completion=False,
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"reformer {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True,
+                                 help="Print the version and exit."),
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+) -> None:
+    """Long-document language modelling with a Reformer."""
+    if debug:
+        os.environ["REFORMER_DEBUG"] = "1"
+
+
+for _name in COMMAND_MODULES:
+    importlib.import_module(f"reformer_cli.commands.{_name}").register(app)
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("REFORMER_DEBUG") == "1" or "--debug" in sys.argv[1:]
+
+
+def print_error(message: str) -> None:
+    prefix = "\x1b[31merror:\x1b[0m " if sys.stderr.isatty() else "error: "
+    sys.stderr.write(prefix + message + "\n")
+    sys.stderr.flush()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script: our errors are one line, never a traceback."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except ReformerError as error:
+        if debug_enabled():
+            raise
+        print_error(error.one_line())
+        sys.exit(error.exit_code)
+    except KeyboardInterrupt:
+        print_error("interrupted")
+        sys.exit(130)
+    except typer.Exit as done:  # raised by --version and friends
+        sys.exit(done.exit_code)
+    except Exception as error:  # click's usage errors and anything unexpected
+        import click
+
+        if isinstance(error, click.exceptions.ClickException):
+            error.show()
+            sys.exit(error.exit_code)
+        if isinstance(error, click.exceptions.Abort):
+            print_error("aborted")
+            sys.exit(130)
+        if debug_enabled():
+            raise
+        print_error(f"{type(error).__name__}: {error} (run with --debug for the traceback)")
+        sys.exit(1)

@@ -1,0 +1,1 @@
+"""Pure PyTorch Reformer: knows nothing of files, terminals or tokenizers."""

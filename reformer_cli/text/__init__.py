@@ -1,0 +1,1 @@
+"""Text handling: reading corpora, tokenizers, sentence segmentation."""
