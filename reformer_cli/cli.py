@@ -62,7 +62,7 @@ def print_error(message: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: our errors are one line, never a traceback."""
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, standalone_mode=False, prog_name="reformer")
     except ReformerError as error:
         if debug_enabled():
             raise
@@ -74,12 +74,11 @@ def main(argv: list[str] | None = None) -> None:
     except typer.Exit as done:  # raised by --version and friends
         sys.exit(done.exit_code)
     except Exception as error:  # click's usage errors and anything unexpected
-        import click
-
-        if isinstance(error, click.exceptions.ClickException):
+        # Typer may vendor its own copy of click, so recognise click's exceptions by shape.
+        if callable(getattr(error, "show", None)) and isinstance(getattr(error, "exit_code", None), int):
             error.show()
             sys.exit(error.exit_code)
-        if isinstance(error, click.exceptions.Abort):
+        if type(error).__name__ == "Abort":
             print_error("aborted")
             sys.exit(130)
         if debug_enabled():
