@@ -1,0 +1,200 @@
+"""Shared-QK LSH self-attention (Kitaev et al. 2020), O(rounds * L * chunk) per head.
+
+Steps of one forward (B batch, H heads, L padded length, r rounds, b buckets, c chunk):
+  1. project: q (B, H, L, d) from one matrix; keys are q / |q|; values separately.
+  2. hash q (detached, BEFORE rotary, so buckets depend on content only): per head and round
+     a Gaussian rotation R (d, b/2), bucket = argmax([qR, -qR]). Large b is factorised
+     (b = b1 * b2, one argmax per factor) so R stays small.
+  3. ONE sort of the r*L integer keys (round*b + bucket)*L + position: rounds never mix and
+     ties inside a bucket keep position order. Gather q, v in that order with one index.
+  4. cut the sorted stream into chunks of c; each attends to itself and the previous chunk of
+     the SAME round. The first chunk of each round only looks at itself (no wrap-around), so
+     within a round no key is ever counted twice.
+  5. masks on the ORIGINAL positions carried along: causal (hard), padding (hard), self (soft).
+  6. un-sort with the inverse permutation; combine rounds with weights softmax_r(lse_r),
+     which equals one softmax over the union of the attended sets when no key is shared;
+     optional duplicate correction subtracts log(N_ij), N_ij = number of rounds in which key j
+     is in query i's attended set (paper, section 2.2 / trax).
+Logit scale: q . (k / |k|) / sqrt(d_head).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from reformer_cli.config import ModelConfig
+from reformer_cli.core.attention import SharedQKAttention, pad_to_multiple
+from reformer_cli.core.chunked_ops import chunked_attention, encode_positions, look_back
+from reformer_cli.errors import InputError
+
+FACTORISE_ABOVE = 64  # bucket counts above this are hashed as b1 * b2
+
+
+def default_bucket_count(padded_length: int, chunk_length: int) -> int:
+    """About 2 * L / c, rounded down to a power of two, at least 2."""
+    target = max(2, (2 * padded_length) // chunk_length)
+    return 2 ** (target.bit_length() - 1)
+
+
+def bucket_factors(n_buckets: int) -> list[int]:
+    """[b] or [b1, b2] with b1 * b2 = b (both even powers of two) for large powers of two."""
+    if n_buckets <= FACTORISE_ABOVE or n_buckets & (n_buckets - 1):
+        return [n_buckets]
+    exponent = n_buckets.bit_length() - 1
+    first = 2 ** ((exponent + 1) // 2)
+    return [first, n_buckets // first]
+
+
+def draw_rotations(n_heads: int, d_head: int, n_hashes: int, factors: list[int],
+                   device, seed: int | None = None) -> torch.Tensor:
+    """Random rotations (H, d, r, sum(factors)/2) fp32. With a seed: a private generator, so
+    the global RNG is untouched; without: the global RNG (fresh each forward)."""
+    shape = (n_heads, d_head, n_hashes, sum(factors) // 2)
+    if seed is None:
+        return torch.randn(shape, device=device)
+    generator = torch.Generator(device=device)
+    generator.manual_seed(seed)
+    return torch.randn(shape, device=device, generator=generator)
+
+
+def hash_vectors(vectors: torch.Tensor, rotations: torch.Tensor,
+                 factors: list[int]) -> torch.Tensor:
+    """Angular LSH. vectors (B, H, L, d), rotations (H, d, r, sum(f)/2) -> buckets (B, H, r, L)
+    int64 in [0, prod(factors)). Works for a single new token too (L = 1)."""
+    projected = torch.einsum("bhld,hdrk->bhrlk", vectors.detach().float(), rotations)
+    buckets = None
+    start = 0
+    for factor in factors:
+        part = projected[..., start:start + factor // 2]
+        # argmax over [part, -part] without building it: the largest of max and -min
+        # (ties go to the first half, as argmax of the concatenation would)
+        largest, largest_index = part.max(dim=-1)  # (B, H, r, L)
+        smallest, smallest_index = part.min(dim=-1)
+        index = torch.where(largest >= -smallest, largest_index, smallest_index + factor // 2)
+        buckets = index if buckets is None else buckets * factor + index
+        start += factor // 2
+    return buckets
+
+
+class LSHSelfAttention(SharedQKAttention):
+    """Shared-QK LSH attention; same interface as the other attention layers."""
+
+    def __init__(self, config: ModelConfig, layer_index: int):
+        super().__init__(config, layer_index)
+        self.n_hashes = config.n_hashes  # may be raised at evaluation
+        self.last_rotations: torch.Tensor | None = None
+
+    def bucket_count(self, padded_length: int) -> int:
+        if self.config.n_buckets:
+            return self.config.n_buckets
+        return default_bucket_count(padded_length, self.config.chunk_length)
+
+    def rotation_seed(self) -> int | None:
+        seed = self.config.hash_seed
+        return None if seed is None else seed * 1_000_003 + self.layer_index
+
+    def forward(self, hidden: torch.Tensor, padding_mask: torch.Tensor | None = None):
+        batch, length, _ = hidden.shape
+        chunk = self.config.chunk_length
+        hidden, key_valid = pad_to_multiple(hidden, padding_mask, chunk)
+        padded_length = hidden.shape[1]
+        heads, d = self.n_heads, self.d_head
+        groups = batch * heads
+
+        qk = self.split_heads(self.query_key(hidden))  # (B, H, Lp, d)
+        v = self.split_heads(self.value(hidden))  # (B, H, Lp, d)
+
+        n_buckets = self.bucket_count(padded_length)
+        factors = bucket_factors(n_buckets)
+        forced = self.forced_buckets
+        n_hashes = self.n_hashes if forced is None else forced.shape[2]
+        # Drawn even when the buckets are forced, so the recompute consumes the global RNG
+        # exactly as the recorded forward did (dropout replay depends on it).
+        rotations = draw_rotations(heads, d, n_hashes, factors, hidden.device,
+                                   self.rotation_seed())
+        if forced is None:
+            buckets = hash_vectors(qk, rotations, factors)  # (B, H, r, Lp)
+            self.last_rotations = rotations
+        else:
+            if tuple(forced.shape) != (batch, heads, n_hashes, padded_length):
+                raise InputError(f"forced_buckets has shape {tuple(forced.shape)}, expected "
+                                 f"{(batch, heads, n_hashes, padded_length)}",
+                                 "set forced_buckets from last_buckets of the same input")
+            buckets = forced.to(hidden.device)
+        self.last_buckets = buckets.detach()
+
+        q = self.rotary(qk)  # (B, H, Lp, d)
+        out, lse = self.attend_sorted(q, v, buckets, key_valid, n_buckets)
+        # out (G, r, Lp, d), lse (G, r, Lp)
+        if n_hashes == 1:
+            out = out[:, 0]
+        else:
+            weights = torch.softmax(lse, dim=1).to(out.dtype)  # softmax over rounds
+            out = (out * weights[..., None]).sum(dim=1)  # (G, Lp, d)
+        out = out.view(batch, heads, padded_length, d)[:, :, :length]
+        return self.output(self.merge_heads(out))
+
+    def attend_sorted(self, q, v, buckets, key_valid, n_buckets):
+        """Sort by (round, bucket, position), attend in chunks, un-sort.
+        q, v (B, H, Lp, d); buckets (B, H, r, Lp). Returns out (G, r, Lp, d), lse (G, r, Lp)."""
+        batch, heads, padded_length, d = q.shape
+        groups, n_hashes = batch * heads, buckets.shape[2]
+        chunk = self.config.chunk_length
+        stream = n_hashes * padded_length
+        n_chunks = stream // chunk
+        device = q.device
+
+        positions = torch.arange(padded_length, device=device)
+        round_offsets = torch.arange(n_hashes, device=device)[:, None] * n_buckets  # (r, 1)
+        sort_key = (buckets + round_offsets) * padded_length + positions  # (B, H, r, Lp)
+        _, order = sort_key.view(groups, stream).sort(dim=-1, stable=True)  # (G, r*Lp)
+        token = order % padded_length  # original position of each stream slot
+
+        # Gather q and v with one flat index over (group, position); two index_selects write
+        # contiguous results directly (cheaper than gathering a concatenation and splitting).
+        group_base = (torch.arange(groups, device=device) * padded_length)[:, None]
+        flat_index = (token + group_base).reshape(-1)  # (G*r*Lp,)
+        chunked = (groups, n_chunks, chunk, d)
+        sorted_q = q.reshape(-1, d).index_select(0, flat_index).view(chunked)
+        sorted_v = v.reshape(-1, d).index_select(0, flat_index).view(chunked)
+
+        encoded = encode_positions(positions, key_valid)  # (Lp,) or (B, Lp)
+        if key_valid is None:
+            sorted_positions = encoded[token]  # (G, r*Lp)
+        else:
+            encoded = encoded[:, None].expand(batch, heads, padded_length).reshape(groups, -1)
+            sorted_positions = encoded.gather(1, token)
+        sorted_positions = sorted_positions.view(groups, n_chunks, chunk)
+        chunks_per_round = padded_length // chunk
+        no_look_back = torch.arange(n_chunks, device=device) % chunks_per_round == 0
+
+        undo = torch.empty_like(order)  # inverse permutation: stream slot of (round, token)
+        undo.scatter_(1, order, torch.arange(stream, device=device).expand(groups, stream))
+        extra_bias = None
+        if self.config.duplicate_correction and n_hashes > 1:
+            extra_bias = self.duplicate_log_counts(token, undo, n_chunks, chunk, n_hashes,
+                                                   padded_length)
+
+        out, lse = chunked_attention(sorted_q, sorted_v, sorted_positions,
+                                     no_look_back, self.causal, self.scale, extra_bias)
+        out_flat = out.reshape(groups * stream, d)
+        flat_undo = (undo + group_base * n_hashes).reshape(-1)
+        out = out_flat.index_select(0, flat_undo).view(groups, n_hashes, padded_length, d)
+        lse = lse.reshape(groups, stream).gather(1, undo).view(groups, n_hashes, padded_length)
+        return out, lse
+
+    @staticmethod
+    def duplicate_log_counts(token, undo, n_chunks, chunk, n_hashes, padded_length):
+        """-log N_ij for every (query, window key) pair, (G, n, c, 2c) fp32, where N_ij counts
+        the rounds in which key j lies in query i's chunk or in its look-back chunk."""
+        groups = token.shape[0]
+        rank = undo.view(groups, n_hashes, padded_length)
+        rank = rank - torch.arange(n_hashes, device=undo.device)[:, None] * padded_length
+        chunk_of = (rank // chunk).transpose(1, 2)  # (G, Lp, r): chunk index within each round
+        query_chunks = chunk_of.gather(1, token[..., None].expand(-1, -1, n_hashes))
+        query_chunks = query_chunks.view(groups, n_chunks, chunk, n_hashes)
+        key_chunks = look_back(query_chunks)[:, :, None]  # (G, n, 1, 2c, r)
+        query_chunks = query_chunks[:, :, :, None]  # (G, n, c, 1, r)
+        met = (key_chunks == query_chunks) | ((key_chunks == query_chunks - 1) & (query_chunks > 0))
+        counts = met.sum(dim=-1).clamp_min(1)  # (G, n, c, 2c)
+        return -torch.log(counts.float())
