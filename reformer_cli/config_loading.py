@@ -1,0 +1,477 @@
+"""Run configuration: data and training dataclasses, YAML files, `--set` overrides, flags.
+
+Precedence: dataclass defaults < YAML file < `--set section.key=value` < explicit CLI flags.
+Every value passes through one typed coercion step, so a wrong type, an unknown key or an
+impossible value fails with its key path (and, for unknown keys, the nearest valid key).
+
+torch is imported only inside `resolve_device`, so `reformer --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import codecs
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from reformer_cli.config import ModelConfig, check_range
+from reformer_cli.errors import ConfigError, ResourceError
+
+TOKENIZERS = ("sentencepiece", "byte")
+TASKS = ("lm", "summarize")
+PRECISIONS = ("auto", "fp32", "bf16")
+SECTIONS = ("model", "data", "train")
+# Written into checkpoint config.yaml files next to the run config; accepted and ignored here.
+METADATA_KEYS = ("format_version", "reformer_version")
+PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+@dataclass
+class DataConfig:
+    """What text to read and how to turn it into token windows."""
+
+    seq_len: int = 4096  # tokens per training window
+    tokenizer: str = "sentencepiece"  # sentencepiece (trained on the corpus) | byte
+    vocab_size: int = 8000  # SentencePiece vocabulary (lowered with a warning if the corpus is small)
+    tokenizer_model: str | None = None  # reuse this tokenizer file/folder instead of training one
+    val_fraction: float = 0.05  # tail of the corpus kept for validation
+    val_path: str | None = None  # a separate validation file (then val_fraction is unused)
+    encoding: str = "utf-8"  # text encoding of the input files
+    task: str = "lm"  # lm | summarize (JSONL of {"document", "summary"} pairs)
+
+    def validate(self, prefix: str = "data") -> "DataConfig":
+        check_range(f"{prefix}.seq_len", self.seq_len, low=2)
+        _check_choice(f"{prefix}.tokenizer", self.tokenizer, TOKENIZERS)
+        if self.tokenizer == "sentencepiece":
+            # byte fallback alone needs 256 pieces plus the special tokens
+            check_range(f"{prefix}.vocab_size", self.vocab_size, low=300, high=1_000_000)
+        check_range(f"{prefix}.val_fraction", self.val_fraction, low=0.0, high=0.5)
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise ConfigError(f"{prefix}.encoding={self.encoding!r} is not a known text encoding",
+                              "use e.g. utf-8, latin-1, gb18030") from None
+        _check_choice(f"{prefix}.task", self.task, TASKS)
+        return self
+
+
+@dataclass
+class TrainConfig:
+    """Optimisation, evaluation, checkpointing and device settings."""
+
+    steps: int = 300  # optimizer steps
+    time_budget: float | None = None  # stop after this many seconds (None = no limit)
+    batch_size: int = 2  # windows per micro-batch
+    grad_accum: int = 1  # micro-batches per optimizer step
+    lr: float = 1e-3  # peak learning rate (AdamW)
+    weight_decay: float = 0.01  # AdamW decoupled weight decay
+    warmup_steps: int = 50  # linear warmup before the cosine decay
+    min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
+    grad_clip: float = 1.0  # max global gradient norm (0 = off)
+    eval_every: int = 100  # steps between validation runs (0 = only at the end)
+    eval_batches: int = 4  # validation batches per evaluation
+    log_every: int = 10  # steps between progress/metrics lines
+    checkpoint_every: int = 200  # steps between checkpoints (0 = only at the end)
+    keep_checkpoints: int = 3  # step checkpoints kept (final/ is always kept)
+    seed: int = 0  # seeds the model init, the data order and dropout
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    precision: str = "auto"  # auto (bf16 on capable GPUs, else fp32) | fp32 | bf16
+    compile: bool = False  # torch.compile the model
+    deterministic: bool = False  # deterministic kernels (exact resume on the CPU)
+
+    def validate(self, prefix: str = "train") -> "TrainConfig":
+        check_range(f"{prefix}.steps", self.steps, low=1)
+        if self.time_budget is not None:
+            _check_positive(f"{prefix}.time_budget", self.time_budget, "seconds > 0 (or null for no limit)")
+        check_range(f"{prefix}.batch_size", self.batch_size, low=1)
+        check_range(f"{prefix}.grad_accum", self.grad_accum, low=1)
+        _check_positive(f"{prefix}.lr", self.lr, "> 0 (typically 1e-4 to 3e-3)")
+        check_range(f"{prefix}.lr", self.lr, high=10.0)
+        check_range(f"{prefix}.weight_decay", self.weight_decay, low=0.0)
+        check_range(f"{prefix}.warmup_steps", self.warmup_steps, low=0)
+        check_range(f"{prefix}.min_lr_ratio", self.min_lr_ratio, low=0.0, high=1.0)
+        check_range(f"{prefix}.grad_clip", self.grad_clip, low=0.0)
+        check_range(f"{prefix}.eval_every", self.eval_every, low=0)
+        check_range(f"{prefix}.eval_batches", self.eval_batches, low=1)
+        check_range(f"{prefix}.log_every", self.log_every, low=1)
+        check_range(f"{prefix}.checkpoint_every", self.checkpoint_every, low=0)
+        check_range(f"{prefix}.keep_checkpoints", self.keep_checkpoints, low=1)
+        check_range(f"{prefix}.seed", self.seed, low=0)
+        base = self.device.split(":", 1)[0]
+        if base not in ("auto", "cpu", "cuda", "mps") or (":" in self.device and base != "cuda") or (
+                base == "cuda" and ":" in self.device and not self.device.split(":", 1)[1].isdigit()):
+            raise ConfigError(f"{prefix}.device={self.device!r} is not a device",
+                              "use auto, cpu, cuda, cuda:N or mps")
+        _check_choice(f"{prefix}.precision", self.precision, PRECISIONS)
+        if self.precision == "bf16" and self.device == "cpu":
+            raise ConfigError(f"{prefix}.precision='bf16' with {prefix}.device='cpu'",
+                              "CPU runs use fp32; set train.precision=auto or fp32")
+        return self
+
+
+@dataclass
+class RunConfig:
+    """The whole resolved configuration of a training run; saved into every checkpoint."""
+
+    name: str = "default"  # run name: the run folder is models/<name>/
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        """Plain nested dict of YAML-safe values (str, int, float, bool, None, lists)."""
+        return {"name": self.name, "model": self.model.to_dict(),
+                "data": dataclasses.asdict(self.data), "train": dataclasses.asdict(self.train)}
+
+    @classmethod
+    def from_dict(cls, raw: dict, source: str = "config") -> "RunConfig":
+        """Build and validate from a nested dict (e.g. a checkpoint's config.yaml)."""
+        values = _defaults()
+        _merge_nested(values, raw, source, origins={})
+        return _build(values)
+
+    def validate(self) -> "RunConfig":
+        if not isinstance(self.name, str) or not self.name.strip() or any(c in self.name for c in "/\\"):
+            raise ConfigError(f"name={self.name!r} is not a usable run name",
+                              "use a non-empty name without slashes, e.g. my-run")
+        self.model.validate("model")
+        self.data.validate("data")
+        self.train.validate("train")
+        _check_cross_fields(self)
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading and merging
+
+
+def load_run_config(path: str | Path | None, overrides: typing.Sequence[str] = (),
+                    flags: dict | None = None) -> RunConfig:
+    """Resolve defaults < YAML file < `--set` overrides < flags into a validated RunConfig.
+
+    `path` may also be a preset name such as "enwik8-64k" (configs/enwik8-64k.yaml).
+    `flags` maps key paths to values ({"data.seq_len": 4096}); None values are ignored.
+    """
+    values = _defaults()
+    origins: dict[str, str] = {}  # key path -> where its value came from, for error hints
+    if path is not None:
+        file = _find_config_file(path)
+        _merge_nested(values, _read_yaml(file), file.name, origins)
+    for item in overrides:
+        key_path, value = _parse_override(item)
+        _set_path(values, key_path, value, "--set", origins)
+    for key_path, value in (flags or {}).items():
+        if value is not None:
+            _set_path(values, key_path, value, "the command-line flags", origins)
+    try:
+        return _build(values)
+    except ConfigError as error:
+        for key_path, origin in origins.items():
+            if error.message.startswith(key_path + "=") or error.message.startswith(key_path + " "):
+                error.hint = f"{error.hint} (set in {origin})" if error.hint else f"check {origin}"
+                break
+        raise
+
+
+def _find_config_file(path: str | Path) -> Path:
+    file = Path(path)
+    if file.is_file():
+        return file
+    preset = PRESET_DIR / f"{path}.yaml"
+    if file.suffix == "" and len(file.parts) == 1 and preset.is_file():
+        return preset
+    presets = sorted(p.stem for p in PRESET_DIR.glob("*.yaml")) if PRESET_DIR.is_dir() else []
+    hint = f"give a YAML file path or a preset: {', '.join(presets)}" if presets else "give a YAML file path"
+    if file.is_dir():
+        raise ConfigError(f"config {str(path)!r} is a folder, not a YAML file", hint)
+    raise ConfigError(f"config file {str(path)!r} not found", hint)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys instead of silently keeping the last one."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _read_yaml(file: Path) -> dict:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"cannot read config file {file}: {error}") from None
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None) or getattr(error, "context_mark", None)
+        where = f" line {mark.line + 1} column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"could not parse {file}{where}: {problem}",
+                          "fix the YAML syntax there (indentation, ':' after keys, quotes)") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file} must hold a mapping of sections (model:, data:, train:), "
+                          f"not a {type(data).__name__}")
+    return data
+
+
+def _parse_override(item: str) -> tuple[str, object]:
+    form = "--set section.key=value (e.g. --set train.lr=3e-4)"
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r} has no '='", f"expected the form {form}")
+    key_path, text = item.split("=", 1)
+    key_path = key_path.strip()
+    if not key_path or any(not part for part in key_path.split(".")):
+        raise ConfigError(f"--set {item!r} has no key before '='", f"expected the form {form}")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError:
+        value = text  # not YAML (e.g. an unbalanced bracket): keep the string; types are checked later
+    return key_path, value
+
+
+def _defaults() -> dict:
+    return RunConfig().to_dict()
+
+
+def _section_classes() -> dict[str, type]:
+    return {"model": ModelConfig, "data": DataConfig, "train": TrainConfig}
+
+
+def _merge_nested(values: dict, raw: dict, source: str, origins: dict) -> None:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"the config in {source} must be a mapping of sections, not {type(raw).__name__}")
+    for top, content in raw.items():
+        if top in METADATA_KEYS:
+            continue
+        if top in SECTIONS:
+            if content is None:
+                continue  # an empty section ("train:") keeps the defaults
+            if not isinstance(content, dict):
+                raise ConfigError(f"{top} in {source} must be a mapping of keys, not {content!r}",
+                                  f"write e.g. '{top}:' followed by indented 'key: value' lines")
+            for key, value in content.items():
+                _set_path(values, f"{top}.{key}", value, source, origins)
+        else:
+            _set_path(values, str(top), content, source, origins)
+
+
+def _set_path(values: dict, key_path: str, value, source: str, origins: dict) -> None:
+    """Coerce `value` to the type of `key_path` and store it; unknown paths get a suggestion."""
+    parts = key_path.split(".")
+    if parts == ["name"]:
+        values["name"] = _coerce("name", value, str)
+        origins["name"] = source
+        return
+    if len(parts) != 2 or parts[0] not in SECTIONS or parts[1] not in values[parts[0]]:
+        raise _unknown_key(key_path, source)
+    section, key = parts
+    hints = typing.get_type_hints(_section_classes()[section])
+    try:
+        values[section][key] = _coerce(key_path, value, hints[key])
+    except ConfigError as error:
+        error.hint = f"{error.hint} (in {source})" if error.hint else f"check {source}"
+        raise
+    origins[key_path] = source
+
+
+# Common names people type for our keys.
+SYNONYMS = {
+    "learning_rate": "lr", "max_steps": "steps", "num_steps": "steps", "train_steps": "steps",
+    "batch": "batch_size", "gradient_accumulation": "grad_accum", "accumulate": "grad_accum",
+    "gradient_accumulation_steps": "grad_accum", "clip": "grad_clip", "max_grad_norm": "grad_clip",
+    "warmup": "warmup_steps", "sequence_length": "seq_len", "seq_length": "seq_len",
+    "context_length": "seq_len", "block_size": "seq_len", "max_len": "seq_len",
+    "num_layers": "n_layers", "n_layer": "n_layers", "layers": "n_layers", "num_heads": "n_heads",
+    "n_head": "n_heads", "heads": "n_heads", "hidden_size": "d_model", "n_embd": "d_model",
+    "dim": "d_model", "ff_dim": "d_ff", "bucket_size": "chunk_length", "num_hashes": "n_hashes",
+    "num_buckets": "n_buckets", "attention_types": "layer_types", "attn_layers": "layer_types",
+    "vocab": "vocab_size", "validation_fraction": "val_fraction", "val_split": "val_fraction",
+}
+
+
+def _unknown_key(key_path: str, source: str) -> ConfigError:
+    valid = ["name"] + [f"{s}.{k}" for s in SECTIONS for k in _defaults()[s]]
+    suggestion = _nearest_key(key_path, valid)
+    message = f"unknown key {key_path} in {source}"
+    if suggestion:
+        return ConfigError(message, f"did you mean {suggestion}?")
+    section = key_path.split(".")[0]
+    keys = [k for k in valid if k.startswith(section + ".")]
+    return ConfigError(message, f"valid keys: {', '.join(keys) if keys else 'name, ' + ', '.join(SECTIONS)}")
+
+
+def _nearest_key(key_path: str, valid: list[str]) -> str | None:
+    parts = key_path.split(".")
+    section, key = (parts[0], parts[-1]) if len(parts) > 1 else ("", parts[0])
+    if len(parts) > 1 and section not in SECTIONS:  # misspelt section: fix it, then the key
+        close = difflib.get_close_matches(section, SECTIONS, n=1, cutoff=0.5)
+        if close and f"{close[0]}.{key}" in valid:
+            return f"{close[0]}.{key}"
+    same_section = [k for k in valid if k.startswith(section + ".")] if section in SECTIONS else []
+    names = {k.split(".")[-1]: k for k in same_section}
+    normal = key.lower().replace("-", "_")
+    if normal in names:
+        return names[normal]
+    if SYNONYMS.get(normal) in names:
+        return names[SYNONYMS[normal]]
+    initials = "".join(word[0] for word in normal.split("_") if word)
+    if len(initials) > 1 and initials in names:  # lerning_rate -> lr
+        return names[initials]
+    close = difflib.get_close_matches(normal, list(names), n=1, cutoff=0.6)
+    if close:
+        return names[close[0]]
+    # The right key in another section (train.seq_len -> data.seq_len)?
+    elsewhere = [k for k in valid if k.split(".")[-1] in (normal, SYNONYMS.get(normal))]
+    if elsewhere:
+        return elsewhere[0]
+    if section in SECTIONS:
+        return None
+    close = difflib.get_close_matches(key_path, valid, n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+# ---------------------------------------------------------------------------------------------
+# Types
+
+
+def _coerce(key_path: str, value, annotation):
+    """Return `value` converted to `annotation` or raise ConfigError naming the expected type."""
+    args = typing.get_args(annotation)
+    if type(None) in args:  # Optional[X]
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "")):
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(key_path, value, inner[0])
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{key_path}={value!r} must be true or false")
+    if annotation is int:
+        number = _as_number(value)
+        if number is not None and float(number).is_integer():
+            return int(number)
+        raise ConfigError(f"{key_path}={value!r} must be an integer")
+    if annotation is float:
+        number = _as_number(value)
+        if number is not None:
+            return float(number)
+        raise ConfigError(f"{key_path}={value!r} must be a number", "e.g. 0.001 or 1e-3")
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        if key_path == "name" and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(f"{key_path}={value!r} must be a string")
+    if typing.get_origin(annotation) is list:
+        if isinstance(value, str):  # "local,lsh" from the command line
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        if isinstance(value, list) and all(isinstance(item, str) for item in value):
+            return list(value)
+        raise ConfigError(f"{key_path}={value!r} must be a list of strings", "e.g. [local, lsh]")
+    raise ConfigError(f"{key_path} has an unsupported type {annotation}")
+
+
+def _as_number(value) -> int | float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return value if value == value and abs(value) != float("inf") else None
+    if isinstance(value, str):  # PyYAML reads 1e-3 (no dot) as a string
+        try:
+            number = float(value.replace("_", ""))
+        except ValueError:
+            return None
+        return number if number == number and abs(number) != float("inf") else None
+    return None
+
+
+def _build(values: dict) -> RunConfig:
+    config = RunConfig(name=values["name"], model=ModelConfig(**values["model"]),
+                       data=DataConfig(**values["data"]), train=TrainConfig(**values["train"]))
+    return config.validate()
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks
+
+
+def _check_choice(key_path: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        close = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.5)
+        hint = f"use one of {', '.join(choices)}" + (f" (did you mean {close[0]}?)" if close else "")
+        raise ConfigError(f"{key_path}={value!r} is not allowed", hint)
+
+
+def _check_positive(key_path: str, value: float, allowed: str) -> None:
+    check_range(key_path, value)  # a number at all
+    if value <= 0:
+        raise ConfigError(f"{key_path}={value!r} is out of range", f"it must be {allowed}")
+
+
+def _check_cross_fields(config: RunConfig) -> None:
+    model, data = config.model, config.data
+    if model.max_seq_len < data.seq_len:
+        raise ConfigError(f"model.max_seq_len={model.max_seq_len} is shorter than "
+                          f"data.seq_len={data.seq_len}",
+                          f"raise model.max_seq_len to at least {data.seq_len} or lower data.seq_len")
+    types_used = {model.layer_type(i) for i in range(model.n_layers)}
+    if "lsh" in types_used:
+        # LSH sorts a window into chunks of chunk_length; a chunk longer than the window makes the
+        # hashing pointless (one chunk = full attention) and the bucket count degenerate.
+        if model.chunk_length > data.seq_len:
+            raise ConfigError(
+                f"model.chunk_length={model.chunk_length} is longer than data.seq_len={data.seq_len} "
+                f"with lsh layers", f"model.chunk_length must be in [1, {data.seq_len}]")
+        if model.n_buckets and model.n_buckets > data.seq_len:
+            raise ConfigError(
+                f"model.n_buckets={model.n_buckets} is more than data.seq_len={data.seq_len} positions",
+                f"model.n_buckets must be an even number in [2, {data.seq_len}] or 0 (auto)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Devices
+
+
+def resolve_device(name: str):
+    """'auto' -> cuda > mps > cpu; an unavailable explicit device -> ResourceError."""
+    import torch
+
+    name = (name or "auto").strip().lower()
+    mps_ok = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        return torch.device("mps") if mps_ok else torch.device("cpu")
+    if name == "cpu":
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ResourceError(f"device {name!r} requested but CUDA is not available",
+                                "use --device cpu or --device auto")
+        device = torch.device(name)
+        if device.index is not None and device.index >= torch.cuda.device_count():
+            raise ResourceError(f"device {name!r} does not exist ({torch.cuda.device_count()} GPU(s) found)",
+                                "use cuda:0 or --device auto")
+        return device
+    if name == "mps":
+        if not mps_ok:
+            raise ResourceError("device 'mps' requested but MPS is not available",
+                                "use --device cpu or --device auto")
+        return torch.device("mps")
+    raise ConfigError(f"device {name!r} is not a device", "use auto, cpu, cuda, cuda:N or mps")

@@ -1,0 +1,244 @@
+"""Corpus reading, validation split, window sampling with exact resume, summarization examples."""
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from reformer_cli.errors import InputError
+from reformer_cli.text.corpus import (Document, SummarizationExamples, WindowSampler,
+                                      evaluation_batches, read_documents, read_summarization_pairs,
+                                      split_validation, split_validation_pairs)
+from reformer_cli.text.tokenizer import ByteTokenizer
+
+SHARED_SUMMARIES = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "summarization"
+
+
+# ---- reading -----------------------------------------------------------------------------------
+
+def test_read_files_folders_sorted_and_normalised(tmp_path):
+    (tmp_path / "b.txt").write_bytes("\ufeffsecond\r\nline\r".encode("utf-8"))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "a.md").write_text("inside 中文")
+    (tmp_path / "sub" / "image.png").write_bytes(b"\x89PNG\x00\x00\x01")  # skipped: binary
+    (tmp_path / "empty.txt").write_text("")  # skipped in a folder
+    (tmp_path / ".hidden").write_text("secret")  # hidden files skipped
+    documents = read_documents([tmp_path])
+    assert [Path(d.name).name for d in documents] == ["b.txt", "a.md"]  # sorted by path
+    assert documents[0].text == "second\nline\n"  # BOM dropped, line ends normalised
+    single = read_documents([tmp_path / "sub" / "a.md", tmp_path / "b.txt"])
+    assert [d.text for d in single] == ["inside 中文", "second\nline\n"]
+
+
+def test_invalid_utf8_names_file_and_byte_offset(tmp_path):
+    path = tmp_path / "latin.txt"
+    path.write_bytes("café au lait".encode("latin-1"))
+    with pytest.raises(InputError) as caught:
+        read_documents([path])
+    message = caught.value.one_line()
+    assert str(path) in message and "offset 3" in message and "0xe9" in message and "--encoding" in message
+    assert read_documents([path], encoding="latin-1")[0].text == "café au lait"
+
+
+@pytest.mark.parametrize("setup, expected", [
+    (lambda p: (p / "x.bin").write_bytes(b"abc\x00def") and p / "x.bin", "looks binary"),
+    (lambda p: (p / "e.txt").write_text(" \n ") and p / "e.txt", "is empty"),
+    (lambda p: p / "missing.txt", "does not exist"),
+    (lambda p: ((p / "d").mkdir(), (p / "d" / "x.bin").write_bytes(b"\x00"))[0] or p / "d",
+     "contains no text files"),
+])
+def test_bad_inputs_are_input_errors(tmp_path, setup, expected):
+    with pytest.raises(InputError, match=expected):
+        read_documents([setup(tmp_path)])
+    with pytest.raises(InputError, match="no input"):
+        read_documents([])
+
+
+def test_stdin_dash(monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO("from stdin\r\n".encode())))
+    assert read_documents(["-"]) == [Document("<stdin>", "from stdin\n")]
+
+
+def test_utf16_files_are_not_called_binary(tmp_path):
+    path = tmp_path / "u16.txt"
+    path.write_bytes("wide text".encode("utf-16"))
+    assert read_documents([path], encoding="utf-16")[0].text == "wide text"
+
+
+# ---- validation split --------------------------------------------------------------------------
+
+def test_validation_is_the_tail_cut_at_a_line_start():
+    lines = [f"line number {i} with some words" for i in range(200)]
+    documents = [Document("a", "\n".join(lines[:100])), Document("b", "\n".join(lines[100:]))]
+    train, val = split_validation(documents, 0.1)
+    whole = "\n".join(lines[:100]) + "\n\n" + "\n".join(lines[100:])
+    assert train + val == whole
+    assert 0.08 < len(val) / len(whole) < 0.12 and val.startswith("line number 1")
+    assert split_validation(documents, 0.0) == (whole, "")
+    train, val = split_validation(documents, 0.3, val_documents=[Document("v", "held out")])
+    assert (train, val) == (whole, "held out")
+    assert split_validation_pairs(list(range(20)), 0.1) == (list(range(18)), [18, 19])
+    assert split_validation_pairs([1], 0.1) == ([1], [])
+
+
+# ---- windows -----------------------------------------------------------------------------------
+
+def test_windows_are_consecutive_tokens_with_shifted_targets():
+    tokens = np.arange(5000, dtype=np.int32)  # token value = its position
+    sampler = WindowSampler(tokens, seq_len=64, seed=3)
+    ids, targets = sampler.next_batch(4)
+    assert ids.shape == targets.shape == (4, 64) and ids.dtype == torch.long
+    assert torch.equal(targets, ids + 1)
+    assert torch.equal(ids - ids[:, :1], torch.arange(64).expand(4, 64))
+
+
+def test_an_epoch_visits_disjoint_windows_with_a_new_phase_each_epoch():
+    tokens = np.arange(10_000, dtype=np.int32)
+    sampler = WindowSampler(tokens, seq_len=100, seed=0)
+    phases, orders = set(), []
+    for _ in range(4):
+        count = sampler.windows_per_epoch
+        starts = sampler.next_starts(count)
+        assert len(set(starts.tolist())) == count  # each window once per epoch
+        assert len({s % 100 for s in starts.tolist()}) == 1  # one phase within an epoch
+        assert starts.max() + 101 <= len(tokens)
+        phases.add(int(starts[0] % 100))
+        orders.append(starts.tolist())
+    assert len(phases) > 1 and orders[0] != sorted(orders[0])  # new phase; shuffled order
+    again = WindowSampler(tokens, seq_len=100, seed=0)
+    assert again.next_starts(len(orders[0])).tolist() == orders[0]  # deterministic from the seed
+    assert WindowSampler(tokens, 100, seed=1).next_starts(10).tolist() != orders[0][:10]
+
+
+def test_resume_replays_exactly_the_same_batches():
+    tokens = np.random.default_rng(0).integers(0, 1000, size=3000).astype(np.int32)
+    reference = WindowSampler(tokens, seq_len=128, seed=7)
+    batches = [reference.next_batch(3) for _ in range(5)]  # 15 of the 22 windows of epoch 0
+    first = WindowSampler(tokens, seq_len=128, seed=7)
+    for _ in range(2):
+        first.next_batch(3)
+    state = json.loads(json.dumps(first.state_dict()))  # survives a JSON round trip
+    resumed = WindowSampler(tokens, seq_len=128, seed=0)
+    resumed.load_state_dict(state)
+    for expected in batches[2:]:
+        ids, targets = resumed.next_batch(3)
+        assert torch.equal(ids, expected[0]) and torch.equal(targets, expected[1])
+
+
+def test_resume_across_an_epoch_boundary():
+    tokens = np.arange(700, dtype=np.int32)
+    reference = WindowSampler(tokens, seq_len=64, seed=2)  # about 10 windows per epoch
+    batches = [reference.next_batch(4) for _ in range(8)]
+    assert reference.epoch >= 2
+    resumed = WindowSampler(tokens, seq_len=64, seed=2)
+    [resumed.next_batch(4) for _ in range(3)]
+    state = resumed.state_dict()
+    fresh = WindowSampler(tokens, seq_len=64, seed=2)
+    fresh.load_state_dict(state)
+    assert all(torch.equal(fresh.next_batch(4)[0], b[0]) for b in batches[3:])
+
+
+def test_mismatched_state_and_too_short_corpus():
+    sampler = WindowSampler(np.arange(1000, dtype=np.int32), 64)
+    with pytest.raises(InputError, match="seq_len"):
+        WindowSampler(np.arange(1000, dtype=np.int32), 32).load_state_dict(sampler.state_dict())
+    with pytest.raises(InputError) as caught:
+        WindowSampler(np.arange(300, dtype=np.int32), 4096)
+    assert "300 tokens, fewer than one window of seq_len=4096" in caught.value.one_line()
+    assert "shorter --seq-len (at most 299, e.g. 256)" in caught.value.one_line()
+
+
+def test_evaluation_batches_are_deterministic_and_spread():
+    tokens = np.arange(10_001, dtype=np.int32)
+    batches = evaluation_batches(tokens, seq_len=100, batch_size=2, max_batches=3)
+    assert len(batches) == 3 and all(ids.shape == (2, 100) for ids, _ in batches)
+    starts = [int(ids[i, 0]) for ids, _ in batches for i in range(2)]
+    assert starts[0] == 0 and starts[-1] == 9900 and starts == sorted(set(starts))
+    assert all(torch.equal(t, i + 1) for i, t in batches)
+    short = evaluation_batches(np.arange(50, dtype=np.int32), seq_len=100, batch_size=2, max_batches=3)
+    assert len(short) == 1 and short[0][0].shape == (1, 49)
+    assert evaluation_batches(np.arange(1, dtype=np.int32), 100, 2, 3) == []
+
+
+# ---- summarization -----------------------------------------------------------------------------
+
+def write_jsonl(path: Path, records) -> Path:
+    lines = [r if isinstance(r, str) else json.dumps(r, ensure_ascii=False) for r in records]
+    path.write_text("\n".join(lines))
+    return path
+
+
+def test_read_pairs_and_line_numbered_errors(tmp_path):
+    good = write_jsonl(tmp_path / "p.jsonl", [{"document": "doc one", "summary": "s1", "id": 1}, "",
+                                              {"document": "文档", "summary": "摘要"}])
+    assert read_summarization_pairs(good) == [("doc one", "s1"), ("文档", "摘要")]
+    bad_json = write_jsonl(tmp_path / "b.jsonl", [{"document": "d", "summary": "s"}, "{oops"])
+    with pytest.raises(InputError, match="line 2 is not valid JSON"):
+        read_summarization_pairs(bad_json)
+    missing = write_jsonl(tmp_path / "m.jsonl", [{"document": "d", "summary": "s"}] * 2 + [{"text": "x"}])
+    with pytest.raises(InputError, match='line 3 lacks string fields "document" and "summary"'):
+        read_summarization_pairs(missing)
+    with pytest.raises(InputError, match="no document/summary pairs"):
+        read_summarization_pairs(write_jsonl(tmp_path / "e.jsonl", ["", ""]))
+    with pytest.raises(InputError, match="does not exist"):
+        read_summarization_pairs(tmp_path / "nope.jsonl")
+
+
+def test_summarization_example_layout():
+    tok = ByteTokenizer()
+    examples = SummarizationExamples([("abcdef", "xyz")], tok, seq_len=16, seed=0)
+    ids, targets = examples.next_batch(1)
+    sequence = list(b"abcdef") + [tok.sep_id] + list(b"xyz") + [tok.eos_id]
+    assert ids[0].tolist() == sequence[:-1] + [tok.eos_id] * (16 - 10)  # padded with </s>
+    expected = [-100] * 6 + list(b"xyz") + [tok.eos_id] + [-100] * 6  # only summary and </s>
+    assert targets[0].tolist() == expected
+
+
+def test_long_document_is_cut_and_summary_kept_whole():
+    tok = ByteTokenizer()
+    document, summary = "D" * 500, "the summary"
+    examples = SummarizationExamples([(document, summary)], tok, seq_len=64)
+    ids, targets = examples.next_batch(1)
+    kept = targets[0][targets[0] != -100].tolist()
+    assert kept == list(summary.encode()) + [tok.eos_id]  # whole summary, then </s>
+    assert tok.sep_id in ids[0].tolist() and ids.shape == (1, 64)
+    n_document = ids[0].tolist().index(tok.sep_id)
+    assert n_document == 64 - len(summary) - 1 and set(ids[0, :n_document].tolist()) == {ord("D")}
+
+
+def test_summary_too_long_is_truncated_with_a_warning():
+    tok = ByteTokenizer()
+    with pytest.warns(UserWarning, match="1 of 2 summaries were longer than"):
+        examples = SummarizationExamples([("doc " * 50, "S" * 200), ("doc", "short")], tok, seq_len=64)
+    ids, targets = examples.evaluation_batches(batch_size=2, max_batches=1)[0]
+    first = targets[0][targets[0] != -100].tolist()
+    assert set(first) == {ord("S")} and tok.eos_id not in first  # truncated: no end of text
+    assert ids[0].tolist().index(tok.sep_id) >= 64 // 4  # a quarter of the window stays document
+
+
+def test_summarization_resume_and_epochs():
+    tok = ByteTokenizer()
+    pairs = [(f"document {i} " * 3, f"summary {i}") for i in range(7)]
+    reference = SummarizationExamples(pairs, tok, seq_len=48, seed=5)
+    batches = [reference.next_batch(3) for _ in range(5)]  # 15 examples: crosses two epochs
+    first_epoch = torch.cat([b[0] for b in batches])[:7]
+    assert len({tuple(row.tolist()) for row in first_epoch}) == 7  # each example once per epoch
+    partial = SummarizationExamples(pairs, tok, seq_len=48, seed=5)
+    [partial.next_batch(3) for _ in range(2)]
+    resumed = SummarizationExamples(pairs, tok, seq_len=48, seed=0)
+    resumed.load_state_dict(json.loads(json.dumps(partial.state_dict())))
+    for expected in batches[2:]:
+        ids, targets = resumed.next_batch(3)
+        assert torch.equal(ids, expected[0]) and torch.equal(targets, expected[1])
+
+
+def test_shared_summarization_data_reads():
+    path = SHARED_SUMMARIES / "zh_classics_huimu.dev.jsonl"
+    if not path.is_file():
+        pytest.skip("../shared/data (the shared summarization sets) is not present")
+    pairs = read_summarization_pairs(path)
+    assert len(pairs) > 10 and all(d and s for d, s in pairs)  # "reference" read as the summary
