@@ -1,0 +1,129 @@
+"""Extractive summarization quality on the dev sets, with the issue's rules so numbers compare.
+
+Rules: each summary is cut to the reference's length (English: its whitespace word count;
+Chinese: its character count without punctuation); ROUGE-1/2/L F1 from Google's rouge-score,
+stemming on for English, single characters (punctuation and spaces dropped) for Chinese.
+Lead is recomputed here with the same rules; the other baselines are quoted from the issue.
+
+    .venv/bin/python bench/summarization.py [--data ../shared/data/summarization] [--limit N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from rouge_score import rouge_scorer
+
+from reformer_cli.summarize import summarize_extractive
+from reformer_cli.summarize.selection import Budget
+from reformer_cli.text.sentences import split_sentences
+
+DEV_SETS = {  # file: (label, best baseline R-1/R-2/R-L as quoted in issue 5, which)
+    "peps_abstract.dev.jsonl": ("PEP abstracts", {
+        "Lead (quoted)": (33.66, 6.63, 17.31), "LexRank (quoted)": (36.13, 7.70, 18.89),
+        "TextRank (quoted)": (34.31, 6.65, 18.00), "LSA (quoted)": (29.70, 4.32, 14.71),
+        "Luhn (quoted)": (32.03, 6.28, 16.88)}),
+    "rfc_abstract.dev.jsonl": ("RFC abstracts", {
+        "Lead (quoted)": (46.16, 22.21, 30.99), "LexRank (quoted)": (26.89, 4.49, 15.44),
+        "TextRank (quoted)": (23.26, 3.27, 13.67), "LSA (quoted)": (25.34, 4.27, 14.00),
+        "Luhn (quoted)": (19.79, 3.83, 11.60)}),
+    "zh_classics_huimu.dev.jsonl": ("Chinese classics", {
+        "Lead (quoted)": (13.45, 2.59, 7.69), "LexRank (quoted)": (13.79, 3.98, 9.95),
+        "TextRank (quoted)": (10.69, 1.99, 7.08), "LSA (quoted)": (13.94, 2.18, 8.13),
+        "Luhn (quoted)": (12.61, 2.79, 7.90)}),
+}
+
+
+class CharacterTokenizer:
+    """rouge-score tokenizer for Chinese: one token per character, punctuation/space dropped."""
+
+    def tokenize(self, text: str) -> list[str]:
+        return [char for char in text if char.isalnum()]
+
+
+def reference_length(reference: str, language: str) -> int:
+    if language == "zh":
+        return len(CharacterTokenizer().tokenize(reference))
+    return len(reference.split())
+
+
+def cut_to_length(summary: str, length: int, language: str) -> str:
+    """The issue's rule: the first `length` words (English) or non-punctuation characters."""
+    if language != "zh":
+        return " ".join(summary.split()[:length])
+    kept, count = [], 0
+    for char in summary:
+        if char.isalnum():
+            if count == length:
+                break
+            count += 1
+        kept.append(char)
+    return "".join(kept)
+
+
+def lead_summary(document: str) -> str:
+    return "\n".join(sentence.text for sentence in split_sentences(document))
+
+
+def method_summary(document: str, length: int, language: str) -> str:
+    return summarize_extractive(document, Budget(max_words=length), language=language).text
+
+
+def scorer_for(language: str) -> rouge_scorer.RougeScorer:
+    if language == "zh":
+        return rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"],
+                                        tokenizer=CharacterTokenizer())
+    return rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+
+
+def evaluate(rows: list[dict], summarizer) -> tuple[tuple[float, float, float], float]:
+    """Mean ROUGE-1/2/L F1 (x100) and the mean seconds per document."""
+    totals, seconds = [[], [], []], 0.0
+    for row in rows:
+        language = row.get("lang", "en")
+        length = reference_length(row["reference"], language)
+        started = time.perf_counter()
+        summary = summarizer(row["document"], length, language)
+        seconds += time.perf_counter() - started
+        scores = scorer_for(language).score(row["reference"], cut_to_length(summary, length, language))
+        for total, key in zip(totals, ("rouge1", "rouge2", "rougeL")):
+            total.append(scores[key].fmeasure * 100)
+    return tuple(statistics.fmean(total) for total in totals), seconds / max(1, len(rows))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent
+                                              / "shared" / "data" / "summarization"))
+    parser.add_argument("--limit", type=int, default=None, help="first N documents of each set")
+    args = parser.parse_args()
+    data = Path(args.data)
+    if not data.is_dir():
+        print(f"no dev data at {data}; pass --data", file=sys.stderr)
+        return 2
+    print(f"{'dev set':18} {'method':20} {'R-1':>6} {'R-2':>6} {'R-L':>6} {'s/doc':>7}  beats best?")
+    for file_name, (label, quoted) in DEV_SETS.items():
+        rows = [json.loads(line) for line in (data / file_name).open(encoding="utf-8")]
+        rows = rows[: args.limit] if args.limit else rows
+        best = tuple(max(values[k] for values in quoted.values()) for k in range(3))
+        ours, ours_seconds = evaluate(rows, method_summary)
+        lead, lead_seconds = evaluate(rows, lambda doc, n, lang: lead_summary(doc))
+        verdict = "/".join("yes" if o > b else "no" for o, b in zip(ours, best))
+        name = f"{label} ({len(rows)})"
+        print(f"{name:18} {'ours (extractive)':20} {ours[0]:6.2f} {ours[1]:6.2f} {ours[2]:6.2f} "
+              f"{ours_seconds:7.3f}  {verdict}")
+        print(f"{'':18} {'Lead (recomputed)':20} {lead[0]:6.2f} {lead[1]:6.2f} {lead[2]:6.2f} "
+              f"{lead_seconds:7.3f}")
+        for method, values in quoted.items():
+            print(f"{'':18} {method:20} {values[0]:6.2f} {values[1]:6.2f} {values[2]:6.2f}")
+        print(f"{'':18} {'best baseline':20} {best[0]:6.2f} {best[1]:6.2f} {best[2]:6.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,298 @@
+"""Sentence segmentation for English, Chinese and mixed text, with character offsets.
+
+The text is first cut into blocks (blank lines), blocks into units (headings, list items,
+code-like lines, prose), and prose into sentences. English boundaries are `.!?` followed by
+space and a plausible sentence start, unless the word before is a known abbreviation, an
+initial or a dotted acronym (`e.g.`, `U.S.`); decimals such as `3.14` never qualify because
+no space follows the dot. Chinese boundaries are `。！？；…` (plus `!?;` full width) with any
+closing quotes `」』”’）` kept on the sentence they close. A unit longer than
+`max_sentence_words` (a line with no boundaries at all, say) is cut into pseudo-sentences at
+clause punctuation, or at spaces / every N characters when there is none.
+
+Pure functions: no files, no terminal.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# Characters counted as one word each (CJK ideographs, kana, hangul syllables).
+CJK_CHAR = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
+CJK_RE = re.compile(f"[{CJK_CHAR}]")
+CJK_PUNCT = "。！？；：，、…「」『』“”‘’（）《》〈〉【】〔〕—～·．！？；"
+_CJK_PUNCT_CLASS = re.escape(CJK_PUNCT)
+_CJK_OR_PUNCT = re.compile(f"[{CJK_CHAR}{_CJK_PUNCT_CLASS}]")
+
+ABBREVIATIONS = frozenset("""
+mr mrs ms dr prof sr jr st mt vs etc al cf approx ca fig figs eq eqs no nos vol vols pp ch
+sec sect ref refs resp dept univ inc ltd co corp jan feb mar apr jun jul aug sep sept oct nov
+dec mon tue wed thu fri sat sun gen col lt sgt capt gov rep sen rev est viz ed eds op
+""".split())
+
+SENTENCE_END_EN = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s)")
+SENTENCE_END_ZH = re.compile(f"(?:[。！？；!?;]|…+|\\.\\.\\.)+[」』”’）)》\"']*")
+CLAUSE_BREAK = re.compile(f"[,;:，、：；](?:\\s+|(?=[{CJK_CHAR}]))|\\s[-–—]\\s")
+LIST_MARKER = re.compile(r"^\s*(?:[-*•·+o]\s+|\(?[0-9]{1,3}[.)]\s+|\(?[a-zA-Z][.)]\s+|[0-9]+\.\s*$)")
+SECTION_NUMBER = re.compile(r"^\s*(?:[0-9]+(?:\.[0-9]+)*\.?|[A-Z]\.|Appendix [A-Z]\.?)\s+\S")
+CODE_START = re.compile(r"^\s*(?:\$ |>>> |\.\.\. |#include|def |class |import |from \S+ import|"
+                        r"return\b|if \(|for \(|while \(|[{}]\s*$|//|/\*|\*/)")
+MAX_SENTENCE_CHARS = 1000  # a run of text with no space at all is cut this often
+CODE_SYMBOLS = set("{}()[]<>=;_/\\|#$@`*&^~")
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence (or heading, list item, code line) of a document."""
+
+    text: str  # whitespace-normalised text
+    start: int  # character offset of the first character in the original text
+    end: int  # offset one past the last character
+    index: int  # position among all sentences of the document
+    block: int  # which blank-line-separated block it came from
+    kind: str  # "sentence", "heading", "list", "code"
+    pseudo: bool = False  # cut from an over-long unit without a real boundary
+    n_words: int = 0  # count_words(text), computed once
+
+
+def count_words(text: str) -> int:
+    """Budget unit: whitespace words, where each CJK character counts as one word."""
+    n_cjk = len(CJK_RE.findall(text))
+    rest = _CJK_OR_PUNCT.sub(" ", text)
+    return n_cjk + len(rest.split())
+
+
+def truncate_words(text: str, max_words: int) -> str:
+    """The longest prefix of `text` whose `count_words` is at most `max_words`."""
+    if max_words <= 0:
+        return ""
+    if count_words(text) <= max_words:
+        return text
+    count, in_word, end = 0, False, 0
+    for position, char in enumerate(text):
+        if CJK_RE.match(char):
+            count += 1
+            in_word = False
+        elif char.isspace() or char in CJK_PUNCT:
+            in_word = False
+        elif not in_word:
+            count += 1
+            in_word = True
+        if count > max_words:
+            break
+        end = position + 1
+    return text[:end].rstrip()
+
+
+def is_cjk_text(text: str, threshold: float = 0.3) -> bool:
+    """True when CJK characters make up at least `threshold` of the letters."""
+    sample = text[:20000]
+    n_cjk = len(CJK_RE.findall(sample))
+    n_latin = sum(1 for char in sample if char.isascii() and char.isalpha())
+    return n_cjk > 0 and n_cjk >= threshold * (n_cjk + n_latin)
+
+
+def normalise(text: str) -> str:
+    """Collapse whitespace; drop it entirely between two CJK characters (wrapped lines)."""
+    text = " ".join(text.split())
+    return re.sub(f"(?<=[{CJK_CHAR}{_CJK_PUNCT_CLASS}]) (?=[{CJK_CHAR}{_CJK_PUNCT_CLASS}])", "", text)
+
+
+def _blocks(text: str) -> list[tuple[int, int]]:
+    """(start, end) of runs of text separated by blank lines."""
+    spans, start = [], None
+    for match in re.finditer(r"[^\n]*(?:\n|$)", text):
+        line = match.group()
+        if not line:
+            break
+        if line.strip():
+            if start is None:
+                start = match.start()
+            end = match.start() + len(line.rstrip("\n"))
+        elif start is not None:
+            spans.append((start, end))
+            start = None
+    if start is not None:
+        spans.append((start, end))
+    return _merge_broken_blocks(text, spans)
+
+
+def _merge_broken_blocks(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Join a block that stops mid-sentence to the next one when that starts in lower case
+    (a page break in the middle of a paragraph, as in RFCs)."""
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged:
+            previous = text[merged[-1][0]:merged[-1][1]].rstrip()
+            following = text[start:end].lstrip()
+            if previous and previous[-1] not in ".!?:;。！？；：" and following[:1].islower() \
+                    and not LIST_MARKER.match(following) and "\n" not in previous.strip():
+                merged[-1] = (merged[-1][0], end)
+                continue
+        merged.append((start, end))
+    return merged
+
+
+def is_code_like(line: str) -> bool:
+    stripped = line.strip()
+    if not stripped:
+        return False
+    if CODE_START.match(line) or (line.startswith("    ") and not LIST_MARKER.match(line)
+                                  and not re.search(r"[.!?。]\s*$", stripped)):
+        return True
+    n_symbols = sum(1 for char in stripped if char in CODE_SYMBOLS)
+    words = stripped.split()
+    dense_symbols = n_symbols / len(stripped) > 0.12
+    statement_end = stripped.endswith((";", "{", "}")) and n_symbols >= 3
+    operators = any(token in stripped for token in ("==", "->", "()", "::", "=>")) and len(words) <= 8
+    return len(stripped) >= 4 and (dense_symbols or statement_end or operators)
+
+
+def is_heading(unit: str, alone_in_block: bool) -> bool:
+    """A short line with no sentence-final punctuation, alone in its block or numbered."""
+    stripped = unit.strip()
+    if not stripped or "\n" in stripped or re.search(r"[.!?。！？；:：,，]$", stripped):
+        return False
+    short = count_words(stripped) <= (12 if not CJK_RE.search(stripped) else 20)
+    return short and (alone_in_block or bool(SECTION_NUMBER.match(stripped)))
+
+
+def _units(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
+    """Cut one block into (start, end, kind) units: heading, list item, code line or prose."""
+    units: list[list] = []
+    lines = [(m.start() + start, m.end() + start) for m in re.finditer(r"[^\n]+", text[start:end])]
+    if len(lines) == 1 and is_heading(text[start:end], True) and not is_code_like(text[start:end]):
+        return [(lines[0][0], lines[0][1], "heading")]
+    for line_start, line_end in lines:
+        line = text[line_start:line_end]
+        if not line.strip():
+            continue
+        if is_code_like(line):
+            units.append([line_start, line_end, "code"])
+        elif LIST_MARKER.match(line):
+            units.append([line_start, line_end, "list"])
+        elif units and units[-1][2] in ("prose", "list"):
+            units[-1][1] = line_end  # a wrapped line continues the paragraph or the item
+        else:
+            units.append([line_start, line_end, "prose"])
+    if units and units[0][2] == "prose" and len(lines) > 1:
+        first_line = text[lines[0][0]:lines[0][1]]
+        if is_heading(first_line, False) and SECTION_NUMBER.match(first_line):
+            units.insert(0, [lines[0][0], lines[0][1], "heading"])
+            units[1][0] = lines[1][0]
+    return [(unit_start, unit_end, kind) for unit_start, unit_end, kind in units]
+
+
+def _previous_word(text: str, position: int) -> str:
+    match = re.search(r"(\S+)$", text[max(0, position - 60):position])  # bounded: long lines
+    return match.group(1) if match else ""
+
+
+def _is_english_boundary(text: str, dot_start: int, dot_end: int) -> bool:
+    """Whether the `.!?` run at dot_start (closing quotes included up to dot_end) ends one."""
+    if text[dot_start] != ".":
+        return True
+    following = text[dot_end:].lstrip()
+    if not following:
+        return True
+    word = _previous_word(text, dot_start).lstrip("(\"'[“‘")
+    token = word.lower()
+    next_char = following[0]
+    if token in ABBREVIATIONS and token != "etc":
+        return False
+    if re.fullmatch(r"(?:[a-z]\.){1,}[a-z]", token):  # e.g / i.e / u.s
+        return next_char.isupper() and token not in ("e.g", "i.e")
+    if len(word) == 1 and word.isupper():  # an initial: "J. Smith"
+        return False
+    if re.fullmatch(r"[0-9]+(?:\.[0-9]+)*|[A-Za-z]", word) and not text[:dot_start - len(word)].strip():
+        return False  # "1. Introduction", "a. the first case": a marker, not a sentence
+    if next_char.islower() or next_char in ",;:)":
+        return False
+    return True
+
+
+def _split_prose(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    spans, sentence_start = [], start
+    chunk = text[start:end]
+    boundaries = []
+    for match in SENTENCE_END_EN.finditer(chunk):
+        if _is_english_boundary(chunk, match.start(), match.end()):
+            boundaries.append(match.end())
+    for match in SENTENCE_END_ZH.finditer(chunk):
+        if match.group()[0] in "。！？；…" or CJK_RE.match(chunk[max(0, match.start() - 1)] or " "):
+            boundaries.append(match.end())
+    for boundary in sorted(set(boundaries)):
+        absolute = start + boundary
+        if text[sentence_start:absolute].strip():
+            spans.append((sentence_start, absolute))
+            sentence_start = absolute
+    if text[sentence_start:end].strip():
+        spans.append((sentence_start, end))
+    return spans
+
+
+def _cut_long(text: str, start: int, end: int, max_words: int) -> list[tuple[int, int]]:
+    """Cut an over-long span into pieces of at most `max_words`, preferring clause breaks."""
+    if count_words(text[start:end]) <= max_words:
+        if end - start <= MAX_SENTENCE_CHARS * 2:
+            return [(start, end)]
+        # A few huge tokens (no spaces, no CJK): cut by characters.
+        return [(cut, min(cut + MAX_SENTENCE_CHARS, end))
+                for cut in range(start, end, MAX_SENTENCE_CHARS)]
+    target = max(1, max_words * 2 // 3)
+    pieces, piece_start = [], start
+    cuts = [start + m.end() for m in CLAUSE_BREAK.finditer(text[start:end])]
+    for cut in cuts + [end]:
+        if count_words(text[piece_start:cut]) >= target or cut == end:
+            if count_words(text[piece_start:cut]) > max_words:  # no clause break: hard cuts
+                pieces.extend(_cut_every(text, piece_start, cut, target))
+            elif text[piece_start:cut].strip():
+                pieces.append((piece_start, cut))
+            piece_start = cut
+    return pieces
+
+
+def _cut_every(text: str, start: int, end: int, n_words: int) -> list[tuple[int, int]]:
+    pieces, piece_start, count, in_word = [], start, 0, False
+    for offset in range(start, end):
+        char = text[offset]
+        if CJK_RE.match(char):
+            count, in_word = count + 1, False
+        elif char.isspace():
+            in_word = False
+            if count >= n_words:
+                pieces.append((piece_start, offset))
+                piece_start, count = offset, 0
+        elif not in_word:
+            count, in_word = count + 1, True
+        if count >= n_words and CJK_RE.match(char):
+            pieces.append((piece_start, offset + 1))
+            piece_start, count = offset + 1, 0
+    if text[piece_start:end].strip():
+        pieces.append((piece_start, end))
+    return [piece for piece in pieces if text[piece[0]:piece[1]].strip()]
+
+
+def split_sentences(text: str, max_sentence_words: int = 80) -> list[Sentence]:
+    """Segment `text` into sentences (and headings, list items, code lines) in order."""
+    sentences: list[Sentence] = []
+    for block_index, (block_start, block_end) in enumerate(_blocks(text)):
+        for unit_start, unit_end, kind in _units(text, block_start, block_end):
+            if kind in ("heading", "code"):
+                spans = [(unit_start, unit_end)]
+            else:
+                spans = _split_prose(text, unit_start, unit_end)
+            for span_start, span_end in spans:
+                pieces = _cut_long(text, span_start, span_end, max_sentence_words) \
+                    if kind != "code" else [(span_start, span_end)]
+                for piece_start, piece_end in pieces:
+                    raw = text[piece_start:piece_end]
+                    lead = len(raw) - len(raw.lstrip())
+                    trail = len(raw) - len(raw.rstrip())
+                    normalised = normalise(raw)
+                    sentences.append(Sentence(
+                        text=normalised, start=piece_start + lead, end=piece_end - trail,
+                        index=len(sentences), block=block_index,
+                        kind="sentence" if kind == "prose" else kind, pseudo=len(pieces) > 1,
+                        n_words=count_words(normalised)))
+    return sentences

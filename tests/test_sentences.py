@@ -1,0 +1,91 @@
+"""Sentence segmentation: English abbreviations and numbers, headings, lists, code, Chinese."""
+
+from reformer_cli.text.sentences import count_words, split_sentences, truncate_words
+
+
+def texts(text, kind=None):
+    return [s.text for s in split_sentences(text) if kind is None or s.kind == kind]
+
+
+def test_abbreviations_and_decimals_do_not_end_sentences():
+    text = ("Dr. Smith moved to the U.S. in 2001. He paid 3.14 dollars, e.g. for tea, i.e. a "
+            "small cup. Mr. J. Doe et al. agreed. Then it rained!")
+    assert texts(text) == [
+        "Dr. Smith moved to the U.S. in 2001.",
+        "He paid 3.14 dollars, e.g. for tea, i.e. a small cup.",
+        "Mr. J. Doe et al. agreed.",
+        "Then it rained!",
+    ]
+
+
+def test_question_and_quote_closing():
+    assert texts('He asked "why?" Nobody knew. (It was late.) Fine.') == [
+        'He asked "why?"', "Nobody knew.", "(It was late.)", "Fine."]
+
+
+def test_headings_lists_and_code_are_their_own_units():
+    text = ("1.  Introduction\n\nThe protocol is simple. It has two parts.\n\nDesign goals\n\n"
+            "- fast start-up\n- small memory\n\n    x = compute(a, b);\n\nThe end.")
+    sentences = split_sentences(text)
+    kinds = [(s.kind, s.text) for s in sentences]
+    assert kinds == [
+        ("heading", "1. Introduction"),
+        ("sentence", "The protocol is simple."),
+        ("sentence", "It has two parts."),
+        ("heading", "Design goals"),
+        ("list", "- fast start-up"),
+        ("list", "- small memory"),
+        ("code", "x = compute(a, b);"),
+        ("sentence", "The end."),
+    ]
+
+
+def test_offsets_point_into_the_original_text():
+    text = "First one here.\n\nSecond  one\nwraps here. 第三句。第四句！"
+    for sentence in split_sentences(text):
+        original = text[sentence.start:sentence.end]
+        assert " ".join(original.split()) == sentence.text
+    assert [s.index for s in split_sentences(text)] == [0, 1, 2, 3]
+
+
+def test_chinese_punctuation_and_closing_quotes():
+    text = "竺上車端坐，目不邪視。婦人辭去；臨別曰：「我乃火德星君也。君可速歸！」言訖不見。真的嗎？"
+    assert texts(text) == ["竺上車端坐，目不邪視。", "婦人辭去；", "臨別曰：「我乃火德星君也。",
+                           "君可速歸！」", "言訖不見。", "真的嗎？"]
+    assert texts("他說：“好。”然後走了。") == ["他說：“好。”", "然後走了。"]
+
+
+def test_mixed_english_and_chinese():
+    assert texts("We use Python 3.11 here. 这是中文句子。And back to English.") == [
+        "We use Python 3.11 here.", "这是中文句子。", "And back to English."]
+
+
+def test_line_without_boundaries_becomes_pseudo_sentences():
+    words = " ".join(f"word{i}" for i in range(10000))  # about 70,000 characters, no periods
+    sentences = split_sentences(words, max_sentence_words=80)
+    assert len(sentences) > 100
+    assert all(s.pseudo and count_words(s.text) <= 80 for s in sentences)
+    assert " ".join(s.text for s in sentences) == words
+    chinese = "天" * 50000
+    pieces = split_sentences(chinese)
+    assert all(count_words(s.text) <= 80 for s in pieces)
+    assert "".join(s.text for s in pieces) == chinese
+    token = "x" * 50000  # no spaces at all: cut by characters
+    assert [len(s.text) for s in split_sentences(token)] == [1000] * 50
+
+
+def test_long_sentence_is_cut_at_clauses():
+    clause = "the quick brown fox jumps over the lazy dog again and again"
+    text = ", ".join([clause] * 30) + "."
+    pieces = split_sentences(text, max_sentence_words=40)
+    assert all(count_words(p.text) <= 40 for p in pieces)
+    assert all(p.text.endswith((",", ".")) for p in pieces)
+
+
+def test_word_count_and_truncation():
+    assert count_words("Hello world, 中文字。 x") == 6
+    assert truncate_words("Hello world 中文字 more", 4) == "Hello world 中文"
+    assert truncate_words("short text", 10) == "short text"
+    assert truncate_words("anything", 0) == ""
+    for n in range(0, 12):
+        assert count_words(truncate_words("one two 三四五 six, seven 八九 ten", n)) <= n

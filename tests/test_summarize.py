@@ -1,0 +1,171 @@
+"""Extractive summarizer: budgets, determinism, order, centrality against a plain reference,
+and quality against Lead on a sample of the PEP dev set."""
+
+import json
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from pydoc_data.topics import topics
+
+from reformer_cli.errors import InputError
+from reformer_cli.summarize import summarize_extractive
+from reformer_cli.summarize.scoring import directed_centrality
+from reformer_cli.summarize.selection import Budget
+from reformer_cli.summarize.terms import terms, tfidf_matrix
+from reformer_cli.text.sentences import count_words
+
+DEV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "summarization"
+DOCUMENT = "\n\n".join(topics[key] for key in sorted(topics)[:40])
+
+CHINESE = "\n".join(
+    f"第{i}段：劉備與關羽、張飛在桃園結義，誓同生死。曹操聞之大怒；孫權按兵不動！"
+    f"諸葛亮曰：「此乃天意也。」眾人皆服。" for i in range(40))
+
+
+def test_word_budget_is_never_exceeded():
+    for budget in (1, 2, 7, 25, 60, 200):
+        summary = summarize_extractive(DOCUMENT, Budget(max_words=budget))
+        assert sum(count_words(s.text) for s in summary.sentences) <= budget
+    for budget in (1, 5, 17, 84):
+        summary = summarize_extractive(CHINESE, Budget(max_words=budget))
+        assert summary.language == "zh"
+        assert sum(count_words(s.text) for s in summary.sentences) <= budget
+
+
+def test_word_budget_is_filled_by_cutting_the_last_sentence():
+    summary = summarize_extractive(DOCUMENT, Budget(max_words=50))
+    assert sum(count_words(s.text) for s in summary.sentences) == 50
+    assert sum(s.truncated for s in summary.sentences) <= 1
+
+
+def test_sentence_and_ratio_budgets():
+    assert len(summarize_extractive(DOCUMENT, Budget(sentences=3)).sentences) == 3
+    assert len(summarize_extractive(DOCUMENT).sentences) == 5  # the default
+    whole = summarize_extractive(DOCUMENT, Budget(ratio=1.0))
+    tenth = summarize_extractive(DOCUMENT, Budget(ratio=0.1))
+    assert len(tenth.sentences) == -(-len(whole.sentences) // 10)
+
+
+def test_document_order_and_determinism():
+    first = summarize_extractive(DOCUMENT, Budget(sentences=8))
+    second = summarize_extractive(DOCUMENT, Budget(sentences=8))
+    assert first == second
+    starts = [s.start for s in first.sentences]
+    assert starts == sorted(starts)
+    assert sorted(s.rank for s in first.sentences) == list(range(8))
+    for sentence in first.sentences:  # offsets point at the sentence in the input
+        assert " ".join(DOCUMENT[sentence.start:sentence.end].split()) == sentence.text
+
+
+@pytest.mark.parametrize("budget", [Budget(sentences=0), Budget(max_words=-3), Budget(ratio=0),
+                                    Budget(sentences=2, max_words=10)])
+def test_bad_budgets(budget):
+    with pytest.raises(InputError):
+        summarize_extractive(DOCUMENT, budget)
+
+
+def test_empty_text_is_an_input_error():
+    with pytest.raises(InputError):
+        summarize_extractive("  \n\t ")
+
+
+def test_redundant_copies_are_not_chosen_twice():
+    topic = "The reactor cooling pump failed during the night shift at the plant."
+    filler = [f"Unrelated sentence number {i} talks about {w} and {v}." for i, (w, v) in
+              enumerate(zip(["apples", "trains", "music", "rivers", "clouds", "chess"] * 3,
+                            ["pears", "planes", "paint", "lakes", "rain", "cards"] * 3))]
+    text = " ".join([topic] + filler[:6] + [topic] + filler[6:12] + [topic] + filler[12:])
+    summary = summarize_extractive(text, Budget(sentences=3))
+    assert [s.text for s in summary.sentences].count(topic) == 1
+
+
+def test_long_line_without_boundaries():
+    random.seed(0)
+    words = [random.choice(["alpha", "beta", "gamma", "delta", "omega", "sigma"]) for _ in range(9000)]
+    line = " ".join(words)[:50000]
+    summary = summarize_extractive(line, Budget(max_words=60))
+    assert summary.sentences and sum(count_words(s.text) for s in summary.sentences) <= 60
+
+
+def _plain_centrality(vectors, threshold):
+    """Slow reference: loop over pairs, as the definition reads."""
+    n = len(vectors)
+    similarity = [[float(np.dot(vectors[i], vectors[j])) if i != j else 0.0 for j in range(n)]
+                  for i in range(n)]
+    cutoff = threshold * sum(map(sum, similarity)) / (n * (n - 1))
+    forward = [sum(max(0.0, similarity[i][j] - cutoff) for j in range(i + 1, n)) for i in range(n)]
+    backward = [sum(max(0.0, similarity[i][j] - cutoff) for j in range(i)) for i in range(n)]
+    return np.array(forward), np.array(backward)
+
+
+def test_directed_centrality_matches_plain_loops():
+    sentences = [s for s in DOCUMENT.split(". ")[:60]]
+    vectors = tfidf_matrix([terms(s) for s in sentences])
+    forward, backward = directed_centrality(vectors, 1.0)
+    expected_forward, expected_backward = _plain_centrality(vectors, 1.0)
+    np.testing.assert_allclose(forward, expected_forward, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(backward, expected_backward, rtol=1e-4, atol=1e-5)
+
+
+def test_tfidf_rows_are_unit_or_zero_and_cosines_exact():
+    lists = [terms(s) for s in ["hashing buckets sort", "sort buckets chunk", "unique words only"]]
+    matrix = tfidf_matrix(lists)
+    assert matrix.shape[0] == 3
+    assert float(np.abs(matrix[2]).sum()) == 0.0  # shares no term with the others
+    assert 0 < float(matrix[0] @ matrix[1]) < 1
+
+
+@pytest.mark.skipif(not DEV.is_dir(), reason=f"dev data not found at {DEV} (../shared/data absent)")
+def test_beats_lead_on_a_sample_of_pep_abstracts():
+    from rouge_score import rouge_scorer
+
+    rows = [json.loads(line) for line in (DEV / "peps_abstract.dev.jsonl").open(encoding="utf-8")]
+    sample = rows[::4]  # 29 documents spread over the set
+    scorer = rouge_scorer.RougeScorer(["rouge1"], use_stemmer=True)
+    started = time.perf_counter()
+    ours, lead = [], []
+    for row in sample:
+        length = len(row["reference"].split())
+        summary = summarize_extractive(row["document"], Budget(max_words=length), language="en")
+        ours.append(scorer.score(row["reference"], " ".join(summary.text.split()[:length])))
+        lead_text = " ".join(row["document"].split()[:length])
+        lead.append(scorer.score(row["reference"], lead_text))
+    ours_r1 = np.mean([s["rouge1"].fmeasure for s in ours])
+    lead_r1 = np.mean([s["rouge1"].fmeasure for s in lead])
+    assert ours_r1 > lead_r1, (ours_r1, lead_r1)
+    assert time.perf_counter() - started < 20
+
+
+def test_linear_fallback_equals_pairwise_without_threshold(monkeypatch):
+    import reformer_cli.summarize.scoring as scoring
+
+    vectors = tfidf_matrix([terms(s) for s in DOCUMENT.split(". ")[:200]])
+    pairwise = directed_centrality(vectors, 0.0)
+    monkeypatch.setattr(scoring, "MAX_PAIRWISE_SENTENCES", 10)
+    linear = scoring.directed_centrality(vectors, 0.0)
+    for expected, got in zip(pairwise, linear):
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_feature_flags_quotes_sections_and_cues():
+    from reformer_cli.summarize.scoring import (ROADMAP, ScoringConfig, _quote_flags,
+                                                _section_flags, sentence_features)
+    from reformer_cli.text.sentences import split_sentences
+
+    dialogue = split_sentences("瑜曰：「吾自去和他說話。好便好。」肅曰：「某願同往。」於是引兵而去。")
+    assert _quote_flags(dialogue) == [False, True, False, False]
+    text = ("Overview\n\nThis document defines a protocol for hashing. It is short.\n\n"
+            "Details\n\nThe rest of this document is organized as follows. Hashing is fast.")
+    sentences = split_sentences(text)
+    assert [s.kind for s in sentences][0] == "heading"
+    flags = dict(zip((s.text for s in sentences), _section_flags(sentences)))
+    assert flags["It is short."] and not flags["Hashing is fast."]
+    features = sentence_features(sentences, ScoringConfig())
+    texts = [sentences[i].text for i in features.candidates]
+    assert features.cue[texts.index("This document defines a protocol for hashing.")] == 1
+    assert ROADMAP.search("The rest of this document is organized as follows.")
+    roadmap = texts.index("The rest of this document is organized as follows.")
+    assert features.form[roadmap] < features.form[texts.index("Hashing is fast.")]

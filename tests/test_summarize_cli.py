@@ -1,0 +1,178 @@
+"""`reformer summarize` end to end in a subprocess: formats, files, stdin, bad input, no torch."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from pydoc_data.topics import topics
+
+from reformer_cli.text.sentences import count_words
+
+ROOT = Path(__file__).resolve().parents[1]
+PYTHON = ROOT / ".venv" / "bin" / "python"
+PYTHON = str(PYTHON) if PYTHON.exists() else sys.executable
+DOCUMENT = "\n\n".join(topics[key] for key in sorted(topics)[:30])
+
+
+def reformer(*args, stdin=None, cwd=None):
+    return subprocess.run([PYTHON, "-m", "reformer_cli", "summarize", *map(str, args)],
+                          input=stdin, capture_output=True, cwd=cwd or ROOT, timeout=60)
+
+
+@pytest.fixture()
+def document(tmp_path):
+    path = tmp_path / "doc.txt"
+    path.write_text(DOCUMENT, encoding="utf-8")
+    return path
+
+
+def assert_one_line_error(result):
+    assert result.returncode != 0
+    lines = result.stderr.decode().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert b"Traceback" not in result.stderr
+    assert result.stdout == b""
+
+
+def test_text_output_one_sentence_per_line_in_document_order(document):
+    result = reformer(document, "--sentences", 4)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.decode().splitlines()
+    assert len(lines) == 4
+    positions = [" ".join(DOCUMENT.split()).find(line) for line in lines]
+    assert all(p >= 0 for p in positions) and positions == sorted(positions)
+    assert "extractive" in result.stderr.decode()
+
+
+def test_json_fields_and_word_budget(document):
+    result = reformer(document, "--max-words", 40, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["method"] == "extractive" and record["language"] == "en"
+    assert record["summary_words"] <= 40
+    assert sum(count_words(s["text"]) for s in record["sentences"]) == record["summary_words"]
+    for sentence in record["sentences"]:
+        assert {"text", "index", "position", "start", "end", "score", "rank", "truncated"} <= set(sentence)
+        assert 0 <= sentence["start"] < sentence["end"] <= len(DOCUMENT)
+        assert 0.0 <= sentence["position"] < 1.0
+
+
+def test_several_files_and_stdin_each_get_a_headed_summary(document, tmp_path):
+    chinese = tmp_path / "zh.txt"
+    chinese.write_text("劉備與關羽結義。曹操大怒，起兵追之。孫權按兵不動。" * 20, encoding="utf-8")
+    result = reformer(document, chinese, "-", "--max-words", 20, stdin="Short note. It works.".encode())
+    assert result.returncode == 0, result.stderr
+    out = result.stdout.decode()
+    assert out.count("==> ") == 3
+    assert f"==> {document} <==" in out and f"==> {chinese} <==" in out and "==> <stdin> <==" in out
+    for block in out.strip().split("\n\n"):
+        assert count_words("\n".join(block.splitlines()[1:])) <= 20
+
+
+def test_output_file(document, tmp_path):
+    target = tmp_path / "summary.txt"
+    result = reformer(document, "--sentences", 2, "--output", target)
+    assert result.returncode == 0 and result.stdout == b""
+    assert len(target.read_text(encoding="utf-8").splitlines()) == 2
+
+
+def test_long_line_without_boundaries_gives_a_summary(tmp_path):
+    path = tmp_path / "line.txt"
+    words = ["river", "stone", "engine", "signal", "harbor", "lantern", "copper"]
+    path.write_text(" ".join(words[(i * 7919) % 7] + str(i % 50) for i in range(8000))[:50000])
+    result = reformer(path, "--max-words", 50)
+    assert result.returncode == 0, result.stderr
+    assert 0 < count_words(result.stdout.decode()) <= 50
+
+
+@pytest.mark.parametrize("content, args, fragment", [
+    (b"", [], "is empty"),
+    (b"  \n\t\n ", [], "only whitespace"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", [], "binary"),
+    (b"caf\xc3\xa9 ok, then bad \xff here.", [], "offset 19"),
+    ("。。。！".encode(), [], "no words"),
+    (b"Some text. More text.", ["--max-words", "0"], "--max-words must be positive"),
+    (b"Some text. More text.", ["--max-words", "-4"], "--max-words must be positive"),
+    (b"Some text. More text.", ["--sentences", "0"], "--sentences must be positive"),
+    (b"Some text. More text.", ["--sentences", "2", "--ratio", "0.5"], "conflicting"),
+    (b"Some text. More text.", ["--method", "abstractive"], "--task summarize"),
+    (b"Some text. More text.", ["--method", "magic"], "unknown method"),
+    (b"Some text. More text.", ["--model", "no-such-model"], "no model"),
+])
+def test_bad_input_is_one_line_and_non_zero(tmp_path, content, args, fragment):
+    path = tmp_path / "input.txt"
+    path.write_bytes(content)
+    result = reformer(path, *args)
+    assert_one_line_error(result)
+    assert fragment in result.stderr.decode()
+
+
+def test_one_word_document_is_its_own_summary(tmp_path):
+    path = tmp_path / "word.txt"
+    path.write_text("hello\n")
+    result = reformer(path)
+    assert result.returncode == 0 and result.stdout == b"hello\n"
+
+
+def test_missing_file_is_one_line(tmp_path):
+    result = reformer(tmp_path / "absent.txt")
+    assert_one_line_error(result)
+    assert "no such file" in result.stderr.decode()
+
+
+def test_auto_uses_extractive_unless_the_model_was_trained_to_summarize(tmp_path, document):
+    models = tmp_path / "models"
+    (models / "lm").mkdir(parents=True)
+    (models / "lm" / "config.yaml").write_text("model: {d_model: 64}\ndata: {task: lm}\n")
+    (models / "summ" / "final").mkdir(parents=True)
+    (models / "summ" / "final" / "config.yaml").write_text("data:\n  task: summarize\n")
+    result = reformer(document, "--model", "lm", "--sentences", 1, cwd=tmp_path)
+    assert result.returncode == 0 and "extractive" in result.stderr.decode()
+    result = reformer(document, "--model", "summ", cwd=tmp_path)
+    abstractive_exists = (ROOT / "reformer_cli" / "summarize_abstractive.py").exists()
+    if not abstractive_exists:  # auto picked abstractive, which is not built yet: one clear line
+        assert_one_line_error(result)
+        assert "--task summarize" in result.stderr.decode()
+
+
+def test_extractive_path_does_not_import_torch(document):
+    code = ("import sys\nfrom reformer_cli.cli import main\n"
+            f"try:\n    main(['summarize', {str(document)!r}, '--sentences', '2'])\n"
+            "except SystemExit:\n    pass\n"
+            "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', file=sys.stderr)\n")
+    result = subprocess.run([PYTHON, "-c", code], capture_output=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.decode().strip().endswith("NO-TORCH"), result.stderr
+    assert len(result.stdout.decode().splitlines()) == 2
+
+
+def test_abstractive_seam_calls_summarize_abstractive(tmp_path, document, monkeypatch, capsys):
+    """With a summarize model, auto calls summarize_abstractive(text, model_dir, options)."""
+    import types
+
+    from reformer_cli.commands import summarize as command
+    from reformer_cli.summarize import SummarizeOptions
+
+    model_dir = tmp_path / "summ"
+    model_dir.mkdir()
+    (model_dir / "config.yaml").write_text("task: summarize\n")
+    calls = []
+
+    def fake(text, directory, options):
+        calls.append((text, directory, options))
+        return "first generated line\nsecond one"
+
+    module = types.ModuleType(command.ABSTRACTIVE_MODULE)
+    module.summarize_abstractive = fake
+    monkeypatch.setitem(sys.modules, command.ABSTRACTIVE_MODULE, module)
+    out = command.run_summarize([str(document)], str(model_dir), "auto", None, None, 30, "auto",
+                                "json", None)
+    record = json.loads(out)
+    assert record["method"] == "abstractive"
+    assert [s["text"] for s in record["sentences"]] == ["first generated line", "second one"]
+    (text, directory, options), = calls
+    assert text == DOCUMENT and directory == model_dir
+    assert isinstance(options, SummarizeOptions) and options.budget.max_words == 30
+    assert "abstractive" in capsys.readouterr().err
