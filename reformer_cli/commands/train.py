@@ -1,0 +1,101 @@
+"""`reformer train PATH...`: parse the options, run the training, report on stderr.
+
+Every option defaults to None so that only what the user typed overrides the YAML config
+(precedence: built-in defaults < --config YAML < --set < these flags). torch is imported only
+inside the command, so `reformer --help` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import List, Optional
+
+import typer
+
+from reformer_cli.config_loading import DataConfig, RunConfig, TrainConfig
+
+INPUT, RUN, DATA, TRAIN = "Input", "Run folder and config", "Tokens and windows", "Training"
+
+
+def _default(value) -> str:
+    return str(value)
+
+
+def train_command(
+    paths: List[str] = typer.Argument(..., metavar="PATH", show_default=False,
+                                      help="Text files or folders to train on ('-' = stdin); with "
+                                           "--task summarize, JSONL files of {document, summary}."),
+    val: Optional[str] = typer.Option(None, "--val", rich_help_panel=INPUT, metavar="PATH",
+                                      show_default="the tail of the training text",
+                                      help="Separate validation text (else a tail of the corpus)."),
+    encoding: Optional[str] = typer.Option(None, "--encoding", rich_help_panel=INPUT, metavar="ENC",
+                                           show_default=_default(DataConfig.encoding),
+                                           help="Text encoding of the input files."),
+    task: Optional[str] = typer.Option(None, "--task", rich_help_panel=INPUT, metavar="lm|summarize",
+                                       show_default=_default(DataConfig.task),
+                                       help="lm: language model; summarize: document → summary pairs."),
+    config: Optional[str] = typer.Option(None, "--config", "-c", rich_help_panel=RUN,
+                                         metavar="FILE.yaml", show_default="built-in defaults",
+                                         help="YAML config file or preset name (e.g. enwik8-64k)."),
+    settings: Optional[List[str]] = typer.Option(None, "--set", rich_help_panel=RUN,
+                                                 metavar="SECTION.KEY=VALUE", show_default=False,
+                                                 help="Override one config key; repeatable "
+                                                      "(e.g. --set train.lr=3e-4)."),
+    name: Optional[str] = typer.Option(None, "--name", rich_help_panel=RUN, metavar="NAME",
+                                       show_default=_default(RunConfig.name),
+                                       help="Run name: the run is written to models/NAME/."),
+    out: Optional[str] = typer.Option(None, "--out", rich_help_panel=RUN, metavar="DIR",
+                                      show_default="models/NAME", help="Run folder to write."),
+    resume: Optional[str] = typer.Option(None, "--resume", rich_help_panel=RUN, metavar="auto|PATH",
+                                         show_default="start a new run",
+                                         help="Continue from the newest checkpoint of the run folder "
+                                              "(auto) or from a checkpoint folder."),
+    seq_len: Optional[int] = typer.Option(None, "--seq-len", metavar="N", rich_help_panel=DATA,
+                                          show_default=_default(DataConfig.seq_len),
+                                          help="Tokens per training window."),
+    tokenizer: Optional[str] = typer.Option(None, "--tokenizer", rich_help_panel=DATA,
+                                            metavar="sentencepiece|byte",
+                                            show_default=_default(DataConfig.tokenizer),
+                                            help="Train SentencePiece on the corpus, or use bytes."),
+    vocab_size: Optional[int] = typer.Option(None, "--vocab-size", metavar="N", rich_help_panel=DATA,
+                                             show_default=_default(DataConfig.vocab_size),
+                                             help="SentencePiece vocabulary size."),
+    tokenizer_model: Optional[str] = typer.Option(None, "--tokenizer-model", rich_help_panel=DATA,
+                                                  metavar="FILE", show_default="train one",
+                                                  help="Reuse a tokenizer file or checkpoint folder."),
+    steps: Optional[int] = typer.Option(None, "--steps", metavar="N", rich_help_panel=TRAIN,
+                                        show_default=_default(TrainConfig.steps),
+                                        help="Optimizer steps."),
+    time_budget: Optional[float] = typer.Option(None, "--time-budget", rich_help_panel=TRAIN,
+                                                metavar="SECONDS", show_default="no limit",
+                                                help="Stop after this many seconds (alone: no step "
+                                                     "limit; with --steps: whichever comes first)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", metavar="N", rich_help_panel=TRAIN,
+                                             show_default=_default(TrainConfig.batch_size),
+                                             help="Windows per micro-batch."),
+    device: Optional[str] = typer.Option(None, "--device", rich_help_panel=TRAIN,
+                                         metavar="auto|cpu|cuda|mps",
+                                         show_default=_default(TrainConfig.device),
+                                         help="Where to train (auto: cuda > mps > cpu)."),
+    seed: Optional[int] = typer.Option(None, "--seed", metavar="N", rich_help_panel=TRAIN,
+                                       show_default=_default(TrainConfig.seed),
+                                       help="Seeds initialisation, data order and dropout."),
+) -> None:
+    """Train a Reformer language model on raw text; write a resumable checkpoint folder."""
+    from reformer_cli.progress import ProgressDisplay
+    from reformer_cli.training_setup import UNLIMITED_STEPS, TrainRequest, run_training
+
+    if time_budget is not None and steps is None:
+        steps = UNLIMITED_STEPS
+    flags = {"name": name, "data.seq_len": seq_len, "data.tokenizer": tokenizer,
+             "data.vocab_size": vocab_size, "data.tokenizer_model": tokenizer_model,
+             "data.val_path": val, "data.encoding": encoding, "data.task": task,
+             "train.steps": steps, "train.time_budget": time_budget,
+             "train.batch_size": batch_size, "train.device": device, "train.seed": seed}
+    request = TrainRequest(paths=list(paths), config_path=config, overrides=list(settings or []),
+                           flags=flags, out=out, resume=resume)
+    with ProgressDisplay() as display:
+        run_training(request, on_event=display, notify=display.print)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train", no_args_is_help=True)(train_command)

@@ -1,0 +1,86 @@
+"""Process placement and per-process state: device, rank, precision, random-number generators.
+
+Everything a distributed (DDP/torchrun) wrapper would change lives in `Runtime`: which process
+writes files, how the model is wrapped, where gradients are synchronised and how a batch is
+sharded by rank. Single-process training uses the defaults (rank 0 of 1).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from reformer_cli.errors import ResourceError
+
+
+@dataclass
+class Runtime:
+    """Process placement. A DDP wrapper overrides these methods; one process uses them as they are."""
+
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        """Only the main process writes checkpoints and metrics and reports progress."""
+        return self.rank == 0
+
+    def wrap_model(self, model: nn.Module) -> nn.Module:
+        return model  # DDP: DistributedDataParallel(model, device_ids=[...])
+
+    def gradient_sync(self, model: nn.Module, last_micro_batch: bool):
+        """Context for one micro-batch's backward (DDP: model.no_sync() unless it is the last)."""
+        return contextlib.nullcontext()
+
+    def next_batch(self, sampler, batch_size: int):
+        """Every rank draws the same global batch (the samplers stay in step) and keeps its rows."""
+        ids, targets = sampler.next_batch(batch_size * self.world_size)
+        rows = slice(self.rank * batch_size, (self.rank + 1) * batch_size)
+        return ids[rows], targets[rows]
+
+    def mean(self, value: float) -> float:
+        return value  # DDP: all_reduce(AVG) of the logged numbers
+
+    def barrier(self) -> None:
+        pass
+
+
+def autocast_context(device: torch.device, precision: str):
+    """bf16 autocast on GPUs that support it (precision auto or bf16); fp32 elsewhere."""
+    if device.type == "cuda" and precision in ("auto", "bf16") and torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    if device.type == "cuda" and precision == "bf16":
+        raise ResourceError("this GPU does not support bf16", "use --set train.precision=fp32")
+    return contextlib.nullcontext()
+
+
+def precision_in_use(device: torch.device, precision: str) -> str:
+    bf16 = device.type == "cuda" and precision in ("auto", "bf16") and torch.cuda.is_bf16_supported()
+    return "bf16" if bf16 else "fp32"
+
+
+def capture_rng_state(device: torch.device) -> dict:
+    state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def restore_rng_state(state: dict) -> None:
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)  # also seeds every CUDA device

@@ -1,0 +1,225 @@
+"""Everything `reformer train` does before and around the Trainer.
+
+resolve the config (and the checkpoint to resume) → read and split the text → tokenizer →
+token ids → sampler and validation batches → model → Trainer → run folder.
+
+Nothing is written until every input has been read and checked, so a bad file, a bad config
+or a corpus shorter than one window leaves no half-made run folder behind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from reformer_cli import checkpoint as ckpt
+from reformer_cli.config_loading import load_run_config, resolve_device
+from reformer_cli.errors import ConfigError, InputError
+
+UNLIMITED_STEPS = 10**9  # train.steps when only a time budget limits the run
+# Settings a resumed run may not change: they define the model, the tokens or the windows.
+FIXED_ON_RESUME = ("data.seq_len", "data.tokenizer", "data.vocab_size", "data.task")
+
+
+@dataclass
+class TrainRequest:
+    paths: list[str]
+    config_path: str | None = None
+    overrides: list[str] = field(default_factory=list)  # --set section.key=value
+    flags: dict = field(default_factory=dict)  # {"data.seq_len": 4096, ...}; None = not given
+    out: str | None = None  # run folder (default models/<name>)
+    resume: str | None = None  # "auto" or a checkpoint / run folder
+
+
+@dataclass
+class PreparedData:
+    tokenizer: object
+    sampler: object  # WindowSampler | SummarizationExamples
+    eval_set: object  # train.EvalSet | None (no validation text)
+    fingerprint: str  # identifies the training tokens, checked on resume
+    train_tokens: int
+
+
+def resolve_run(request: TrainRequest):
+    """(config, run_dir, checkpoint to resume or None)."""
+    config = load_run_config(request.config_path, request.overrides, request.flags)
+    resume_from = None
+    if request.resume and request.resume != "auto":
+        resume_from = ckpt.resolve_model_dir(request.resume)
+        inside_run = resume_from.name == ckpt.FINAL_NAME or ckpt.STEP_PATTERN.match(resume_from.name)
+        run_dir = Path(request.out) if request.out else (
+            resume_from.parent if inside_run else Path(ckpt.MODELS_DIR) / config.name)
+    else:
+        run_dir = Path(request.out) if request.out else Path(ckpt.MODELS_DIR) / config.name
+        if request.resume == "auto":
+            resume_from = ckpt.latest_checkpoint(run_dir)
+        elif ckpt.list_checkpoints(run_dir):
+            raise InputError(f"{run_dir} already holds a training run",
+                             "continue it with --resume auto, or choose another --name or --out")
+    if resume_from is not None:
+        ckpt.verify_checkpoint(resume_from)
+        saved = ckpt.load_config(resume_from)
+        # The checkpoint's config replaces the YAML file; --set and flags still apply on top.
+        saved_settings = [f"{key}={json.dumps(value)}" for key, value in _flatten(saved.to_dict())]
+        config = load_run_config(None, saved_settings + request.overrides, request.flags)
+        _check_unchanged(saved, config)
+    return config, run_dir, resume_from
+
+
+def _flatten(values: dict, prefix: str = ""):
+    for key, value in values.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def _check_unchanged(saved, config) -> None:
+    old, new = dict(_flatten(saved.to_dict())), dict(_flatten(config.to_dict()))
+    fixed = [k for k in old if k.startswith("model.")] + list(FIXED_ON_RESUME)
+    for key in fixed:
+        if old.get(key) != new.get(key):
+            raise ConfigError(f"{key} cannot change when resuming (the checkpoint has "
+                              f"{old.get(key)!r}, the command asks for {new.get(key)!r})",
+                              "drop that setting, or start a new run with --name")
+
+
+def prepare_data(paths: list[str], config, tokenizer=None, notify: Callable[[str], None] | None = None
+                 ) -> PreparedData:
+    """Read, split, tokenize and window the text. `tokenizer` given = reuse it (resume)."""
+    data = config.data
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        if data.task == "summarize":
+            prepared = _prepare_summarization(paths, config, tokenizer)
+        else:
+            prepared = _prepare_language_model(paths, config, tokenizer)
+    for warning in caught:
+        (notify or _to_stderr)(f"warning: {warning.message}")
+    return prepared
+
+
+def _load_or_train_tokenizer(config, texts: list[str], tokenizer):
+    from reformer_cli.text.tokenizer import ByteTokenizer, load_tokenizer, train_sentencepiece
+
+    data = config.data
+    if tokenizer is not None:
+        return tokenizer
+    if data.tokenizer_model:
+        return load_tokenizer(data.tokenizer_model)
+    if data.tokenizer == "byte":
+        return ByteTokenizer()
+    return train_sentencepiece(texts, data.vocab_size, seed=config.train.seed)
+
+
+def _prepare_language_model(paths, config, tokenizer) -> PreparedData:
+    from reformer_cli.text.corpus import WindowSampler, evaluation_batches, read_documents, split_validation
+
+    data, train = config.data, config.train
+    documents = read_documents(paths, data.encoding)
+    val_documents = read_documents([data.val_path], data.encoding) if data.val_path else None
+    train_text, val_text = split_validation(documents, data.val_fraction, val_documents)
+    tokenizer = _load_or_train_tokenizer(config, [train_text], tokenizer)
+    train_tokens = tokenizer.encode_to_array(train_text)  # (N,) int32
+    sampler = WindowSampler(train_tokens, data.seq_len, seed=train.seed)
+    eval_set = None
+    if val_text.strip():
+        val_tokens = tokenizer.encode_to_array(val_text)
+        batches = evaluation_batches(val_tokens, data.seq_len, train.batch_size, train.eval_batches)
+        eval_set = _eval_set(batches, tokenizer) if batches else None
+    return PreparedData(tokenizer, sampler, eval_set, _fingerprint(train_tokens.tobytes()),
+                        int(len(train_tokens)))
+
+
+def _prepare_summarization(paths, config, tokenizer) -> PreparedData:
+    from reformer_cli.text.corpus import (SummarizationExamples, read_summarization_pairs,
+                                          split_validation_pairs)
+
+    data, train = config.data, config.train
+    if not paths:
+        raise InputError("no input given", "pass a JSONL file of {document, summary} pairs")
+    pairs = [pair for path in paths for pair in read_summarization_pairs(path, data.encoding)]
+    if data.val_path:
+        train_pairs, val_pairs = pairs, read_summarization_pairs(data.val_path, data.encoding)
+    else:
+        train_pairs, val_pairs = split_validation_pairs(pairs, data.val_fraction)
+    texts = [text for pair in train_pairs for text in pair]
+    tokenizer = _load_or_train_tokenizer(config, texts, tokenizer)
+    sampler = SummarizationExamples(train_pairs, tokenizer, data.seq_len, seed=train.seed)
+    eval_set = None
+    if val_pairs:
+        val_examples = SummarizationExamples(val_pairs, tokenizer, data.seq_len, seed=train.seed)
+        eval_set = _eval_set(val_examples.evaluation_batches(train.batch_size, train.eval_batches),
+                             tokenizer)
+    fingerprint = _fingerprint(sampler.inputs.tobytes() + sampler.targets.tobytes())
+    return PreparedData(tokenizer, sampler, eval_set, fingerprint, int(sampler.inputs.size))
+
+
+def _eval_set(batches: list, tokenizer):
+    """Fixed validation batches plus the characters (or bytes) of the text their targets score."""
+    from reformer_cli.train import EvalSet
+
+    if tokenizer.kind == "byte":
+        scored = sum(int((targets != -100).sum()) for _, targets in batches)
+        return EvalSet(batches, scored, unit="byte")
+    characters = 0
+    for _, targets in batches:
+        for row in targets:
+            characters += len(tokenizer.decode(row[row != -100].tolist()))
+    return EvalSet(batches, characters, unit="char")
+
+
+def _to_stderr(message: str) -> None:
+    sys.stderr.write(message + "\n")
+
+
+def _fingerprint(payload: bytes) -> str:
+    return hashlib.sha256(payload).hexdigest()[:32]
+
+
+def run_training(request: TrainRequest, on_event=None, notify: Callable[[str], None] | None = None) -> dict:
+    """The whole `reformer train`: returns the final evaluation (and `path`)."""
+    from reformer_cli.text.tokenizer import load_tokenizer
+
+    notify = notify or _to_stderr
+    config, run_dir, resume_from = resolve_run(request)
+    if config.train.device not in ("auto", "cpu"):
+        resolve_device(config.train.device)  # an unavailable GPU fails before the slow steps
+    if config.train.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
+    saved_tokenizer = load_tokenizer(resume_from) if resume_from is not None else None
+    prepared = prepare_data(request.paths, config, saved_tokenizer, notify=notify)
+    # torch is imported only now: bad configs and inputs are reported without waiting for it.
+    from reformer_cli.core.model import ReformerLM
+    from reformer_cli.train import MetricsLog, Runtime, Trainer, seed_everything
+
+    device = resolve_device(config.train.device)
+    if resume_from is None:  # the config records the tokenizer actually used (also a reused one)
+        config.model.vocab_size = prepared.tokenizer.vocab_size
+        config.data.tokenizer = prepared.tokenizer.kind
+        config.validate()
+    elif prepared.tokenizer.vocab_size > config.model.vocab_size:
+        raise InputError(f"the tokenizer of {resume_from} does not fit its model")
+    if prepared.eval_set is None:
+        notify("warning: no validation text (data.val_fraction is 0 or the tail is empty); "
+               "losses are training losses only")
+    seed_everything(config.train.seed)
+    model = ReformerLM(config.model)
+    trainer = Trainer(config, model, prepared.tokenizer, prepared.sampler, prepared.eval_set, run_dir,
+                      runtime=Runtime(device), on_event=on_event, data_fingerprint=prepared.fingerprint)
+    if resume_from is not None:
+        trainer.resume_from(resume_from)
+        if trainer.step >= config.train.steps:
+            notify(f"{resume_from} is already at step {trainer.step} of {config.train.steps}; "
+                   "raise --steps to train further")
+    # All inputs are good: only now does the run folder appear.
+    run_dir.mkdir(parents=True, exist_ok=True)
+    ckpt.write_run_config(run_dir, config)
+    trainer.add_listener(MetricsLog(run_dir / "metrics.jsonl"))
+    return trainer.fit()
