@@ -17,8 +17,27 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+DEMO := demo-out
+DEMO_STEPS ?= 400
+DEMO_BUDGET ?= 150
+
+# The main job on built-in text (Python's own pydoc topics, ~65,000 words): train a small
+# Reformer for a fixed time budget, continue a document with it, summarize a long topic,
+# and measure what a long sequence costs.
 demo: setup
-	$(BIN)/python -m reformer_cli --version
+	@mkdir -p $(DEMO)
+	$(BIN)/python -c "from pydoc_data.topics import topics as t; open('$(DEMO)/corpus.txt', 'w').write('\n\n'.join(t[k] for k in sorted(t)))"
+	$(BIN)/python -c "from pydoc_data.topics import topics as t; open('$(DEMO)/prompt.txt', 'w').write(t['with'][:1500])"
+	$(BIN)/python -c "from pydoc_data.topics import topics as t; open('$(DEMO)/report.txt', 'w').write(t['typesseq'])"
+	rm -rf $(DEMO)/model
+	$(BIN)/reformer train $(DEMO)/corpus.txt --config default --out $(DEMO)/model --steps $(DEMO_STEPS) --time-budget $(DEMO_BUDGET) --seq-len 1024
+	@echo "--- reformer continue (generated text) ---"
+	$(BIN)/reformer continue $(DEMO)/prompt.txt --model $(DEMO)/model --max-new-tokens 120 --temperature 0.8 --top-k 40 --seed 0
+	@echo
+	@echo "--- reformer summarize (extractive, 3 sentences) ---"
+	$(BIN)/reformer summarize $(DEMO)/report.txt --sentences 3
+	@echo "--- reformer memprofile ---"
+	$(BIN)/reformer memprofile --seq-len 4096 --set model.n_layers=4
 
 test: setup
 	$(BIN)/python -m pytest -q tests

@@ -62,7 +62,13 @@ def print_error(message: str) -> None:
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: our errors are one line, never a traceback."""
     try:
-        app(args=argv, standalone_mode=False, prog_name="reformer")
+        code = app(args=argv, standalone_mode=False, prog_name="reformer")
+        # Without standalone mode Typer *returns* the exit code of an Exit it caught; Ctrl-C
+        # inside a command becomes Exit(130) that way.
+        if isinstance(code, int) and code:
+            if code == 130:
+                print_error("interrupted")
+            sys.exit(code)
     except ReformerError as error:
         if debug_enabled():
             raise

@@ -1,0 +1,131 @@
+"""`reformer continue` end to end on a tiny checkpoint (random weights, byte tokenizer)."""
+
+import io
+import shutil
+import signal
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from reformer_cli.checkpoint import save_checkpoint
+from reformer_cli.cli import main
+from reformer_cli.config import ModelConfig
+from reformer_cli.config_loading import DataConfig, RunConfig
+from reformer_cli.core.model import ReformerLM
+from reformer_cli.text.tokenizer import ByteTokenizer
+
+PROMPT = "It was the best of times, it was the worst of times, it was the age of wisdom"
+
+
+@pytest.fixture(scope="module")
+def models_root(tmp_path_factory):
+    """models/tiny/final: a 2-layer [local, lsh] model with max_seq_len 4096."""
+    root = tmp_path_factory.mktemp("work")
+    torch.manual_seed(0)
+    model_config = ModelConfig(vocab_size=258, d_model=32, n_heads=2, d_ff=64, n_layers=2,
+                               chunk_length=8, max_seq_len=4096)
+    run = RunConfig(name="tiny", model=model_config, data=DataConfig(seq_len=64, tokenizer="byte"))
+    save_checkpoint(root / "models" / "tiny" / "final", config=run, model=ReformerLM(model_config),
+                    tokenizer=ByteTokenizer(), step=0)
+    (root / "prompt.txt").write_text(PROMPT, encoding="utf-8")
+    return root
+
+
+@pytest.fixture
+def in_root(models_root, monkeypatch):
+    monkeypatch.chdir(models_root)
+    return models_root
+
+
+def invoke(capsys, *args):
+    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
+    try:
+        main(["continue", *args])
+        code = 0
+    except SystemExit as done:
+        code = done.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_same_seed_same_text_and_stderr_reports(in_root, capsys):
+    runs = [invoke(capsys, "prompt.txt", "--model", "tiny", "-n", "24", "--seed", "3")
+            for _ in range(2)]
+    assert runs[0][0] == 0 and runs[0][1] == runs[1][1]
+    assert len(runs[0][1].strip()) > 0
+    stderr = runs[0][2]
+    assert f"prompt: {len(PROMPT)} tokens" in stderr and "tokens/s" in stderr and "peak memory" in stderr
+    other = invoke(capsys, "prompt.txt", "--model", "tiny", "-n", "24", "--seed", "4")
+    assert other[1] != runs[0][1]
+
+
+def test_three_samples_are_separated_and_different(in_root, capsys):
+    code, out, _ = invoke(capsys, "prompt.txt", "--model", "tiny", "-n", "20", "--seed", "1",
+                          "--num-samples", "3", "--no-stream", "--top-k", "50")
+    assert code == 0
+    parts = out.split("===== sample ")
+    assert [p[:6] for p in parts[1:]] == ["1 of 3", "2 of 3", "3 of 3"]
+    bodies = [p.split("=====\n", 1)[1] for p in parts[1:]]
+    assert len(set(bodies)) == 3
+
+
+def test_stdin_output_file_greedy_and_n_hashes(in_root, capsys, monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(PROMPT.encode())))
+    code, out, _ = invoke(capsys, "-", "--model", "models/tiny", "-n", "16", "--temperature", "0",
+                          "--output", "out.txt", "--n-hashes", "4")
+    assert code == 0 and out == ""
+    greedy = (in_root / "out.txt").read_text(encoding="utf-8")
+    code, again, _ = invoke(capsys, "prompt.txt", "--model", "models/tiny/final", "-n", "16",
+                            "--temperature", "0", "--n-hashes", "4")
+    assert code == 0 and again == greedy and len(greedy) > 1
+
+
+def test_long_prompt_keeps_its_last_part_with_a_note(in_root, capsys):
+    (in_root / "long.txt").write_text("abcdefghij" * 410, encoding="utf-8")  # 4100 > 4096 tokens
+    code, out, err = invoke(capsys, "long.txt", "--model", "tiny", "-n", "12", "--seed", "0")
+    assert code == 0
+    assert "keeping its last 4,084" in err and "prompt: 4,084 tokens" in err
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["empty.txt", "--model", "tiny"], "empty"),
+    (["prompt.txt", "--model", "no-such-model"], "no model found"),
+    (["prompt.txt", "--model", "broken"], "tokenizer"),
+    (["prompt.txt", "--model", "tiny", "--top-p", "0"], "--top-p"),
+    (["prompt.txt", "--model", "tiny", "--temperature", "-1"], "--temperature"),
+    (["prompt.txt", "--model", "tiny", "--num-samples", "0"], "--num-samples"),
+    (["prompt.txt", "--model", "tiny", "--max-new-tokens", "0"], "--max-new-tokens"),
+    (["missing.txt", "--model", "tiny"], "does not exist"),
+])
+def test_bad_inputs_give_one_line_and_a_non_zero_exit(in_root, capsys, args, expected):
+    (in_root / "empty.txt").write_text("", encoding="utf-8")
+    broken = in_root / "models" / "broken" / "final"
+    if not broken.exists():
+        shutil.copytree(in_root / "models" / "tiny" / "final", broken)
+        (broken / "tokenizer.json").unlink()
+    code, out, err = invoke(capsys, *args)
+    assert code != 0 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and expected in lines[0] and "Traceback" not in err
+
+
+def test_ctrl_c_stops_cleanly_and_keeps_the_text(models_root):
+    """A real process: SIGINT after the first streamed bytes -> exit 130, text kept."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reformer_cli", "continue", "prompt.txt", "--model", "tiny",
+         "-n", "3000", "--seed", "0", "--temperature", "0"],
+        cwd=models_root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        # A shell's background jobs inherit SIGINT ignored, and Python then never raises
+        # KeyboardInterrupt: give the child the default disposition, as a terminal would.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        first = process.stdout.read(1)  # blocks until generation has started streaming
+        process.send_signal(signal.SIGINT)
+        rest, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert first
+    assert process.returncode == 130
+    assert b"interrupted" in err and b"Traceback" not in err

@@ -1,0 +1,214 @@
+"""Sampling filters, the generation loop and streaming detokenisation (reformer_cli/generate.py)."""
+
+import math
+
+import pytest
+import torch
+
+from reformer_cli.config import ModelConfig
+from reformer_cli.core.model import ReformerLM
+from reformer_cli.errors import ConfigError, InputError
+from reformer_cli.generate import (STOP_CONTEXT, STOP_EOS, STOP_LENGTH, GenerationConfig,
+                                   Generator, SamplingConfig, TextStream, choose_token,
+                                   fit_prompt, sampling_probabilities, stream_text)
+from reformer_cli.text.tokenizer import ByteTokenizer, train_sentencepiece
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+# --------------------------------------------------------------------------- sampling
+
+def reference_probabilities(logits, temperature, top_k, top_p):
+    """Plain-Python version of the documented order: temperature, top-k, top-p, softmax."""
+    scaled = [x / temperature for x in logits]
+    order = sorted(range(len(scaled)), key=lambda i: -scaled[i])
+    kept = order[:top_k] if top_k else order
+    z = sum(math.exp(scaled[i]) for i in kept)
+    nucleus, mass = [], 0.0
+    for i in kept:  # most likely first
+        if mass >= top_p:
+            break
+        nucleus.append(i)
+        mass += math.exp(scaled[i]) / z
+    z = sum(math.exp(scaled[i]) for i in nucleus)
+    return [math.exp(scaled[i]) / z if i in nucleus else 0.0 for i in range(len(logits))]
+
+
+@pytest.mark.parametrize("temperature, top_k, top_p", [
+    (1.0, 0, 1.0), (0.7, 5, 1.0), (1.3, 0, 0.6), (0.5, 6, 0.8), (2.0, 3, 0.95), (1.0, 0, 1e-6)])
+def test_sampling_distribution_follows_the_documented_filter_order(temperature, top_k, top_p):
+    logits = torch.randn(1, 12, generator=torch.Generator().manual_seed(3)) * 2
+    probs = sampling_probabilities(logits, SamplingConfig(temperature, top_k, top_p))
+    expected = torch.tensor([reference_probabilities(logits[0].tolist(), temperature, top_k,
+                                                     top_p)])
+    assert torch.allclose(probs, expected, atol=1e-6)
+
+
+def test_temperature_changes_what_top_p_keeps():
+    """Top-p acts on the temperature-scaled distribution (temperature comes first)."""
+    logits = torch.tensor([[2.0, 1.0, 0.0, -1.0]])
+    sharp = sampling_probabilities(logits, SamplingConfig(0.25, 0, 0.9))
+    flat = sampling_probabilities(logits, SamplingConfig(4.0, 0, 0.9))
+    assert int((sharp > 0).sum()) == 1 and int((flat > 0).sum()) == 4
+
+
+def test_temperature_zero_is_greedy_whatever_the_filters():
+    logits = torch.randn(4, 50, generator=torch.Generator().manual_seed(0))
+    for config in (SamplingConfig(0.0), SamplingConfig(0.0, 3, 0.2)):
+        assert torch.equal(choose_token(logits, config), logits.argmax(-1))
+
+
+def test_seeded_sampling_draws_only_allowed_tokens_with_the_right_frequencies():
+    logits = torch.tensor([[3.0, 2.5, 2.0, 0.0, -1.0]])
+    config = SamplingConfig(1.0, 3, 1.0)
+    generator = torch.Generator().manual_seed(0)
+    draws = torch.stack([choose_token(logits, config, generator) for _ in range(3000)])
+    counts = torch.bincount(draws[:, 0], minlength=5).float() / 3000
+    expected = sampling_probabilities(logits, config)[0]
+    assert counts[3:].sum() == 0
+    assert torch.allclose(counts, expected, atol=0.03)
+
+
+@pytest.mark.parametrize("field, value", [("temperature", -0.1), ("temperature", math.inf),
+                                          ("temperature", math.nan), ("top_k", -1),
+                                          ("top_p", 0.0), ("top_p", 1.5)])
+def test_bad_sampling_values_are_config_errors(field, value):
+    config = SamplingConfig(**{field: value})
+    with pytest.raises(ConfigError, match=field.replace("_", "-")):
+        config.validate()
+    with pytest.raises(ConfigError, match="max-new-tokens"):
+        GenerationConfig(max_new_tokens=0).validate()
+
+
+# --------------------------------------------------------------------------- generation loop
+
+def tiny_model(layer_types, **overrides):
+    """Untied head and unit-scale weights: greedy decoding of a random model then wanders over
+    many tokens instead of copying its input forever (what small tied weights do)."""
+    torch.manual_seed(0)
+    settings = dict(vocab_size=40, d_model=32, n_heads=2, d_ff=48, n_layers=2,
+                    layer_types=layer_types, chunk_length=4, n_hashes=2, hash_seed=5,
+                    max_seq_len=256, ff_chunk_size=0, tie_embeddings=False)
+    settings.update(overrides)
+    model = ReformerLM(ModelConfig(**settings)).eval()
+    with torch.no_grad():
+        for weight in model.parameters():
+            if weight.dim() == 2:
+                weight.normal_(0.0, weight.shape[1] ** -0.5)
+    return model
+
+
+def greedy_by_full_recompute(model, prompt, steps):
+    ids = list(prompt)
+    with torch.no_grad():
+        for _ in range(steps):
+            ids.append(int(model(torch.tensor([ids]))[0, -1].argmax()))
+    return ids[len(prompt):]
+
+
+@pytest.mark.parametrize("layer_types, chunk", [(["full"], 4), (["local"], 4),
+                                                (["local", "full"], 4), (["lsh", "local"], 64)])
+def test_cached_greedy_equals_greedy_by_full_recompute(layer_types, chunk):
+    """Models whose attention is exact at these lengths: full, local (the cached window is the
+    forward's window), and LSH while everything fits in one chunk."""
+    model = tiny_model(layer_types, chunk_length=chunk, n_layers=3)
+    prompt = [5, 9, 1, 33, 7, 2, 2, 18]
+    config = GenerationConfig(40, SamplingConfig(temperature=0.0), stop_at_eos=False)
+    cached = list(Generator(model, prompt, config).sample())
+    assert cached == greedy_by_full_recompute(model, prompt, 40)
+    assert len(set(cached)) >= 3  # not a degenerate constant sequence
+
+
+def test_same_seed_same_ids_and_successive_samples_differ():
+    model = tiny_model(["local", "lsh"])
+    config = GenerationConfig(30, SamplingConfig(1.0, 0, 1.0), stop_at_eos=False)
+    generation = Generator(model, [1, 2, 3, 4, 5], config)
+    first = [list(generation.sample(torch.Generator().manual_seed(7))) for _ in range(2)]
+    assert first[0] == first[1]
+    generator = torch.Generator().manual_seed(7)
+    samples = [list(generation.sample(generator)) for _ in range(3)]
+    assert samples[0] == first[0]
+    assert len({tuple(s) for s in samples}) == 3
+
+
+def test_stop_conditions():
+    model = tiny_model(["local"], max_seq_len=20)
+    greedy = SamplingConfig(temperature=0.0)
+    generation = Generator(model, [1, 2, 3], GenerationConfig(5, greedy, stop_at_eos=False))
+    assert len(list(generation.sample())) == 5 and generation.stop_reason == STOP_LENGTH
+
+    first = list(generation.sample())[0]  # make the first greedy token the end-of-text token
+    generation = Generator(model, [1, 2, 3], GenerationConfig(5, greedy), eos_id=first)
+    assert list(generation.sample()) == [] and generation.stop_reason == STOP_EOS
+
+    # 15 prompt tokens + 10 new > max_seq_len 20: the state holds 20 positions, so the sample
+    # ends with the token predicted at position 20 (6 tokens), never running past the context.
+    generation = Generator(model, list(range(15)), GenerationConfig(10, greedy, stop_at_eos=False))
+    assert len(list(generation.sample())) == 6 and generation.stop_reason == STOP_CONTEXT
+
+
+def test_fit_prompt_keeps_the_last_part():
+    assert fit_prompt([1, 2, 3], 10, 5) == [1, 2, 3]
+    assert fit_prompt(list(range(20)), 10, 4) == list(range(14, 20))
+    assert fit_prompt(list(range(20)), 10, 100) == list(range(15, 20))  # at least half the context
+    with pytest.raises(InputError, match="empty"):
+        fit_prompt([], 10, 4)
+
+
+# --------------------------------------------------------------------------- streaming text
+
+def test_byte_stream_never_splits_a_character_and_reassembles_exactly():
+    tokenizer = ByteTokenizer()
+    prompt = tokenizer.encode("Prompt: ")
+    text = "naïve café — 中文字符 and emoji 🙂 end"
+    ids = tokenizer.encode(text)
+    pieces = list(stream_text(ids, tokenizer.decode, prompt))
+    assert "".join(pieces) == text
+    assert all("\ufffd" not in piece for piece in pieces)
+    assert len(pieces) > 10  # streamed, not emitted at the end
+
+
+def test_stream_flushes_a_truly_invalid_tail():
+    tokenizer = ByteTokenizer()
+    stream = TextStream(tokenizer.decode)
+    assert stream.push(ord("a")) == "a"
+    assert stream.push(0xE4) == ""  # first byte of a 3-byte character: held back
+    assert stream.flush() == "\ufffd"
+
+
+@pytest.fixture(scope="module")
+def sentencepiece_tokenizer():
+    from pydoc_data.topics import topics
+
+    text = "\n".join(list(topics.values())[:60])
+    return train_sentencepiece([text], vocab_size=400)
+
+
+def test_sentencepiece_stream_gets_spaces_right(sentencepiece_tokenizer):
+    tokenizer = sentencepiece_tokenizer
+    prompt_text = "The return statement"
+    generated_text = " leaves the current function call with the expression list. 语 ok"
+    prompt = tokenizer.encode(prompt_text)
+    generated = tokenizer.encode(generated_text)
+    assert prompt + generated == tokenizer.encode(prompt_text + generated_text)  # a clean cut
+    pieces = list(stream_text(generated, tokenizer.decode, prompt))
+    assert "".join(pieces) == generated_text
+    assert pieces[0].startswith(" ")  # the first word keeps its space
+    assert all("\ufffd" not in piece for piece in pieces)  # byte-fallback CJK held until whole
+    assert len(pieces) > 5
+
+
+def test_the_last_sample_uses_up_the_prefilled_state_without_changing_results():
+    model = tiny_model(["local", "lsh"])
+    config = GenerationConfig(12, SamplingConfig(temperature=0.0), stop_at_eos=False)
+    generation = Generator(model, [3, 1, 4, 1, 5], config)
+    copied = list(generation.sample())
+    assert list(generation.sample(last=True)) == copied
+    with pytest.raises(RuntimeError, match="used up"):
+        list(generation.sample())
