@@ -1,0 +1,79 @@
+"""`reformer memprofile` end to end: bad lengths are one line; JSON/CSV hold every row marked."""
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+
+def run_cli(*args: str, timeout: int = 240) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "reformer_cli", "memprofile", *args],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> None:
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--seq-len", "0"], ["--seq-len", "positive"]),
+    (["--seq-len", "-4096"], ["--seq-len", "positive"]),
+    (["--seq-len", "lots"], ["--seq-len", "'lots'", "whole number"]),
+    (["--seq-len", "262144"], ["262144", "max_seq_len=131072"]),
+    (["--sweep", "1024,x,4096"], ["--sweep", "'x'"]),
+    (["--seq-len", "1024", "--set", "model.max_seq_len=512"], ["1024", "max_seq_len=512"]),
+])
+def test_bad_lengths_are_one_clear_line_and_nonzero_exit(args, words):
+    assert_one_line_error(run_cli(*args, timeout=60), *words)
+
+
+def test_plot_without_matplotlib_says_how_to_install_it(tmp_path):
+    pytest.importorskip("pytest")
+    try:
+        import matplotlib  # noqa: F401
+        pytest.skip("matplotlib is installed here")
+    except ImportError:
+        pass
+    result = run_cli("--seq-len", "256", "--plot", str(tmp_path / "peak.png"), timeout=60)
+    assert_one_line_error(result, "matplotlib", "pip install matplotlib")
+
+
+TINY = ["--set", "model.vocab_size=300", "--set", "model.d_model=64", "--set", "model.n_heads=8",
+        "--set", "model.d_ff=128", "--set", "model.n_layers=2"]
+
+
+def test_tiny_memory_limit_estimates_every_row_and_json_parses(tmp_path):
+    json_path, csv_path = tmp_path / "rows.json", tmp_path / "rows.csv"
+    result = run_cli("--sweep", "1024,2048", *TINY, "--memory-limit", "0.0001",
+                     "--json", str(json_path), "--csv", str(csv_path))
+    assert result.returncode == 0, result.stderr
+    document = json.loads(json_path.read_text())
+    assert len(document["rows"]) == 10
+    assert {row["source"] for row in document["rows"]} == {"estimated"}
+    assert document["header"]["config"]["d_model"] == 64
+    assert "estimated" in result.stdout and "L = 2048" in result.stdout
+    assert len(list(csv.DictReader(csv_path.open()))) == 10
+
+
+def test_json_marks_measured_and_estimated_rows(tmp_path):
+    # At L=1024 with 8 heads the naive score matrices need ~0.2 GiB: over a 0.1 GiB budget,
+    # while the other rows of this tiny model need a few MiB and are measured.
+    json_path = tmp_path / "rows.json"
+    result = run_cli("--seq-len", "1024", *TINY, "--memory-limit", "0.1",
+                     "--json", str(json_path))
+    assert result.returncode == 0, result.stderr
+    rows = {row["index"]: row for row in json.loads(json_path.read_text())["rows"]}
+    assert sorted(rows) == [1, 2, 3, 4, 5]
+    assert rows[1]["source"] == "estimated" and rows[1]["status"] == "over-memory"
+    for index in (2, 3, 4, 5):
+        assert rows[index]["source"] == "measured", rows[index]
+        assert rows[index]["peak_bytes"] > rows[index]["param_bytes"]
+        assert rows[index]["model_error"] is not None
+    assert "measured" in result.stdout and "memory model vs measurement" in result.stdout
