@@ -34,9 +34,9 @@ PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
 class DataConfig:
     """What text to read and how to turn it into token windows."""
 
-    seq_len: int = 4096  # tokens per training window
+    seq_len: int = 2048  # tokens per training window
     tokenizer: str = "sentencepiece"  # sentencepiece (trained on the corpus) | byte
-    vocab_size: int = 8000  # SentencePiece vocabulary (lowered with a warning if the corpus is small)
+    vocab_size: int = 4000  # SentencePiece vocabulary (lowered with a warning if the corpus is small)
     tokenizer_model: str | None = None  # reuse this tokenizer file/folder instead of training one
     val_fraction: float = 0.05  # tail of the corpus kept for validation
     val_path: str | None = None  # a separate validation file (then val_fraction is unused)
@@ -67,15 +67,15 @@ class TrainConfig:
     time_budget: float | None = None  # stop after this many seconds (None = no limit)
     batch_size: int = 2  # windows per micro-batch
     grad_accum: int = 1  # micro-batches per optimizer step
-    lr: float = 1e-3  # peak learning rate (AdamW)
+    lr: float = 2e-3  # peak learning rate (AdamW)
     weight_decay: float = 0.01  # AdamW decoupled weight decay
-    warmup_steps: int = 50  # linear warmup before the cosine decay
+    warmup_steps: int = 30  # linear warmup before the cosine decay
     min_lr_ratio: float = 0.1  # cosine decays to lr * min_lr_ratio
     grad_clip: float = 1.0  # max global gradient norm (0 = off)
-    eval_every: int = 100  # steps between validation runs (0 = only at the end)
+    eval_every: int = 50  # steps between validation runs (0 = only at the end)
     eval_batches: int = 4  # validation batches per evaluation
     log_every: int = 10  # steps between progress/metrics lines
-    checkpoint_every: int = 200  # steps between checkpoints (0 = only at the end)
+    checkpoint_every: int = 100  # steps between checkpoints (0 = only at the end)
     keep_checkpoints: int = 3  # step checkpoints kept (final/ is always kept)
     seed: int = 0  # seeds the model init, the data order and dropout
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps

@@ -134,7 +134,7 @@ def test_cross_section_checks():
     # local and full attention with a chunk longer than the window are fine (one chunk)
     load_run_config(None, ["data.seq_len=128", "model.chunk_length=256", "model.layer_types=[local, full]"])
     assert "model.max_seq_len=1024 is shorter than data.seq_len=4096" in error_of(
-        None, ["model.max_seq_len=1024"])
+        None, ["model.max_seq_len=1024", "data.seq_len=4096"])
     assert "model.n_buckets=64 is more than data.seq_len=32" in error_of(
         None, ["data.seq_len=32", "model.chunk_length=8", "model.n_buckets=64"])
     assert "fp32" in error_of(None, ["train.device=cpu", "train.precision=bf16"])
@@ -180,3 +180,10 @@ def test_importing_does_not_load_torch():
     code = "import sys, reformer_cli.config_loading; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_no_config_file_means_the_default_preset():
+    """`reformer train corpus.txt` without --config trains what configs/default.yaml describes."""
+    without_file = load_run_config(None).to_dict()
+    with_preset = load_run_config("default").to_dict()
+    assert without_file == with_preset
