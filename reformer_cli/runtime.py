@@ -50,6 +50,26 @@ class Runtime:
     def barrier(self) -> None:
         pass
 
+    # Decisions every rank must take alike (see reformer_cli/distributed.py); one process decides alone.
+
+    def any_rank(self, flag: bool) -> bool:
+        """True when `flag` is true on any rank (stop requests, time budget)."""
+        return bool(flag)
+
+    def main_value(self, value: float) -> float:
+        """Rank 0's `value` on every rank (its clock drives a time-based schedule)."""
+        return value
+
+    def check_same(self, value: int, what: str) -> None:
+        """Fail clearly when the ranks disagree (e.g. the step they resumed from)."""
+
+    def seed_rank_rng(self, seed: int, step: int) -> None:
+        """Give ranks > 0 their own dropout stream; rank 0 keeps the single-process one."""
+
+    def share_from_main(self, produce):
+        """Rank 0 runs `produce()` -> bytes and every rank gets the result."""
+        return produce()
+
 
 def autocast_context(device: torch.device, precision: str):
     """bf16 autocast on GPUs that support it (precision auto or bf16); fp32 elsewhere."""

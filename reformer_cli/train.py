@@ -36,6 +36,7 @@ __all__ = ["EvalSet", "MetricsLog", "Runtime", "TrainEvent", "Trainer", "Trainin
            "build_optimizer", "evaluate", "learning_rate", "seed_everything"]
 
 LN2 = math.log(2.0)
+REPEAT_SIGNAL_GRACE = 1.0  # seconds: a second Ctrl-C sooner than this is not "abort now"
 
 
 class TrainingInterrupted(ReformerError):
@@ -225,8 +226,17 @@ class Trainer:
         return path
 
     def save(self, final: bool = False) -> Path | None:
-        if self.run_dir is None or not self.runtime.is_main:
+        if self.run_dir is None:
             return None
+        if not self.runtime.is_main:
+            self.runtime.barrier()  # wait while rank 0 writes
+            return None
+        try:
+            return self._save_on_main(final)
+        finally:
+            self.runtime.barrier()
+
+    def _save_on_main(self, final: bool) -> Path:
         name = ckpt.FINAL_NAME if final else ckpt.step_dir_name(self.step)
         path = ckpt.save_checkpoint(self.run_dir / name, config=self.config, model=self.model,
                                     tokenizer=self.tokenizer, step=self.step,
@@ -250,13 +260,17 @@ class Trainer:
                            * self.runtime.world_size)
         self.emit("start", start_step=self.step, total_steps=train.steps, time_budget=train.time_budget,
                   parameters=_count_parameters(self.model), tokens_per_step=tokens_per_step,
+                  world_size=self.runtime.world_size,
+                  effective_batch=train.batch_size * train.grad_accum * self.runtime.world_size,
                   device=str(self.device), precision=self.precision,
                   run_dir=str(self.run_dir) if self.run_dir else None,
                   resumed_from=str(self.resumed_from) if self.resumed_from else None)
         window_loss, window_steps, window_start = 0.0, 0, time.perf_counter()
+        self.runtime.seed_rank_rng(train.seed, self.step)  # dropout differs per rank (rank 0: as-is)
         with self._deterministic(), self._stop_on_signals():
             while self.step < train.steps:
-                if train.time_budget and self.elapsed >= train.time_budget:
+                # Ranks decide alike (else one would wait forever in the next all-reduce).
+                if train.time_budget and self.runtime.any_rank(self.elapsed >= train.time_budget):
                     reason = "time budget"
                     break
                 loss, grad_norm = self._train_step()
@@ -270,7 +284,8 @@ class Trainer:
                               tokens_per_second=tokens_per_step * window_steps / seconds,
                               elapsed=self.elapsed, tokens_seen=self.tokens_seen)
                     window_loss, window_steps, window_start = 0.0, 0, time.perf_counter()
-                if self._stop_signal:
+                if self.runtime.any_rank(self._stop_signal is not None):
+                    self._stop_signal = self._stop_signal or "stopped by another process"
                     break
                 if train.eval_every and self.step % train.eval_every == 0 and self.step < train.steps:
                     self.run_evaluation()
@@ -305,7 +320,9 @@ class Trainer:
 
     def _train_step(self) -> tuple[float, float]:
         train = self.train_config
-        lr = learning_rate(self.step, train, self.elapsed)
+        # With a time budget the schedule follows rank 0's clock, so every replica uses one lr.
+        lr = learning_rate(self.step, train,
+                           self.runtime.main_value(self.elapsed) if train.time_budget else self.elapsed)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
         self.forward_model.train()
@@ -348,12 +365,19 @@ class Trainer:
             yield
             return
 
+        first_signal_at = []
+
         def handler(signum, frame):
-            if self._stop_signal and signum == signal.SIGINT:
+            # Under torchrun one Ctrl-C arrives twice (from the terminal and relayed by the
+            # agent), so a repeat within REPEAT_SIGNAL_GRACE seconds is the same request.
+            if (self._stop_signal and signum == signal.SIGINT and first_signal_at
+                    and time.monotonic() - first_signal_at[0] > REPEAT_SIGNAL_GRACE):
                 raise KeyboardInterrupt
+            first_signal_at[:] = first_signal_at or [time.monotonic()]
             # Only set a flag: the loop saves after the step. (No output here: a signal handler
             # must not re-enter the progress display.)
-            self._stop_signal = "interrupted" if signum == signal.SIGINT else "terminated"
+            self._stop_signal = self._stop_signal or (
+                "interrupted" if signum == signal.SIGINT else "terminated")
 
         previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:

@@ -115,7 +115,25 @@ def _load_or_train_tokenizer(config, texts: list[str], tokenizer):
         return load_tokenizer(data.tokenizer_model)
     if data.tokenizer == "byte":
         return ByteTokenizer()
-    return train_sentencepiece(texts, data.vocab_size, seed=config.train.seed)
+    return _train_sentencepiece_once(texts, data.vocab_size, config.train.seed)
+
+
+def _train_sentencepiece_once(texts, vocab_size: int, seed: int):
+    """Under torchrun only rank 0 trains; the others receive its model (no shared disk needed)."""
+    from reformer_cli.distributed import active_runtime
+    from reformer_cli.text.tokenizer import SentencePieceTokenizer, train_sentencepiece
+
+    runtime = active_runtime()
+    if runtime is None:
+        return train_sentencepiece(texts, vocab_size, seed=seed)
+    trained = []
+
+    def train_on_main() -> bytes:
+        trained.append(train_sentencepiece(texts, vocab_size, seed=seed))
+        return trained[0].model_proto
+
+    proto = runtime.share_from_main(train_on_main)
+    return trained[0] if trained else SentencePieceTokenizer(proto)
 
 
 def _prepare_language_model(paths, config, tokenizer) -> PreparedData:
@@ -189,6 +207,11 @@ def run_training(request: TrainRequest, on_event=None, notify: Callable[[str], N
 
     notify = notify or _to_stderr
     config, run_dir, resume_from = resolve_run(request)
+    from reformer_cli import distributed
+
+    launched = distributed.start(config.train.device)  # torchrun: join the group (None otherwise)
+    if launched is not None:  # every rank must see the same run folder (a shared disk)
+        launched.check_same(int(resume_from is not None), "whether there is a checkpoint to resume")
     if config.train.device not in ("auto", "cpu"):
         resolve_device(config.train.device)  # an unavailable GPU fails before the slow steps
     if config.train.deterministic:
@@ -199,7 +222,7 @@ def run_training(request: TrainRequest, on_event=None, notify: Callable[[str], N
     from reformer_cli.core.model import ReformerLM
     from reformer_cli.train import MetricsLog, Runtime, Trainer, seed_everything
 
-    device = resolve_device(config.train.device)
+    runtime = launched or Runtime(resolve_device(config.train.device))
     if resume_from is None:  # the config records the tokenizer actually used (also a reused one)
         config.model.vocab_size = prepared.tokenizer.vocab_size
         config.data.tokenizer = prepared.tokenizer.kind
@@ -212,12 +235,20 @@ def run_training(request: TrainRequest, on_event=None, notify: Callable[[str], N
     seed_everything(config.train.seed)
     model = ReformerLM(config.model)
     trainer = Trainer(config, model, prepared.tokenizer, prepared.sampler, prepared.eval_set, run_dir,
-                      runtime=Runtime(device), on_event=on_event, data_fingerprint=prepared.fingerprint)
+                      runtime=runtime, on_event=on_event, data_fingerprint=prepared.fingerprint)
     if resume_from is not None:
         trainer.resume_from(resume_from)
         if trainer.step >= config.train.steps:
             notify(f"{resume_from} is already at step {trainer.step} of {config.train.steps}; "
                    "raise --steps to train further")
+    runtime.check_same(trainer.step, "the step to resume from")
+    if runtime.world_size > 1:
+        train = config.train
+        notify(f"data parallel: {runtime.world_size} processes, effective batch "
+               f"{train.batch_size} × {train.grad_accum} × {runtime.world_size} = "
+               f"{train.batch_size * train.grad_accum * runtime.world_size} windows per step")
+    if not runtime.is_main:
+        return trainer.fit()  # rank 0 alone writes the run folder, metrics and checkpoints
     # All inputs are good: only now does the run folder appear.
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt.write_run_config(run_dir, config)

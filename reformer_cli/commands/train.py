@@ -93,8 +93,16 @@ def train_command(
              "train.batch_size": batch_size, "train.device": device, "train.seed": seed}
     request = TrainRequest(paths=list(paths), config_path=config, overrides=list(settings or []),
                            flags=flags, out=out, resume=resume)
-    with ProgressDisplay() as display:
-        run_training(request, on_event=display, notify=display.print)
+    from reformer_cli import distributed
+
+    # Under torchrun only rank 0 reports (the others would repeat every line).
+    quiet = distributed.launched_rank() != 0
+    try:
+        with ProgressDisplay() as display:
+            run_training(request, on_event=None if quiet else display,
+                         notify=(lambda message: None) if quiet else display.print)
+    finally:
+        distributed.shutdown()
 
 
 def register(app: typer.Typer) -> None:
