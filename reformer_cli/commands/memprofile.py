@@ -103,7 +103,7 @@ def header_for(request, device, source: str) -> dict:
 
 def memprofile_command(
     seq_len: Optional[str] = typer.Option(None, "--seq-len", metavar="N", rich_help_panel=RUN,
-                                          show_default="data.seq_len of the config (4096)",
+                                          show_default="data.seq_len of the config",
                                           help="Sequence length to profile."),
     sweep: Optional[str] = typer.Option(None, "--sweep", metavar="L1,L2,...", rich_help_panel=RUN,
                                         show_default=False,
