@@ -1,0 +1,46 @@
+"""Record and replay the random-number state, so a recomputation draws the same dropout masks.
+
+The reversible backward recomputes every sub-layer. Dropout must then drop exactly the units it
+dropped in the forward pass, or the reconstructed activations (x2 = y2 - G(y1)) and the gradients
+are wrong. We snapshot the generator state right before the random op in the forward pass and,
+in the recompute, restore it inside `torch.random.fork_rng`, which puts the global state back
+afterwards: the recompute neither depends on nor disturbs what the caller's RNG does next.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass
+class RNGState:
+    """The CPU generator state and, when the work runs on a CUDA device, that device's state."""
+
+    cpu_state: torch.Tensor
+    cuda_device: int | None = None
+    cuda_state: torch.Tensor | None = None
+
+    @classmethod
+    def capture(cls, device: torch.device) -> "RNGState":
+        """Snapshot the generators that ops on `device` draw from (CPU always; CUDA if used)."""
+        if device.type == "cuda":
+            index = device.index if device.index is not None else torch.cuda.current_device()
+            return cls(torch.get_rng_state(), index, torch.cuda.get_rng_state(index))
+        return cls(torch.get_rng_state())
+
+    @contextlib.contextmanager
+    def replay(self):
+        """Run the body with the recorded state; the global RNG state is unchanged afterwards."""
+        devices = [] if self.cuda_device is None else [self.cuda_device]
+        with torch.random.fork_rng(devices=devices, enabled=True):
+            self.restore()
+            yield
+
+    def restore(self) -> None:
+        """Set the generators to the recorded state (inside an already forked region)."""
+        torch.set_rng_state(self.cpu_state)
+        if self.cuda_device is not None:
+            torch.cuda.set_rng_state(self.cuda_state, self.cuda_device)
