@@ -129,7 +129,7 @@ def _count_words(text: str) -> int:
 
 def run_summarize(files: list[str], model: str | None, method: str, sentences: int | None,
                   ratio: float | None, max_words: int | None, language: str, output_format: str,
-                  output: Path | None) -> str:
+                  output: Path | None, decoding: dict | None = None) -> str:
     """Summarize each input; returns what goes to stdout (or to --output)."""
     from reformer_cli.summarize import (Summary, SummarizeOptions, SummarySentence, detect_language,
                                         summarize_extractive)
@@ -149,10 +149,11 @@ def run_summarize(files: list[str], model: str | None, method: str, sentences: i
         raise InputError(NO_ABSTRACTIVE_MODEL)
     summarize_abstractive = load_abstractive() if chosen == "abstractive" else None
     documents = [(name, read_document(name)) for name in files]  # all checked before any work
-    records, blocks = [], []
+    records, blocks, cut_notes = [], [], []
     for name, text in documents:
         if summarize_abstractive is not None:
-            summary = summarize_abstractive(text, model_dir, options)
+            summary = (summarize_abstractive(text, model_dir, options, decoding=decoding)
+                       if decoding else summarize_abstractive(text, model_dir, options))
             if isinstance(summary, str):  # a plain string is one summary, one sentence a line
                 summary = Summary(sentences=[SummarySentence(line, i, 0, 0, 0.0, i, False)
                                              for i, line in enumerate(summary.splitlines())],
@@ -161,10 +162,16 @@ def run_summarize(files: list[str], model: str | None, method: str, sentences: i
         else:
             summary = summarize_extractive(text, budget, language=language)
         label = "<stdin>" if name == "-" else name
+        kept, total = summary.config.get("kept_tokens"), summary.config.get("document_tokens")
+        if kept is not None and total is not None and kept < total:
+            cut_notes.append(f"summarize: {label}: only the first {kept} of its {total} tokens "
+                             "fit the model's context")
         records.append(summary_record(label, summary))
         header = f"==> {label} <==\n" if len(documents) > 1 else ""
         blocks.append(header + summary.text)
     note = "" if chosen == "abstractive" or model_dir is None else " (the model is not used)"
+    for cut_note in cut_notes:
+        print(cut_note, file=sys.stderr)
     print(f"summarize: {chosen} method{note}", file=sys.stderr)  # after success: errors stay one line
     if output_format == "json":
         payload = records[0] if len(records) == 1 else records
@@ -197,7 +204,23 @@ def register(app: typer.Typer) -> None:
                                      help="auto, en or zh (reported; mixed text is handled either way)."),
         output_format: str = typer.Option("text", "--format", help="text or json."),
         output: Path = typer.Option(None, "--output", help="Write here instead of stdout."),
+        max_new_tokens: int = typer.Option(None, "--max-new-tokens",
+                                           help="Abstractive: most tokens generated "
+                                                "(default: an eighth of the model's context)."),
+        num_beams: int = typer.Option(None, "--num-beams",
+                                      help="Abstractive: beam search width (default 1 = greedy)."),
+        no_repeat_ngram: int = typer.Option(None, "--no-repeat-ngram",
+                                            help="Abstractive: forbid repeating an n-gram of the "
+                                                 "summary (0 = off; default: 0 for byte models, "
+                                                 "4 for SentencePiece ones)."),
+        repetition_penalty: float = typer.Option(None, "--repetition-penalty",
+                                                 help="Abstractive: >= 1; divides the logits of "
+                                                      "tokens already generated (default 1 = off)."),
     ) -> None:
         """Summarize documents: one sentence a line, in document order."""
+        decoding = {"max_new_tokens": max_new_tokens, "num_beams": num_beams,
+                    "no_repeat_ngram_size": no_repeat_ngram,
+                    "repetition_penalty": repetition_penalty}
+        decoding = {key: value for key, value in decoding.items() if value is not None}
         write_output(run_summarize(files or [], model, method, sentences, ratio, max_words,
-                                   language, output_format, output), output)
+                                   language, output_format, output, decoding or None), output)
