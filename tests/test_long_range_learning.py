@@ -7,8 +7,6 @@ The model is one reversible LSH layer, so the query must learn to hash into the 
 """
 
 import math
-import os
-
 import pytest
 import torch
 
@@ -33,11 +31,8 @@ def make_batch(generator: torch.Generator, batch: int):
     return ids, targets
 
 
-# About 200 x 0.3 s on two idle cores, but it took 17 minutes on the shared machine, so it runs
-# only on request: REFORMER_LONG_TESTS=1 .venv/bin/python -m pytest tests/test_long_range_learning.py
+# About 200 x 0.3 s on two idle cores (~70 s); it is the one learning test in the suite.
 @pytest.mark.slow
-@pytest.mark.skipif(os.environ.get("REFORMER_LONG_TESTS") != "1",
-                    reason="long training test; set REFORMER_LONG_TESTS=1 to run it")
 def test_lsh_model_retrieves_a_token_a_thousand_positions_back():
     torch.manual_seed(0)
     config = ModelConfig(vocab_size=QUERY + 1, d_model=64, n_heads=2, d_ff=128, n_layers=1,
