@@ -30,7 +30,7 @@ class ProfileRequest:
     dtype: str = "fp32"
     device: str = "cpu"
     memory_budget_bytes: int = 0
-    time_limit_seconds: float = 180.0
+    time_limit_seconds: float = 360.0
     flops_per_second: float = 1e10  # effective speed used to predict a row's time
 
 
