@@ -23,13 +23,7 @@ from reformer_cli.errors import ConfigError
 VOCAB = 61
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: a thread pool only adds overhead (a lot of it on a busy machine)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_model(layer_types, seed=0, **overrides) -> ReformerLM:

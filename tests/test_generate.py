@@ -14,12 +14,7 @@ from reformer_cli.generate import (STOP_CONTEXT, STOP_EOS, STOP_LENGTH, Generati
 from reformer_cli.text.tokenizer import ByteTokenizer, train_sentencepiece
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # --------------------------------------------------------------------------- sampling

@@ -36,12 +36,7 @@ VOCAB = 23
 EOS = 22
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_model(layer_types, seed=0, **overrides) -> ReformerLM:

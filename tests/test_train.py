@@ -21,13 +21,7 @@ from reformer_cli.train import (EvalSet, Trainer, TrainingInterrupted, build_opt
 TEXT = "\n\n".join(topics[key] for key in sorted(topics))[:40_000]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine two OpenMP threads per process thrash."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_run_config(**train) -> RunConfig:
