@@ -12,7 +12,6 @@ from reformer_cli.config import ModelConfig
 from reformer_cli.core.attention import build_attention
 from reformer_cli.core.lsh_attention import (bucket_factors, default_bucket_count,
                                              draw_rotations, hash_vectors)
-from reformer_cli.core.positions import apply_rotary
 
 HARD, SELF = -1e9, -1e5
 
@@ -38,8 +37,7 @@ def brute_force_lsh(layer, hidden, buckets, padding_mask=None):
     valid[:, :length] = True if padding_mask is None else padding_mask
     qk = (x @ layer.query_key.weight.T).view(batch, padded, heads, d).transpose(1, 2)
     v = (x @ layer.value.weight.T).view(batch, padded, heads, d).transpose(1, 2)
-    cos, sin = layer.rotary.cos_sin(padded)
-    q = apply_rotary(qk, cos, sin)
+    q = layer.rotary(qk)
     k = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-6)  # zero padding rows stay finite
     out = torch.zeros_like(q)
     for b in range(batch):
@@ -119,6 +117,35 @@ def test_forced_buckets_match_brute_force_with_gradients(causal, use_padding, du
     ref, ref_grads = loss_and_grads(lambda x: brute_force_lsh(layer, x, buckets, padding_mask))
     torch.testing.assert_close(ours, ref, rtol=1e-9, atol=1e-9)
     for mine, theirs in zip(our_grads, ref_grads):
+        torch.testing.assert_close(mine, theirs, rtol=1e-8, atol=1e-8)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+def test_large_queries_take_the_shifted_softmax_path_and_still_match(causal):
+    """Logits up to |q| * scale can overflow exp() unshifted; above UNSHIFTED_BOUND the chunked
+    softmax subtracts the row maximum first. Same brute-force reference, outputs and grads."""
+    from reformer_cli.core.chunked_ops import UNSHIFTED_BOUND
+
+    layer = make_layer(causal=causal).double()
+    with torch.no_grad():
+        layer.query_key.weight.mul_(80.0)
+    generator = torch.Generator().manual_seed(3)
+    hidden = torch.randn(2, 12, 16, dtype=torch.float64, generator=generator)
+    buckets = torch.randint(0, 4, (2, 2, 2, 12), generator=generator)
+    q = (hidden @ layer.query_key.weight.detach().T).view(2, 12, 2, 8)
+    assert float(q.norm(dim=-1).max()) * layer.scale > UNSHIFTED_BOUND  # the path under test
+    padding_mask = torch.ones(2, 12, dtype=torch.bool)
+    padding_mask[1, 9:] = False
+    weights = torch.randn(2, 12, 16, dtype=torch.float64, generator=generator)
+    results = []
+    for run in (lambda x: forced_run(layer, x, buckets, padding_mask),
+                lambda x: brute_force_lsh(layer, x, buckets, padding_mask)):
+        layer.zero_grad()
+        x = hidden.clone().requires_grad_(True)
+        out = run(x)
+        (out * weights)[padding_mask].sum().backward()
+        results.append([out[padding_mask].detach(), x.grad] + [p.grad.clone() for p in layer.parameters()])
+    for mine, theirs in zip(*results):
         torch.testing.assert_close(mine, theirs, rtol=1e-8, atol=1e-8)
 
 

@@ -10,14 +10,14 @@ from reformer_cli.errors import InputError
 
 
 def rotate_reference(vector, position, base=10000.0):
-    """Rotate each pair (i, i + d/2) by position * base^(-2i/d), one pair at a time."""
+    """Rotate each pair (2i, 2i + 1) by position * base^(-2i/d), one pair at a time."""
     d = vector.shape[-1]
     out = vector.clone()
     for i in range(d // 2):
         angle = position * base ** (-2.0 * i / d)
-        a, b = vector[i].item(), vector[i + d // 2].item()
-        out[i] = a * math.cos(angle) - b * math.sin(angle)
-        out[i + d // 2] = a * math.sin(angle) + b * math.cos(angle)
+        a, b = vector[2 * i].item(), vector[2 * i + 1].item()
+        out[2 * i] = a * math.cos(angle) - b * math.sin(angle)
+        out[2 * i + 1] = a * math.sin(angle) + b * math.cos(angle)
     return out
 
 

@@ -1,38 +1,45 @@
 """The shared core of local and LSH attention: chunks that attend to themselves and the
 previous chunk, with masks computed from the ORIGINAL positions carried along.
 
-Mask rules (on fp32 logits, so they are safe under fp16/bf16 autocast):
-  hard  (-1e9): a key after the query (causal), a padding key, or a look-back that is disabled;
-  self  (-1e5, added): the query's own key, so a token attends to itself only when it has no
-                other target (shared-QK makes q.k largest for the token itself).
-Every row keeps its own key (at logit - 1e5), so no row is ever fully hard-masked, and the
-probabilities of hard-masked keys are exactly 0: nothing leaks through them, not even gradients
-(so causality holds exactly; adding -1e9 or writing -1e9 is therefore the same).
+Mask rules:
+  hard: a key after the query (causal), a padding key, or a look-back that is disabled —
+        probability exactly 0 (nothing leaks, not even gradients, so causality is exact);
+  self: the query's own key gets the logit - 1e5 (SELF_MASK), i.e. a token attends to itself
+        only when it has no other target (shared-QK makes q.k largest for the token itself).
+        In fp32/fp64 exp(-1e5) is exactly 0, so the own key's weight is exactly 0 when any other
+        key is allowed, and 1 (with log-sum-exp = own logit - 1e5) when none is: the code
+        implements that limit directly instead of adding -1e5 to a logit.
 
-Positions are encoded so that one comparison per rule does everything: a real token carries
-its position p, a padding token PADDING_OFFSET + p (beyond every real query, yet ordered among
-padding tokens), a disabled look-back key DISABLED_POSITION (beyond everything).
+Positions are float32 in here (exact below 2^24) so one comparison per block writes the
+allowed-mask as 0/1 floats, which then MULTIPLIES the exponentials: on the CPU, multiplying by a
+float mask is ~6x faster than masked_fill with a bool mask, and it needs no "minus infinity"
+logits (exp of very negative numbers takes a scalar slow path in PyTorch's vectorised exp). A
+real token carries its position p, a padding token PADDING_OFFSET + p (beyond every real query,
+yet ordered among padding tokens), a disabled look-back key DISABLED_POSITION (beyond all).
+
+Softmax without a row maximum: keys are unit vectors scaled by `scale`, so every logit of query
+i lies in [-m_i, m_i] with m_i = |q_i| * scale. When every m_i <= UNSHIFTED_BOUND, exp(logit)
+can neither overflow nor underflow, and the max pass is skipped. Otherwise (very large queries,
+rare) the exact row maximum over the allowed keys is subtracted first, with clamping.
 
 `chunked_attention` is a custom autograd Function in the spirit of FlashAttention: the forward
 keeps no (chunks, c, 2c) tensor for the backward; the backward recomputes the scores from the
-saved q, k, v and the log-sum-exp. Both walk the chunks in blocks of ~1M logits, so every
-pass over a block's scores (mask, log-sum-exp, exp, products) runs in cache and the memory is
-O(L * d) per head instead of O(L * 2c).
+saved q, v and the per-row log of the softmax denominator. Both walk the chunks in blocks of
+~1M logits, so every pass over a block's scores runs in cache and the memory is O(L * d) per
+head. Keys (q scaled to unit length, times `scale`) are built per block and never stored whole;
+the key gradient is folded into the query gradient block by block.
 """
 
 from __future__ import annotations
 
 import torch
 
-HARD_MASK = -1e9  # representable in fp32 and bf16; the softmax always runs in fp32
-SELF_MASK = -1e5  # much smaller in magnitude than HARD_MASK: self beats masked keys
-PADDING_OFFSET = 2 ** 40  # added to the position of a padding token
-DISABLED_POSITION = 2 ** 50  # key position of a look-back that does not exist
-# exp() of arguments below about -87 (masked logits minus the row maximum) takes a scalar slow
-# path 20-100x slower than the vectorised one; flooring at -80 keeps every exp fast. Hard-masked
-# weights are then set to exactly 0; an unmasked key more than 80 below the row maximum (e.g.
-# the soft-masked own key when there are other targets) weighs e^-80 = 1.8e-35 instead of less.
-EXP_FLOOR = -80.0
+HARD_MASK = -1e9  # additive mask for logits elsewhere (decoding); representable in fp32/bf16
+SELF_MASK = -1e5  # the own key's logit offset (see above)
+PADDING_OFFSET = 2 ** 22  # added to the position of a padding token; lengths must stay below
+DISABLED_POSITION = 2 ** 24  # key position of a look-back that does not exist
+UNSHIFTED_BOUND = 30.0  # exp(x) for |x| <= 30 (+ a few for sums) is safe in fp32
+EXP_FLOOR, EXP_CEILING = -80.0, 80.0  # clamps of the shifted path: keep exp fast and finite
 SCORES_PER_BLOCK = 2 ** 20  # logits per block (4 MiB fp32): a block's passes stay in cache
 
 
@@ -63,121 +70,164 @@ def score_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def _block_scores(q, k_window, query_positions, window_positions, causal, scale, extra_bias):
-    """Masked logits of one block, fp32: q (b, c, d), k_window (b, 2c, d) -> (b, c, 2c), and
-    the hard mask (b, c|1, 2c) so the caller can zero those probabilities exactly.
-
-    Two passes for the masks: one comparison, one masked_fill (hard keys are *replaced*: their
-    probability is exactly 0 either way, because every row keeps its own key). The own key of
-    query i is always window slot c + i (the chunk itself, same order), so the soft self-mask
-    touches only that diagonal."""
-    chunk = q.shape[1]
-    scores = torch.bmm(q * scale, k_window.transpose(1, 2))
-    scores = scores.to(score_dtype(q.dtype))  # no-op in fp32
-    own = scores.diagonal(offset=chunk, dim1=1, dim2=2)  # (b, c) view: query i with key i
-    own_scores = own.clone()
-    if causal:  # later keys, padding keys (for real queries) and disabled look-backs
-        hard = window_positions[:, None, :] > query_positions[:, :, None]  # (b, c, 2c)
-    else:  # keys that are not real tokens
-        hard = (window_positions >= PADDING_OFFSET)[:, None, :]  # (b, 1, 2c)
-    scores.masked_fill_(hard, HARD_MASK)
-    own.copy_(own_scores + SELF_MASK)  # additive soft mask, even for a padding query
-    if extra_bias is not None:
-        scores.add_(extra_bias)
-    return scores, hard
+def _blocks(n_total: int, chunk: int):
+    """(start, end) chunk ranges of ~SCORES_PER_BLOCK logits. The first block is chunk 0 alone,
+    so the copy _with_previous makes for it stays small."""
+    step = max(1, SCORES_PER_BLOCK // (2 * chunk * chunk))
+    starts = [0] + list(range(1, n_total, step)) if n_total else []
+    return [(start, min(n_total, 1 if start == 0 else start + step)) for start in starts]
 
 
-def _window(x_after_pad, start, end):
-    """Chunks start..end-1 of the flat stream, each preceded by the chunk before it:
-    (b, 2c, d), a zero-copy overlapping view (bmm reads it directly). x_after_pad (N+1, c, d),
-    contiguous, has one zero chunk in front of the stream. The chunk before a group's first
-    chunk belongs to another group, but that look-back is always disabled
-    (DISABLED_POSITION), so its probabilities are exactly 0."""
-    _, chunk, d = x_after_pad.shape
-    return x_after_pad.as_strided((end - start, 2 * chunk, d), (chunk * d, d, 1),
-                                  x_after_pad.storage_offset() + start * chunk * d)
+def _with_previous(x: torch.Tensor, start: int, end: int) -> torch.Tensor:
+    """Chunks start-1 .. end-1 of a flat (N, c, ...) tensor, (b+1, c, ...) contiguous. For
+    start == 0 chunk 0 stands in for the missing chunk -1 (its look-back is always disabled)."""
+    if start > 0:
+        return x[start - 1:end]
+    return torch.cat([x[:1], x[:end]], dim=0)
 
 
-def _pad_front(x):
-    return torch.cat([x.new_zeros((1,) + x.shape[1:]), x], dim=0)  # (N+1, c, d)
+def _windows(with_previous: torch.Tensor) -> torch.Tensor:
+    """(b+1, c, d) contiguous -> (b, 2c, d): each chunk preceded by the one before it, as a
+    zero-copy overlapping view (bmm reads it directly)."""
+    chunks, chunk, d = with_previous.shape
+    return with_previous.as_strided((chunks - 1, 2 * chunk, d), (chunk * d, d, 1),
+                                    with_previous.storage_offset())
+
+
+def _allowed(query_positions, window_positions, causal, dtype):
+    """0/1 mask of the keys a query may see, in the score dtype: (b, c, 2c) causal, else
+    (b, 1, 2c) (only padding and disabled keys are excluded)."""
+    if causal:
+        blocks, chunk = query_positions.shape
+        allowed = torch.empty(blocks, chunk, window_positions.shape[1], dtype=dtype,
+                              device=query_positions.device)
+        return torch.le(window_positions[:, None, :], query_positions[:, :, None], out=allowed)
+    return torch.lt(window_positions, PADDING_OFFSET).to(dtype)[:, None, :]
+
+
+def _masked_row_max(scores, allowed, chunk):
+    """Maximum over the allowed keys other than the own one, (b, c, 1); 0 for rows with none."""
+    masked = scores.masked_fill(allowed == 0, float("-inf"))
+    masked.diagonal(offset=chunk, dim1=1, dim2=2).fill_(float("-inf"))
+    row_max = masked.amax(dim=-1, keepdim=True)
+    return torch.where(torch.isinf(row_max), torch.zeros_like(row_max), row_max)
 
 
 class _ChunkedSharedQKAttention(torch.autograd.Function):
-    """All tensors flat over chunks: q, v (N, c, d); positions (N, c) and (N, 2c). Keys are
-    the queries scaled to unit length, done here so that autograd keeps no extra (N, c, d)
-    copies. Processes SCORES_PER_BLOCK logits at a time; nothing of size (N, c, 2c) is held."""
+    """All tensors flat over chunks: q, v (N, c, d); positions float32 (N, c) and (N, 2c).
+    Processes SCORES_PER_BLOCK logits at a time; nothing of size (N, c, 2c) is held, and no
+    (N, c, d) key tensor either."""
 
     @staticmethod
     def forward(ctx, q, v, query_positions, window_positions, causal, scale, extra_bias):
         n_total, chunk, d = q.shape
-        step = max(1, SCORES_PER_BLOCK // (2 * chunk * chunk))
+        accumulate = score_dtype(q.dtype)
+        norms = q.norm(dim=-1, keepdim=True)  # (N, c, 1)
+        key_scale = scale / norms.clamp_min(1e-6)  # keys = q * key_scale, |key| <= scale
+        shifted = bool(norms.max() * scale > UNSHIFTED_BOUND) if n_total else False
         out = torch.empty_like(v)
-        lse = torch.empty(n_total, chunk, dtype=score_dtype(q.dtype), device=q.device)
-        inverse_norm = 1.0 / q.norm(dim=-1, keepdim=True).clamp_min(1e-6)  # (N, c, 1)
-        k_padded, v_padded = _pad_front(q * inverse_norm), _pad_front(v)  # (N+1, c, d)
+        lse = torch.empty(n_total, chunk, dtype=accumulate, device=q.device)
+        log_total = torch.empty_like(lse)  # log of each row's softmax denominator (+ shift)
+        alone = torch.empty(n_total, chunk, dtype=torch.bool, device=q.device)  # self-only rows
         with torch.autocast(q.device.type, enabled=False):
-            for start in range(0, n_total, step):
-                end = min(start + step, n_total)
+            for start, end in _blocks(n_total, chunk):
                 block = slice(start, end)
-                scores, hard = _block_scores(
-                    q[block], _window(k_padded, start, end), query_positions[block],
-                    window_positions[block], causal, scale,
-                    None if extra_bias is None else extra_bias[block])  # (b, c, 2c)
-                # softmax without normalising the (b, c, 2c) tensor: divide the output instead
-                row_max = scores.amax(dim=-1, keepdim=True)  # (b, c, 1)
-                weights = scores.sub_(row_max).clamp_min_(EXP_FLOOR).exp_().masked_fill_(hard, 0)
-                total = weights.sum(dim=-1, keepdim=True)
-                torch.bmm(weights.to(v.dtype), _window(v_padded, start, end), out=out[block])
-                out[block] /= total.to(v.dtype)
-                lse[block] = (row_max + total.log()).squeeze(-1)
-        ctx.save_for_backward(q, k_padded, v_padded, inverse_norm, query_positions,
-                              window_positions, extra_bias, out, lse)
-        ctx.causal, ctx.scale = causal, scale
+                keys = _with_previous(q, start, end) * _with_previous(key_scale, start, end)
+                scores = torch.bmm(q[block], _windows(keys).transpose(1, 2)).to(accumulate)
+                if extra_bias is not None:
+                    scores.add_(extra_bias[block])  # (b, c, 2c)
+                own_logits = scores.diagonal(offset=chunk, dim1=1, dim2=2).clone()  # (b, c)
+                allowed = _allowed(query_positions[block], window_positions[block], causal,
+                                   accumulate)
+                if shifted:
+                    shift = _masked_row_max(scores, allowed, chunk)  # (b, c, 1)
+                    weights = scores.sub_(shift).clamp_(EXP_FLOOR, EXP_CEILING).exp_()
+                else:
+                    weights = scores.exp_()  # |logit| <= UNSHIFTED_BOUND: no max pass needed
+                weights.mul_(allowed)
+                own = weights.diagonal(offset=chunk, dim1=1, dim2=2)
+                own.zero_()
+                total = weights.sum(dim=-1)  # (b, c)
+                alone[block] = total == 0
+                own.copy_(alone[block])  # the own key only when nothing else is allowed
+                total.add_(alone[block])
+                torch.bmm(weights.to(v.dtype), _windows(_with_previous(v, start, end)),
+                          out=out[block])
+                out[block] /= total[..., None].to(v.dtype)
+                log_total[block] = total.log_()
+                if shifted:
+                    log_total[block] += shift.squeeze(-1)
+                lse[block] = torch.where(alone[block], own_logits + SELF_MASK, log_total[block])
+        ctx.save_for_backward(q, v, key_scale, query_positions, window_positions, extra_bias,
+                              out, log_total, alone)
+        ctx.causal, ctx.scale, ctx.shifted = causal, scale, shifted
         return out, lse
 
     @staticmethod
     def backward(ctx, grad_out, grad_lse):
-        (q, k_padded, v_padded, inverse_norm, query_positions, window_positions, extra_bias,
-         out, lse) = ctx.saved_tensors
+        (q, v, key_scale, query_positions, window_positions, extra_bias, out, log_total,
+         alone) = ctx.saved_tensors
         n_total, chunk, d = q.shape
-        step = max(1, SCORES_PER_BLOCK // (2 * chunk * chunk))
         accumulate = score_dtype(q.dtype)
-        grad_out = grad_out.to(v_padded.dtype).contiguous()
-        # d out/d scores = probs * (grad_probs - <grad_out, out>); d lse/d scores = probs
-        row_term = (grad_out.to(accumulate) * out.to(accumulate)).sum(-1)  # (N, c)
-        row_term = (row_term - grad_lse.to(accumulate)) * ctx.scale
+        grad_out = grad_out.to(v.dtype).contiguous()
         grad_q = torch.empty_like(q)
-        grad_k_padded = torch.zeros_like(k_padded)  # slot i+1 is chunk i; slot 0 is discarded
-        grad_v_padded = torch.zeros_like(v_padded)
+        grad_v = torch.empty_like(v)
+        carried_key_grad = torch.zeros_like(q[:1])  # self-half key gradient of chunk start-1
         with torch.autocast(q.device.type, enabled=False):
-            for start in range(0, n_total, step):
-                end = min(start + step, n_total)
+            for start, end in _blocks(n_total, chunk):
                 block = slice(start, end)
-                k_window = _window(k_padded, start, end)
-                v_window = _window(v_padded, start, end)
-                scores, hard = _block_scores(
-                    q[block], k_window, query_positions[block], window_positions[block],
-                    ctx.causal, ctx.scale, None if extra_bias is None else extra_bias[block])
-                probs = scores.sub_(lse[block, :, None]).clamp_min_(EXP_FLOOR).exp_()  # (b,c,2c)
-                probs.masked_fill_(hard, 0)
-                block_grad_out = grad_out[block]
-                grad_v_window = torch.bmm(probs.to(v_padded.dtype).transpose(1, 2),
-                                          block_grad_out)  # (b, 2c, d)
-                # grad of the logits times scale (folded into the small grad_out, not (b,c,2c))
-                grad_scores = torch.bmm(block_grad_out * ctx.scale, v_window.transpose(1, 2))
-                grad_scores = grad_scores.to(accumulate).sub_(row_term[block, :, None])
-                grad_scores = grad_scores.mul_(probs).to(q.dtype)
-                torch.bmm(grad_scores, k_window, out=grad_q[block])
-                grad_k_window = torch.bmm(grad_scores.transpose(1, 2), q[block])  # (b, 2c, d)
-                for grad, window in ((grad_k_padded, grad_k_window),
-                                     (grad_v_padded, grad_v_window)):
-                    grad[start:end] += window[:, :chunk]  # as the previous chunk
-                    grad[start + 1:end + 1] += window[:, chunk:]  # as the chunk itself
-        # through k = q / |q|: dq += (dk - k <k, dk>) / |q|
-        grad_k, keys = grad_k_padded[1:], k_padded[1:]
-        radial = (keys * grad_k).sum(dim=-1, keepdim=True)
-        grad_q += grad_k.sub_(keys * radial).mul_(inverse_norm)
-        return grad_q, grad_v_padded[1:], None, None, None, None, None
+                q_block, block_grad_out = q[block], grad_out[block]
+                keys = _with_previous(q, start, end) * _with_previous(key_scale, start, end)
+                key_window = _windows(keys)  # (b, 2c, d)
+                scores = torch.bmm(q_block, key_window.transpose(1, 2)).to(accumulate)
+                if extra_bias is not None:
+                    scores.add_(extra_bias[block])
+                probs = scores.sub_(log_total[block, :, None])
+                if ctx.shifted:
+                    probs.clamp_(EXP_FLOOR, EXP_CEILING)
+                probs = probs.exp_().mul_(_allowed(query_positions[block],
+                                                   window_positions[block], ctx.causal,
+                                                   accumulate))
+                probs.diagonal(offset=chunk, dim1=1, dim2=2).copy_(alone[block])  # (b, c, 2c)
+                # d out/d logits = probs * (grad_probs - <grad_out, out>); d lse/d logits = probs
+                row_term = (block_grad_out.to(accumulate) * out[block].to(accumulate)).sum(-1)
+                row_term -= grad_lse[block].to(accumulate)  # (b, c)
+                probs_v = probs.to(v.dtype)
+                # values: the self half goes straight into grad_v, the look-back half is added
+                # to the previous chunks (written by this or the previous block already)
+                torch.bmm(probs_v[:, :, chunk:].transpose(1, 2), block_grad_out,
+                          out=grad_v[block])
+                previous_v = torch.bmm(probs_v[:, :, :chunk].transpose(1, 2), block_grad_out)
+                grad_scores = torch.bmm(block_grad_out,
+                                        _windows(_with_previous(v, start, end)).transpose(1, 2))
+                grad_scores = grad_scores.to(accumulate).sub_(row_term[..., None])
+                grad_scores = grad_scores.mul_(probs).to(q.dtype)  # (b, c, 2c)
+                torch.bmm(grad_scores, key_window, out=grad_q[block])
+                # keys: self halves for chunks start..end-1, look-back halves for start-1..end-2
+                key_grad = torch.empty_like(keys)  # (b+1, c, d)
+                key_grad[0] = carried_key_grad[0]
+                torch.bmm(grad_scores[:, :, chunk:].transpose(1, 2), q_block, out=key_grad[1:])
+                key_grad[:-1] += torch.bmm(grad_scores[:, :, :chunk].transpose(1, 2), q_block)
+                carried_key_grad = key_grad[-1:].clone()
+                if start > 0:
+                    grad_v[start - 1:end - 1] += previous_v
+                    _add_key_grad(grad_q, q, key_scale, key_grad[:-1], start - 1, end - 1, ctx.scale)
+                else:
+                    grad_v[:end - 1] += previous_v[1:]
+                    _add_key_grad(grad_q, q, key_scale, key_grad[1:-1], 0, end - 1, ctx.scale)
+            _add_key_grad(grad_q, q, key_scale, carried_key_grad, n_total - 1, n_total, ctx.scale)
+        return grad_q, grad_v, None, None, None, None, None
+
+
+def _add_key_grad(grad_q, q, key_scale, key_grad, start, end, scale):
+    """grad_q[start:end] += the gradient through keys = q * scale / |q|:
+    dq = (scale / |q|) (dk - u <u, dk>) with u = q / |q| the unit key."""
+    if end <= start:
+        return
+    factor = key_scale[start:end]  # (b, c, 1)
+    unit = q[start:end] * (factor / scale)
+    radial = (unit * key_grad).sum(dim=-1, keepdim=True)
+    grad_q[start:end] += (key_grad - unit * radial) * factor
 
 
 def chunked_attention(q: torch.Tensor, v: torch.Tensor,
@@ -188,7 +238,8 @@ def chunked_attention(q: torch.Tensor, v: torch.Tensor,
     queries scaled to unit length, logits = q . k / |k| * scale.
 
     q, v: (G, n, c, d) in stream order (G = batch*heads, n chunks of c).
-    positions (G|1, n, c): encoded original positions (encode_positions) of the stream's tokens.
+    positions (G|1, n, c): encoded original positions (encode_positions) of the stream's tokens,
+    all below DISABLED_POSITION.
     no_look_back (n,) bool: chunks that see only themselves (at least chunk 0).
     extra_bias: optional fp32 (G, n, c, 2c) added to the logits (LSH duplicate correction),
     never differentiated.
@@ -196,9 +247,11 @@ def chunked_attention(q: torch.Tensor, v: torch.Tensor,
     """
     groups, n_chunks, chunk, d = q.shape
     flat = groups * n_chunks
+    if n_chunks * chunk >= PADDING_OFFSET:
+        raise ValueError(f"chunked attention handles streams below {PADDING_OFFSET} positions")
     no_look_back = no_look_back.clone()
     no_look_back[0] = True  # its predecessor in the flat stream belongs to another group
-    positions = positions.expand(groups, n_chunks, chunk)
+    positions = positions.to(torch.float32).expand(groups, n_chunks, chunk)  # exact < 2^24
     window_positions = window_key_positions(positions, no_look_back).reshape(flat, 2 * chunk)
     query_positions = positions.reshape(flat, chunk)
     if extra_bias is not None:

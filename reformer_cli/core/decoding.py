@@ -293,7 +293,7 @@ def prefill(model, ids: torch.Tensor, capacity: int) -> tuple[DecodeState, torch
     for index, block in enumerate(model.stack.blocks):
         # The rotary tables are cached for the longest length seen; build them for the whole
         # capacity now, or every step (one position longer) would rebuild an O(L) table.
-        block.attention.rotary.cos_sin(capacity, 0, ids.device)
+        block.attention.rotary.rotations(capacity, 0, ids.device)
         normed = block.attention_norm(x2)
         caches.append(CACHE_TYPES[config.layer_type(index)](block.attention, normed, capacity))
         x1 = x1 + block.attention(normed)  # the ordinary O(L log L) forward of the layer

@@ -25,6 +25,7 @@ import torch
 from reformer_cli.config import ModelConfig
 from reformer_cli.core.attention import SharedQKAttention, pad_to_multiple
 from reformer_cli.core.chunked_ops import chunked_attention, encode_positions, look_back
+from reformer_cli.core.positions import apply_rotary
 from reformer_cli.errors import InputError
 
 FACTORISE_ABOVE = 64  # bucket counts above this are hashed as b1 * b2
@@ -99,10 +100,11 @@ class LSHSelfAttention(SharedQKAttention):
         hidden, key_valid = pad_to_multiple(hidden, padding_mask, chunk)
         padded_length = hidden.shape[1]
         heads, d = self.n_heads, self.d_head
-        groups = batch * heads
 
-        qk = self.split_heads(self.query_key(hidden))  # (B, H, Lp, d)
-        v = self.split_heads(self.value(hidden))  # (B, H, Lp, d)
+        # Token-major layout (B, Lp, H, d) throughout: the projections are views, and the
+        # rounds are summed straight into the layout the output projection reads.
+        qk = self.query_key(hidden).view(batch, padded_length, heads, d)  # (B, Lp, H, d)
+        v = self.value(hidden).view(batch, padded_length, heads, d)
 
         n_buckets = self.bucket_count(padded_length)
         factors = bucket_factors(n_buckets)
@@ -113,7 +115,7 @@ class LSHSelfAttention(SharedQKAttention):
         rotations = draw_rotations(heads, d, n_hashes, factors, hidden.device,
                                    self.rotation_seed())
         if forced is None:
-            buckets = hash_vectors(qk, rotations, factors)  # (B, H, r, Lp)
+            buckets = hash_vectors(qk.transpose(1, 2), rotations, factors)  # (B, H, r, Lp)
             self.last_rotations = rotations
         else:
             if tuple(forced.shape) != (batch, heads, n_hashes, padded_length):
@@ -123,21 +125,15 @@ class LSHSelfAttention(SharedQKAttention):
             buckets = forced.to(hidden.device)
         self.last_buckets = buckets.detach()
 
-        q = self.rotary(qk)  # (B, H, Lp, d)
-        out, lse = self.attend_sorted(q, v, buckets, key_valid, n_buckets)
-        # out (G, r, Lp, d), lse (G, r, Lp)
-        if n_hashes == 1:
-            out = out[:, 0]
-        else:
-            weights = torch.softmax(lse, dim=1).to(out.dtype)  # softmax over rounds
-            out = (out * weights[..., None]).sum(dim=1)  # (G, Lp, d)
-        out = out.view(batch, heads, padded_length, d)[:, :, :length]
-        return self.output(self.merge_heads(out))
+        rotations_by_position = self.rotary.rotations(padded_length, 0, hidden.device)
+        q = apply_rotary(qk, rotations_by_position[:, None])  # (B, Lp, H, d)
+        out = self.attend_sorted(q, v, buckets, key_valid, n_buckets)  # (B, Lp, H*d)
+        return self.output(out[:, :length])
 
     def attend_sorted(self, q, v, buckets, key_valid, n_buckets):
-        """Sort by (round, bucket, position), attend in chunks, un-sort.
-        q, v (B, H, Lp, d); buckets (B, H, r, Lp). Returns out (G, r, Lp, d), lse (G, r, Lp)."""
-        batch, heads, padded_length, d = q.shape
+        """Sort by (round, bucket, position), attend in chunks, un-sort and combine rounds.
+        q, v (B, Lp, H, d); buckets (B, H, r, Lp). Returns (B, Lp, H*d)."""
+        batch, padded_length, heads, d = q.shape
         groups, n_hashes = batch * heads, buckets.shape[2]
         chunk = self.config.chunk_length
         stream = n_hashes * padded_length
@@ -150,10 +146,11 @@ class LSHSelfAttention(SharedQKAttention):
         _, order = sort_key.view(groups, stream).sort(dim=-1, stable=True)  # (G, r*Lp)
         token = order % padded_length  # original position of each stream slot
 
-        # Gather q and v with one flat index over (group, position); two index_selects write
-        # contiguous results directly (cheaper than gathering a concatenation and splitting).
-        group_base = (torch.arange(groups, device=device) * padded_length)[:, None]
-        flat_index = (token + group_base).reshape(-1)  # (G*r*Lp,)
+        # Row of (group g = b*H + h, token t) in the token-major (B*Lp*H, d) view: (b*Lp+t)*H+h.
+        # One flat index gathers q and v and later scatters the rounds back.
+        group = torch.arange(groups, device=device)
+        group_base = ((group // heads) * padded_length * heads + group % heads)[:, None]  # (G, 1)
+        flat_index = (token * heads + group_base).reshape(-1)  # (G*r*Lp,)
         chunked = (groups, n_chunks, chunk, d)
         sorted_q = q.reshape(-1, d).index_select(0, flat_index).view(chunked)
         sorted_v = v.reshape(-1, d).index_select(0, flat_index).view(chunked)
@@ -177,11 +174,15 @@ class LSHSelfAttention(SharedQKAttention):
 
         out, lse = chunked_attention(sorted_q, sorted_v, sorted_positions,
                                      no_look_back, self.causal, self.scale, extra_bias)
-        out_flat = out.reshape(groups * stream, d)
-        flat_undo = (undo + group_base * n_hashes).reshape(-1)
-        out = out_flat.index_select(0, flat_undo).view(groups, n_hashes, padded_length, d)
-        lse = lse.reshape(groups, stream).gather(1, undo).view(groups, n_hashes, padded_length)
-        return out, lse
+        out = out.reshape(groups, stream, d)  # sorted order
+        if n_hashes > 1:  # weight each round by softmax over rounds of its log-sum-exp
+            lse = lse.reshape(groups, stream).gather(1, undo).view(groups, n_hashes, padded_length)
+            weights = torch.softmax(lse, dim=1).view(groups, stream).gather(1, order)  # sorted
+            out = out * weights[..., None].to(out.dtype)
+        # un-sort and sum the rounds in one pass: each (group, token) row receives r slots
+        merged = out.new_zeros(batch * padded_length * heads, d)
+        merged = merged.index_add(0, flat_index, out.reshape(-1, d))
+        return merged.view(batch, padded_length, heads * d)
 
     @staticmethod
     def duplicate_log_counts(token, undo, n_chunks, chunk, n_hashes, padded_length):

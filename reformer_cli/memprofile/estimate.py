@@ -98,8 +98,8 @@ def parameter_count(config: ModelConfig) -> int:
 # ---------------------------------------------------------------- attention, per layer
 #
 # X = rounds * A: one tensor over the sorted stream of an LSH layer (rounds = 1 for local).
-# The chunked shared-QK attention (chunked_ops.py) saves its queries, the unit keys and the
-# values each padded by one chunk, its output (4X plus the queries = 5X) and walks the scores in
+# The chunked shared-QK attention (chunked_ops.py) saves its queries, its values and its output
+# (3X) plus per-position statistics, builds the keys block by block, and walks the scores in
 # fixed-size blocks, so no tensor of size L * 2c is ever held: scores do not appear below.
 
 def _stream(kind: str, s: Shapes) -> float:
@@ -116,14 +116,14 @@ def attention_saved(kind: str, s: Shapes) -> float:
         # SDPA saves q, k, v and its output (already in merged-head order) + log-sum-exp
         return 4 * a + s.per_position_stat * s.heads
     if kind == "local":
-        # chunked attention: q, padded keys and values, output (4X); the merged output (A);
-        # positions (three int64 per position and head), inverse norms and log-sum-exp
-        return 4 * x + a + 3 * s.index(1) + 2 * s.per_position_stat * s.heads
+        # chunked attention: q, values, output (3X); the merged output (A); float32 positions
+        # (three per position and head), key scales, log-sum-exps and softmax denominators
+        return 3 * x + a + 6 * s.per_position_stat * s.heads
     if kind == "lsh":
-        # chunked attention on the sorted stream (4X), the un-sorted per-round outputs kept by
-        # the round weighting (X), the merged output (A); six int64 stream tensors (gather and
-        # scatter indices, window positions x2, inverse permutation, buckets)
-        return 5 * x + a + 6 * s.index(s.rounds) + 3 * s.per_position_stat * s.heads * s.rounds
+        # chunked attention on the sorted stream (3X; its output is also what the round
+        # weighting keeps), the merged output (A); int64 stream tensors (gather index, order,
+        # inverse permutation, buckets) and float32 positions and per-row statistics
+        return 3 * x + a + 4 * s.index(s.rounds) + 7 * s.per_position_stat * s.heads * s.rounds
     raise ValueError(kind)
 
 
@@ -134,8 +134,10 @@ def attention_forward_extra(kind: str, s: Shapes) -> float:
         return s.naive_scores + 2 * a  # the masked scores next to the probabilities
     if kind == "full":
         return a  # a rotary temporary
-    # the projections held as locals (q/k, v, rotary q: 3A) and the unit keys before padding
-    return 3 * a + _stream(kind, s) + 2 * s.index(s.rounds if kind == "lsh" else 1)
+    # the projections held as locals (q/k, v, rotary q: 3A) and, for LSH, the weighted rounds
+    if kind == "local":
+        return 3 * a
+    return 3 * a + _stream(kind, s) + 2 * s.index(s.rounds)
 
 
 def attention_backward_extra(kind: str, s: Shapes) -> float:
@@ -156,11 +158,11 @@ def attention_nograd_peak(kind: str, s: Shapes) -> float:
         return 2 * s.naive_scores + 2 * s.length ** 2 + 4 * a
     if kind == "full":
         return 5 * a
-    # projections (3A), the stream's q and v, padded keys and values, output (5X);
-    # LSH also un-sorts and weights the rounds (one more A) next to its int64 stream tensors
+    # projections (3A), the stream's q and v and the output (3X); LSH also weights the rounds
+    # (one more X) and sums them into the merged output (A), next to its int64 stream tensors
     if kind == "local":
-        return 3 * a + 5 * _stream(kind, s) + 3 * s.index(1)
-    return 4 * a + 5 * _stream(kind, s) + 8 * s.index(s.rounds)
+        return 3 * a + 3 * _stream(kind, s)
+    return 4 * a + 4 * _stream(kind, s) + 6 * s.index(s.rounds)
 
 
 # ---------------------------------------------------------------- the whole step
@@ -180,7 +182,7 @@ def estimate_peak(config: ModelConfig, seq_len: int, batch: int = 1, mode: str =
     a = s.hidden
     kinds = sorted({config.layer_type(i) for i in range(config.n_layers)})
     parameter_bytes = parameter_count(config) * s.element
-    rotary_tables = config.n_layers * 2 * max(s.length, 1024) * s.d_head * 4  # cos, sin fp32
+    rotary_tables = max(s.length, 1024) * s.d_head * 4  # one shared complex64 table
     inputs = 2 * s.positions * INDEX_BYTES  # ids and targets
     ff_chunk = min(config.ff_chunk_size or s.length, s.length) * s.batch
     loss_chunk = min(config.loss_chunk_size or s.positions, s.positions)
