@@ -97,12 +97,15 @@ def _windows(with_previous: torch.Tensor) -> torch.Tensor:
 def _allowed(query_positions, window_positions, causal, dtype):
     """0/1 mask of the keys a query may see, in the score dtype: (b, c, 2c) causal, else
     (b, 1, 2c) (only padding and disabled keys are excluded)."""
-    if causal:
-        blocks, chunk = query_positions.shape
-        allowed = torch.empty(blocks, chunk, window_positions.shape[1], dtype=dtype,
-                              device=query_positions.device)
-        return torch.le(window_positions[:, None, :], query_positions[:, :, None], out=allowed)
-    return torch.lt(window_positions, PADDING_OFFSET).to(dtype)[:, None, :]
+    if not causal:
+        return torch.lt(window_positions, PADDING_OFFSET).to(dtype)[:, None, :]
+    keys, queries = window_positions[:, None, :], query_positions[:, :, None]
+    if query_positions.device.type != "cpu":
+        return torch.le(keys, queries).to(dtype)
+    # on the CPU, comparing straight into a float tensor is one pass instead of two
+    blocks, chunk = query_positions.shape
+    allowed = torch.empty(blocks, chunk, window_positions.shape[1], dtype=dtype)
+    return torch.le(keys, queries, out=allowed)
 
 
 def _masked_row_max(scores, allowed, chunk):
