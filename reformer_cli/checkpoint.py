@@ -33,7 +33,7 @@ from reformer_cli import __version__
 from reformer_cli.errors import CheckpointError, ReformerError
 from reformer_cli.state_codec import load_nested, save_nested
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: rotary positions pair dimensions (2i, 2i+1) instead of (i, i + d/2)
 MODELS_DIR = "models"
 FINAL_NAME = "final"
 STEP_PATTERN = re.compile(r"^step-(\d+)$")
