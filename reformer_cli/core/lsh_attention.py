@@ -77,6 +77,39 @@ def hash_vectors(vectors: torch.Tensor, rotations: torch.Tensor,
     return buckets
 
 
+ROWS_PER_BLOCK = 16384  # stream rows weighted at a time (4 MiB at d = 64): stays in cache
+
+
+class _WeightedRoundSum(torch.autograd.Function):
+    """merged[index[i]] += values[i] * weights[i]: un-sorts the rounds and sums them in one go,
+    block by block, so no weighted copy of the whole stream is ever allocated (forward or
+    backward). At 64K tokens such a copy is 128 MiB, and a fresh allocation that size costs
+    page faults on top of the pass itself. values (S, d) in stream order, weights (S,) fp32,
+    index (S,) int64 rows of merged (rows, d)."""
+
+    @staticmethod
+    def forward(ctx, values, weights, index, rows):
+        merged = values.new_zeros(rows, values.shape[1])
+        for start in range(0, values.shape[0], ROWS_PER_BLOCK):
+            block = slice(start, start + ROWS_PER_BLOCK)
+            weighted = values[block] * weights[block, None].to(values.dtype)
+            merged.index_add_(0, index[block], weighted)
+        ctx.save_for_backward(values, weights, index)
+        return merged
+
+    @staticmethod
+    def backward(ctx, grad_merged):
+        values, weights, index = ctx.saved_tensors
+        grad_values = torch.empty_like(values)
+        grad_weights = torch.empty_like(weights)
+        for start in range(0, values.shape[0], ROWS_PER_BLOCK):
+            block = slice(start, start + ROWS_PER_BLOCK)
+            grad = grad_merged.index_select(0, index[block])  # (b, d)
+            torch.mul(grad, weights[block, None].to(grad.dtype), out=grad_values[block])
+            grad_weights[block] = (grad * values[block]).sum(-1).to(weights.dtype)
+        return grad_values, grad_weights, None, None
+
+
 class LSHSelfAttention(SharedQKAttention):
     """Shared-QK LSH attention; same interface as the other attention layers."""
 
@@ -174,14 +207,14 @@ class LSHSelfAttention(SharedQKAttention):
 
         out, lse = chunked_attention(sorted_q, sorted_v, sorted_positions,
                                      no_look_back, self.causal, self.scale, extra_bias)
-        out = out.reshape(groups, stream, d)  # sorted order
-        if n_hashes > 1:  # weight each round by softmax over rounds of its log-sum-exp
+        out = out.reshape(groups * stream, d)  # sorted order
+        rows = batch * padded_length * heads
+        if n_hashes == 1:  # un-sort: each (group, token) row receives exactly one slot
+            merged = out.new_zeros(rows, d).index_add(0, flat_index, out)
+        else:  # weight each round by softmax over rounds of its log-sum-exp, un-sort and sum
             lse = lse.reshape(groups, stream).gather(1, undo).view(groups, n_hashes, padded_length)
             weights = torch.softmax(lse, dim=1).view(groups, stream).gather(1, order)  # sorted
-            out = out * weights[..., None].to(out.dtype)
-        # un-sort and sum the rounds in one pass: each (group, token) row receives r slots
-        merged = out.new_zeros(batch * padded_length * heads, d)
-        merged = merged.index_add(0, flat_index, out.reshape(-1, d))
+            merged = _WeightedRoundSum.apply(out, weights.reshape(-1), flat_index, rows)
         return merged.view(batch, padded_length, heads * d)
 
     @staticmethod

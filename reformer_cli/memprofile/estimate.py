@@ -134,10 +134,10 @@ def attention_forward_extra(kind: str, s: Shapes) -> float:
         return s.naive_scores + 2 * a  # the masked scores next to the probabilities
     if kind == "full":
         return a  # a rotary temporary
-    # the projections held as locals (q/k, v, rotary q: 3A) and, for LSH, the weighted rounds
+    # the projections held as locals (q/k, v, rotary q: 3A) and, for LSH, int64 stream indices
     if kind == "local":
         return 3 * a
-    return 3 * a + _stream(kind, s) + 2 * s.index(s.rounds)
+    return 3 * a + 2 * s.index(s.rounds)
 
 
 def attention_backward_extra(kind: str, s: Shapes) -> float:
@@ -158,11 +158,11 @@ def attention_nograd_peak(kind: str, s: Shapes) -> float:
         return 2 * s.naive_scores + 2 * s.length ** 2 + 4 * a
     if kind == "full":
         return 5 * a
-    # projections (3A), the stream's q and v and the output (3X); LSH also weights the rounds
-    # (one more X) and sums them into the merged output (A), next to its int64 stream tensors
+    # projections (3A), the stream's q and v and the output (3X); LSH also sums the weighted
+    # rounds into the merged output (A, block by block), next to its int64 stream tensors
     if kind == "local":
         return 3 * a + 3 * _stream(kind, s)
-    return 4 * a + 4 * _stream(kind, s) + 6 * s.index(s.rounds)
+    return 4 * a + 3 * _stream(kind, s) + 6 * s.index(s.rounds)
 
 
 # ---------------------------------------------------------------- the whole step
