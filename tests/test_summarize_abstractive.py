@@ -219,7 +219,7 @@ def test_budget_on_the_generated_text():
 
 # ------------------------------------------------------------------ the honest learning test
 # Each document: 18 sentences of 4 random words (from 50 made-up words); one sentence appears
-# 8 times at random places, and that sentence is the summary. A small model trained for about
+# 8 times at random places, and that sentence is the summary. A small model trained for
 # about two minutes on the CPU (one thread) must write it for documents it has never seen.
 
 N_WORDS, N_FILLER, N_REPEATS, WORDS_PER_SENTENCE = 50, 10, 8, 4
