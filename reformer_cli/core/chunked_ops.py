@@ -94,6 +94,16 @@ def _windows(with_previous: torch.Tensor) -> torch.Tensor:
                                     with_previous.storage_offset())
 
 
+def _block_logits(q, key_scale, extra_bias, start, end, dtype):
+    """Keys of chunks start-1 .. end-1 (b+1, c, d), built here and never stored whole, and the
+    logits of chunks start .. end-1 against their windows, (b, c, 2c) in `dtype`."""
+    keys = _with_previous(q, start, end) * _with_previous(key_scale, start, end)
+    scores = torch.bmm(q[start:end], _windows(keys).transpose(1, 2)).to(dtype)
+    if extra_bias is not None:
+        scores.add_(extra_bias[start:end])
+    return keys, scores
+
+
 def _allowed(query_positions, window_positions, causal, dtype):
     """0/1 mask of the keys a query may see, in the score dtype: (b, c, 2c) causal, else
     (b, 1, 2c) (only padding and disabled keys are excluded)."""
@@ -135,10 +145,7 @@ class _ChunkedSharedQKAttention(torch.autograd.Function):
         with torch.autocast(q.device.type, enabled=False):
             for start, end in _blocks(n_total, chunk):
                 block = slice(start, end)
-                keys = _with_previous(q, start, end) * _with_previous(key_scale, start, end)
-                scores = torch.bmm(q[block], _windows(keys).transpose(1, 2)).to(accumulate)
-                if extra_bias is not None:
-                    scores.add_(extra_bias[block])  # (b, c, 2c)
+                _, scores = _block_logits(q, key_scale, extra_bias, start, end, accumulate)
                 own_logits = scores.diagonal(offset=chunk, dim1=1, dim2=2).clone()  # (b, c)
                 allowed = _allowed(query_positions[block], window_positions[block], causal,
                                    accumulate)
@@ -180,11 +187,8 @@ class _ChunkedSharedQKAttention(torch.autograd.Function):
             for start, end in _blocks(n_total, chunk):
                 block = slice(start, end)
                 q_block, block_grad_out = q[block], grad_out[block]
-                keys = _with_previous(q, start, end) * _with_previous(key_scale, start, end)
+                keys, scores = _block_logits(q, key_scale, extra_bias, start, end, accumulate)
                 key_window = _windows(keys)  # (b, 2c, d)
-                scores = torch.bmm(q_block, key_window.transpose(1, 2)).to(accumulate)
-                if extra_bias is not None:
-                    scores.add_(extra_bias[block])
                 probs = scores.sub_(log_total[block, :, None])
                 if ctx.shifted:
                     probs.clamp_(EXP_FLOOR, EXP_CEILING)
