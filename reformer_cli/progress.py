@@ -80,6 +80,8 @@ class ProgressDisplay:
         target = "budget" if self.total_steps >= UNLIMITED_STEPS else self.total_steps
         budget = f", time budget {format_duration(self.time_budget)}" if self.time_budget else ""
         where = f" → {values['run_dir']}" if values.get("run_dir") else ""
+        if values.get("initialised_from"):
+            self.print(f"starting from the weights of {values['initialised_from']}")
         if values.get("resumed_from"):
             self.print(f"resuming from {values['resumed_from']} at step {event.step}")
         self.print(f"training {format_count(values['parameters'])} parameters on {values['device']} "

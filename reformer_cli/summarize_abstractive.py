@@ -46,6 +46,7 @@ class DecodingOptions:
     no_repeat_ngram_size: int | None = None  # None: 0 for byte models, 4 for subword models
     repetition_penalty: float = 1.0  # 1 = off
     length_penalty: float = 1.0  # beam scores are sum(log p) / length ** length_penalty
+    n_hashes: int | None = None  # LSH hash rounds while decoding; None: as trained
 
     @classmethod
     def from_any(cls, value) -> "DecodingOptions":
@@ -58,7 +59,8 @@ class DecodingOptions:
     def validate(self) -> "DecodingOptions":
         for key, value, low in (("--max-new-tokens", self.max_new_tokens, 1),
                                 ("--num-beams", self.num_beams, 1),
-                                ("--no-repeat-ngram", self.no_repeat_ngram_size, 0)):
+                                ("--no-repeat-ngram", self.no_repeat_ngram_size, 0),
+                                ("--n-hashes", self.n_hashes, 1)):
             if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
                 raise ConfigError(f"{key}={value!r} is not an integer")
             if value is not None:
@@ -265,6 +267,7 @@ def generate_summary(model, tokenizer, text: str, context: int,
             result = beam_search(decoder, tokenizer.eos_id, max_new, decoding, no_repeat)
     info = {"document_tokens": prompt.document_tokens, "kept_tokens": len(prompt.ids) - 1,
             "generated_tokens": len(result.tokens), "stop_reason": result.stop_reason,
+            "n_hashes": model.config.n_hashes,
             "log_prob": round(result.score, 4), "num_beams": decoding.num_beams,
             "max_new_tokens": max_new, "no_repeat_ngram_size": no_repeat,
             "repetition_penalty": decoding.repetition_penalty}
@@ -309,13 +312,13 @@ def load_summarizer(model_dir):
     weights = path / checkpoint.MODEL_FILE  # its time stamp: a model re-trained in place reloads
     key = (str(path.resolve()), weights.stat().st_mtime_ns if weights.exists() else 0)
     if key not in _LOADED:
-        task = checkpoint.load_config(path).data.task
-        if task != "summarize":
+        config = checkpoint.load_config(path)
+        if config.data.task != "summarize":
             raise InputError(f"{NOT_A_SUMMARIZER}; the model at {path} was trained with "
-                             f"--task {task}",
+                             f"--task {config.data.task}",
                              "pass such a model with --model, or use --method extractive")
         _LOADED.clear()
-        _LOADED[key] = checkpoint.load_model(path)
+        _LOADED[key] = (checkpoint.load_model(path), config.model.n_hashes)
     return _LOADED[key]
 
 
@@ -327,7 +330,8 @@ def summarize_abstractive(text: str, model_dir: str | Path, options: SummarizeOp
     options.budget.validate()
     language = detect_language(text, options.language)
     decoding = DecodingOptions.from_any(decoding).validate()
-    loaded = load_summarizer(model_dir)
+    loaded, trained_hashes = load_summarizer(model_dir)
+    loaded.model.set_n_hashes(decoding.n_hashes or trained_hashes)
     context = min(loaded.config.data.seq_len, loaded.model.config.max_seq_len)
     generated, info = generate_summary(loaded.model, loaded.tokenizer, text, context, decoding,
                                        options.budget.max_words)

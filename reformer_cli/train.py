@@ -171,6 +171,7 @@ class Trainer:
         self.elapsed_before = 0.0  # seconds trained by earlier sessions of this run
         self.last_eval: dict = {}
         self.resumed_from: Path | None = None
+        self.initialised_from: Path | None = None  # a new run started from these weights
         self._stop_signal: str | None = None
         self._session_start = time.perf_counter()
 
@@ -264,7 +265,8 @@ class Trainer:
                   effective_batch=train.batch_size * train.grad_accum * self.runtime.world_size,
                   device=str(self.device), precision=self.precision,
                   run_dir=str(self.run_dir) if self.run_dir else None,
-                  resumed_from=str(self.resumed_from) if self.resumed_from else None)
+                  resumed_from=str(self.resumed_from) if self.resumed_from else None,
+                  initialised_from=str(self.initialised_from) if self.initialised_from else None)
         window_loss, window_steps, window_start = 0.0, 0, time.perf_counter()
         self.runtime.seed_rank_rng(train.seed, self.step)  # dropout differs per rank (rank 0: as-is)
         with self._deterministic(), self._stop_on_signals():

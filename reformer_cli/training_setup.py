@@ -25,6 +25,10 @@ from reformer_cli.errors import ConfigError, InputError
 UNLIMITED_STEPS = 10**9  # train.steps when only a time budget limits the run
 # Settings a resumed run may not change: they define the model, the tokens or the windows.
 FIXED_ON_RESUME = ("data.seq_len", "data.tokenizer", "data.vocab_size", "data.task")
+# Model settings that define the weights: a run started --init-from a checkpoint keeps them.
+# The others (chunk_length, n_hashes, dropout, reversible, max_seq_len, ...) may change.
+WEIGHT_SETTINGS = ("vocab_size", "d_model", "n_heads", "d_ff", "n_layers", "layer_types",
+                   "tie_embeddings", "causal", "rotary_base")
 
 
 @dataclass
@@ -35,6 +39,7 @@ class TrainRequest:
     flags: dict = field(default_factory=dict)  # {"data.seq_len": 4096, ...}; None = not given
     out: str | None = None  # run folder (default models/<name>)
     resume: str | None = None  # "auto" or a checkpoint / run folder
+    init_from: str | None = None  # start a new run from these weights (and their tokenizer)
 
 
 @dataclass
@@ -48,7 +53,12 @@ class PreparedData:
 
 def resolve_run(request: TrainRequest):
     """(config, run_dir, checkpoint to resume or None)."""
+    if request.init_from and request.resume:
+        raise InputError("--init-from and --resume cannot be combined",
+                         "--resume continues a run; --init-from starts a new run from its weights")
     config = load_run_config(request.config_path, request.overrides, request.flags)
+    if request.init_from:
+        config = _config_from_initial_weights(request)
     resume_from = None
     if request.resume and request.resume != "auto":
         resume_from = ckpt.resolve_model_dir(request.resume)
@@ -70,6 +80,34 @@ def resolve_run(request: TrainRequest):
         config = load_run_config(None, saved_settings + request.overrides, request.flags)
         _check_unchanged(saved, config)
     return config, run_dir, resume_from
+
+
+def resolve_initial_weights(request: TrainRequest) -> Path | None:
+    """The checkpoint folder named by --init-from (verified), or None."""
+    if not request.init_from:
+        return None
+    source = ckpt.resolve_model_dir(request.init_from)
+    ckpt.verify_checkpoint(source)
+    return source
+
+
+def _config_from_initial_weights(request: TrainRequest):
+    """The new run's config: the source's model section (YAML < checkpoint < --set < flags),
+    and a refusal, naming the key, when a setting that shapes the weights would change."""
+    source = resolve_initial_weights(request)
+    saved = ckpt.load_config(source)
+    saved_model = [f"model.{key}={json.dumps(value)}" for key, value in saved.model.__dict__.items()]
+    config = load_run_config(request.config_path, saved_model + request.overrides, request.flags)
+    for key in WEIGHT_SETTINGS:
+        old, new = getattr(saved.model, key), getattr(config.model, key)
+        if old != new:
+            raise ConfigError(f"model.{key} cannot change with --init-from (the weights in "
+                              f"{source} have {old!r}, the command asks for {new!r})",
+                              "drop that setting, or train a new model without --init-from")
+    for key, value in (("tokenizer_model", str(source)), ("tokenizer", saved.data.tokenizer),
+                       ("vocab_size", saved.data.vocab_size)):
+        setattr(config.data, key, value)  # the weights only make sense with their tokenizer
+    return config
 
 
 def _flatten(values: dict, prefix: str = ""):
@@ -216,7 +254,9 @@ def run_training(request: TrainRequest, on_event=None, notify: Callable[[str], N
         resolve_device(config.train.device)  # an unavailable GPU fails before the slow steps
     if config.train.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
-    saved_tokenizer = load_tokenizer(resume_from) if resume_from is not None else None
+    initial_weights = resolve_initial_weights(request)
+    tokenizer_source = resume_from or initial_weights
+    saved_tokenizer = load_tokenizer(tokenizer_source) if tokenizer_source is not None else None
     prepared = prepare_data(request.paths, config, saved_tokenizer, notify=notify)
     # torch is imported only now: bad configs and inputs are reported without waiting for it.
     from reformer_cli.core.model import ReformerLM
@@ -236,6 +276,9 @@ def run_training(request: TrainRequest, on_event=None, notify: Callable[[str], N
     model = ReformerLM(config.model)
     trainer = Trainer(config, model, prepared.tokenizer, prepared.sampler, prepared.eval_set, run_dir,
                       runtime=runtime, on_event=on_event, data_fingerprint=prepared.fingerprint)
+    if initial_weights is not None:
+        ckpt.load_model_state(model, initial_weights)
+        trainer.initialised_from = initial_weights
     if resume_from is not None:
         trainer.resume_from(resume_from)
         if trainer.step >= config.train.steps:

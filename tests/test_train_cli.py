@@ -114,6 +114,43 @@ def test_refused_resumes_give_one_line(byte_run, workspace):
                    3, "truncated")
 
 
+def test_init_from_starts_a_new_run_from_the_weights_and_tokenizer(byte_run, workspace):
+    from safetensors.torch import load_file
+
+    run, _ = byte_run
+    pairs = [{"document": topics[key][:300], "summary": key} for key in sorted(topics)[:12]]
+    (workspace / "init_pairs.jsonl").write_text("\n".join(json.dumps(p) for p in pairs))
+    # lr 1e-12: the new run's weights must stay the source's; a longer window, another task
+    # and more hash rounds are allowed, and the byte tokenizer comes with the weights.
+    result = reformer("init_pairs.jsonl", "--init-from", "run", "--task", "summarize", "--seq-len",
+                      256, "--out", "tuned", "--steps", 2, "--batch-size", 2,
+                      "--set", "train.lr=1e-12", "--set", "model.n_hashes=4", "--set",
+                      "train.eval_every=0", "--set", "data.val_fraction=0", cwd=workspace)
+    assert result.returncode == 0, result.stderr
+    assert "starting from the weights of run/final" in result.stderr
+    start = [r for r in read_metrics(workspace / "tuned") if r["kind"] == "start"][0]
+    assert start["start_step"] == 0 and start["initialised_from"] == "run/final"
+    source, tuned = load_file(run / "final" / "model.safetensors"), load_file(
+        workspace / "tuned" / "final" / "model.safetensors")
+    assert source.keys() == tuned.keys()
+    assert all(torch.allclose(source[k], tuned[k], rtol=0, atol=1e-9) for k in source)
+    loaded = ckpt.load_model(workspace / "tuned")
+    assert loaded.tokenizer.kind == "byte" and loaded.config.data.task == "summarize"
+    assert loaded.config.data.seq_len == 256 and loaded.config.model.n_hashes == 4
+    assert loaded.config.model.d_model == 32  # from the checkpoint, not the defaults (256)
+
+
+def test_refused_init_from_gives_one_line(byte_run, workspace):
+    one_line_error(reformer("corpus.txt", "--init-from", "run", "--out", "wider", "--set",
+                            "model.d_model=64", cwd=workspace),
+                   2, "model.d_model cannot change with --init-from")
+    one_line_error(reformer("corpus.txt", "--init-from", "run", "--out", "run", "--resume", "auto",
+                            cwd=workspace), 2, "cannot be combined")
+    one_line_error(reformer("corpus.txt", "--init-from", "no_such_model", "--out", "x",
+                            cwd=workspace), 3, "no model found")
+    assert not (workspace / "wider").exists() and not (workspace / "x").exists()
+
+
 def test_help_groups_options_in_panels_with_defaults(workspace):
     result = reformer("--help", cwd=workspace)
     assert result.returncode == 0

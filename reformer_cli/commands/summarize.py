@@ -118,6 +118,8 @@ def summary_record(name: str, summary) -> dict:
                        "position": round(s.index / max(1, summary.n_sentences), 6),
                        "start": s.start, "end": s.end, "score": s.score, "rank": s.rank,
                        "truncated": s.truncated} for s in summary.sentences],
+        # abstractive: the model, tokens read and generated, stop reason, decoding settings
+        **({"generation": summary.config} if summary.config else {}),
     }
 
 
@@ -216,9 +218,12 @@ def register(app: typer.Typer) -> None:
         repetition_penalty: float = typer.Option(None, "--repetition-penalty",
                                                  help="Abstractive: >= 1; divides the logits of "
                                                       "tokens already generated (default 1 = off)."),
+        n_hashes: int = typer.Option(None, "--n-hashes",
+                                     help="Abstractive: LSH hash rounds while reading the document "
+                                          "(default: as trained; more rounds miss less)."),
     ) -> None:
         """Summarize documents: one sentence a line, in document order."""
-        decoding = {"max_new_tokens": max_new_tokens, "num_beams": num_beams,
+        decoding = {"max_new_tokens": max_new_tokens, "num_beams": num_beams, "n_hashes": n_hashes,
                     "no_repeat_ngram_size": no_repeat_ngram,
                     "repetition_penalty": repetition_penalty}
         decoding = {key: value for key, value in decoding.items() if value is not None}

@@ -49,6 +49,11 @@ def train_command(
                                          show_default="start a new run",
                                          help="Continue from the newest checkpoint of the run folder "
                                               "(auto) or from a checkpoint folder."),
+    init_from: Optional[str] = typer.Option(None, "--init-from", rich_help_panel=RUN,
+                                            metavar="MODEL", show_default="random weights",
+                                            help="Start a new run from a trained model's weights and "
+                                                 "tokenizer (e.g. a language model, to fine-tune with "
+                                                 "--task summarize, or a longer --seq-len)."),
     seq_len: Optional[int] = typer.Option(None, "--seq-len", metavar="N", rich_help_panel=DATA,
                                           show_default=_default(DataConfig.seq_len),
                                           help="Tokens per training window."),
@@ -92,7 +97,7 @@ def train_command(
              "train.steps": steps, "train.time_budget": time_budget,
              "train.batch_size": batch_size, "train.device": device, "train.seed": seed}
     request = TrainRequest(paths=list(paths), config_path=config, overrides=list(settings or []),
-                           flags=flags, out=out, resume=resume)
+                           flags=flags, out=out, resume=resume, init_from=init_from)
     from reformer_cli import distributed
 
     # Under torchrun only rank 0 reports (the others would repeat every line).
