@@ -66,10 +66,10 @@ class ReversibleBlock(nn.Module):
 
     def forward(self, x1, x2, padding_mask=None, record: BlockRecord | None = None):
         """(x1, x2) -> (y1, y2), each (B, L, d_model)."""
-        y1 = x1 + self.attention_branch(x2, padding_mask, record)
+        y1 = add_into(self.attention_branch(x2, padding_mask, record), x1)  # x1 + F(x2)
         if record is not None:
             record.feedforward_rng = RNGState.capture(y1.device)
-        y2 = x2 + self.feedforward(y1)
+        y2 = add_into(self.feedforward(y1), x2)  # x2 + G(y1)
         return y1, y2
 
     def recompute_attention_branch(self, x2, padding_mask, record: BlockRecord):
@@ -117,9 +117,30 @@ class ReversibleBlock(nn.Module):
         grads = torch.autograd.grad(f_out, [x2_leaf, *attention_params],
                                     grad_y1.to(f_out.dtype), allow_unused=True)
         _accumulate(param_grads, attention_params, grads[1:])
-        x1 = y1 - f_out.detach()
-        grad_x2 = grad_y2 + grads[0].to(grad_y2.dtype)
+        x1 = subtract_into(f_out.detach(), y1)  # y1 - F(x2), in F's output (graph done)
+        grad_x2 = add_into(grads[0], grad_y2)  # grad_y2 + dF/dx2
         return x1, x2, grad_y1, grad_x2
+
+
+# A fresh (B, L, d_model) tensor at 64K tokens is 64 MiB, which the system hands out as new
+# zeroed pages each time; writing a sum into an operand that is ours to reuse (a sub-layer's
+# fresh output, a gradient just returned) avoids that. Same values as the plain expression;
+# out of place when the result's dtype would differ (e.g. a bf16 output under autocast).
+
+def add_into(fresh: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """other + fresh, written into `fresh` when the result fits it."""
+    if fresh.dtype == torch.result_type(fresh, other) and fresh.shape == other.shape:
+        return fresh.add_(other)
+    return other + fresh
+
+
+@torch.no_grad()
+def subtract_into(fresh: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
+    """other - fresh, written into `fresh` when the result fits it (no autograd: it rebuilds
+    a block's input, whose gradient the reversible backward computes itself)."""
+    if fresh.dtype == torch.result_type(fresh, other) and fresh.shape == other.shape:
+        return torch.sub(other, fresh, out=fresh)
+    return other - fresh
 
 
 def _accumulate(param_grads: dict, params: list, grads) -> None:
