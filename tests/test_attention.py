@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from reformer_cli.config import ModelConfig
+from reformer_cli.core import chunked_ops
 from reformer_cli.core.attention import build_attention
 from reformer_cli.errors import ConfigError
 
@@ -106,7 +107,11 @@ def test_naive_equals_full_with_the_same_weights():
 @pytest.mark.parametrize("causal", [True, False])
 @pytest.mark.parametrize("use_padding", [False, True])
 @pytest.mark.parametrize("length", [8, 11])  # a multiple of the chunk (4) and not
-def test_local_matches_dense_band_reference(causal, use_padding, length):
+@pytest.mark.parametrize("chunks_per_block", [None, 1])  # None: the default (one big block)
+def test_local_matches_dense_band_reference(causal, use_padding, length, chunks_per_block,
+                                            monkeypatch):
+    if chunks_per_block:  # one chunk per block: every block boundary of the stream is crossed
+        monkeypatch.setattr(chunked_ops, "SCORES_PER_BLOCK", chunks_per_block * 2 * 4 * 4)
     layer = make("local", causal=causal).double()
     hidden = torch.randn(2, length, 16, dtype=torch.float64)
     padding_mask, real = padding_case(use_padding, 2, length)

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from reformer_cli.config import ModelConfig
+from reformer_cli.core import chunked_ops
 from reformer_cli.core.attention import build_attention
 from reformer_cli.core.lsh_attention import (bucket_factors, default_bucket_count,
                                              draw_rotations, hash_vectors)
@@ -89,7 +90,11 @@ def forced_run(layer, hidden, buckets, padding_mask=None):
 @pytest.mark.parametrize("causal", [True, False])
 @pytest.mark.parametrize("use_padding", [False, True])
 @pytest.mark.parametrize("duplicate_correction", [False, True])
-def test_forced_buckets_match_brute_force_with_gradients(causal, use_padding, duplicate_correction):
+@pytest.mark.parametrize("chunks_per_block", [None, 1, 3])  # None: the default (one big block)
+def test_forced_buckets_match_brute_force_with_gradients(causal, use_padding, duplicate_correction,
+                                                         chunks_per_block, monkeypatch):
+    if chunks_per_block:  # blocks of a few chunks: every block boundary of the stream is crossed
+        monkeypatch.setattr(chunked_ops, "SCORES_PER_BLOCK", chunks_per_block * 2 * 4 * 4)
     layer = make_layer(causal=causal, duplicate_correction=duplicate_correction).double()
     batch, length = 2, 10  # not a multiple of the chunk (4): padded to 12 inside
     generator = torch.Generator().manual_seed(1)

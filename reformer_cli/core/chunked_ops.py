@@ -72,18 +72,66 @@ def score_dtype(dtype: torch.dtype) -> torch.dtype:
 
 def _blocks(n_total: int, chunk: int):
     """(start, end) chunk ranges of ~SCORES_PER_BLOCK logits. The first block is chunk 0 alone,
-    so the copy _with_previous makes for it stays small."""
+    so the copy with_previous makes for it stays small."""
     step = max(1, SCORES_PER_BLOCK // (2 * chunk * chunk))
     starts = [0] + list(range(1, n_total, step)) if n_total else []
     return [(start, min(n_total, 1 if start == 0 else start + step)) for start in starts]
 
 
-def _with_previous(x: torch.Tensor, start: int, end: int) -> torch.Tensor:
-    """Chunks start-1 .. end-1 of a flat (N, c, ...) tensor, (b+1, c, ...) contiguous. For
-    start == 0 chunk 0 stands in for the missing chunk -1 (its look-back is always disabled)."""
-    if start > 0:
-        return x[start - 1:end]
-    return torch.cat([x[:1], x[:end]], dim=0)
+class _Stream:
+    """The chunked stream (N, c, k) that attention walks: either a tensor already in stream
+    order, or source rows (R, k) read through `rows` (N*c,) int64 (LSH: the sort order), so
+    no sorted copy of the whole stream is ever made: each block gathers its own rows."""
+
+    def __init__(self, tensor: torch.Tensor, rows: torch.Tensor | None, chunk: int):
+        self.tensor, self.rows, self.chunk = tensor, rows, chunk
+
+    def _read(self, start_row: int, end_row: int) -> torch.Tensor:
+        return self.tensor.index_select(0, self.rows[start_row:end_row])
+
+    def chunks(self, start: int, end: int) -> torch.Tensor:
+        """Chunks start .. end-1, (b, c, k)."""
+        if self.rows is None:
+            return self.tensor[start:end]
+        c = self.chunk
+        return self._read(start * c, end * c).view(end - start, c, -1)
+
+    def with_previous(self, start: int, end: int) -> torch.Tensor:
+        """Chunks start-1 .. end-1, (b+1, c, k) contiguous. For start == 0 chunk 0 stands in
+        for the missing chunk -1 (its look-back is always disabled)."""
+        if start > 0:
+            return self.chunks(start - 1, end).contiguous()
+        return torch.cat([self.chunks(0, 1), self.chunks(0, end)], dim=0)
+
+
+class _StreamGrad:
+    """The gradient of a _Stream's tensor, filled block by block in chunk order: `put` for
+    chunks no earlier block has touched, `add` for the rest (rows through the index: index_add,
+    since LSH rounds read each source row several times)."""
+
+    def __init__(self, stream: _Stream):
+        self.stream = stream
+        self.tensor = (torch.empty_like(stream.tensor) if stream.rows is None
+                       else torch.zeros_like(stream.tensor))
+
+    def _index_add(self, start: int, end: int, value: torch.Tensor) -> None:
+        c = self.stream.chunk
+        self.tensor.index_add_(0, self.stream.rows[start * c:end * c],
+                               value.reshape(-1, value.shape[-1]))
+
+    def put(self, start: int, end: int, value: torch.Tensor) -> None:
+        if self.stream.rows is None:
+            self.tensor[start:end] = value
+        else:
+            self._index_add(start, end, value)
+
+    def add(self, start: int, end: int, value: torch.Tensor) -> None:
+        if end <= start:
+            return
+        if self.stream.rows is None:
+            self.tensor[start:end] += value
+        else:
+            self._index_add(start, end, value)
 
 
 def _windows(with_previous: torch.Tensor) -> torch.Tensor:
@@ -94,11 +142,12 @@ def _windows(with_previous: torch.Tensor) -> torch.Tensor:
                                     with_previous.storage_offset())
 
 
-def _block_logits(q, key_scale, extra_bias, start, end, dtype):
-    """Keys of chunks start-1 .. end-1 (b+1, c, d), built here and never stored whole, and the
-    logits of chunks start .. end-1 against their windows, (b, c, 2c) in `dtype`."""
-    keys = _with_previous(q, start, end) * _with_previous(key_scale, start, end)
-    scores = torch.bmm(q[start:end], _windows(keys).transpose(1, 2)).to(dtype)
+def _block_logits(q_previous, key_scale_previous, extra_bias, start, end, dtype):
+    """Keys of chunks start-1 .. end-1 (b+1, c, d) from their queries and key scales (also
+    (b+1, c, ...)), built here and never stored whole, and the logits of chunks start .. end-1
+    against their windows, (b, c, 2c) in `dtype`."""
+    keys = q_previous * key_scale_previous
+    scores = torch.bmm(q_previous[1:], _windows(keys).transpose(1, 2)).to(dtype)
     if extra_bias is not None:
         scores.add_(extra_bias[start:end])
     return keys, scores
@@ -127,25 +176,31 @@ def _masked_row_max(scores, allowed, chunk):
 
 
 class _ChunkedSharedQKAttention(torch.autograd.Function):
-    """All tensors flat over chunks: q, v (N, c, d); positions float32 (N, c) and (N, 2c).
-    Processes SCORES_PER_BLOCK logits at a time; nothing of size (N, c, 2c) is held, and no
-    (N, c, d) key tensor either."""
+    """q, v: (N, c, d) in stream order, or source rows (R, d) read through `rows` (N*c,);
+    positions float32 (N, c) and (N, 2c). Processes SCORES_PER_BLOCK logits at a time; nothing
+    of size (N, c, 2c) is held, no (N, c, d) key tensor, and with `rows` no sorted copy of q
+    or v either. Returns out (N, c, d) in stream order and lse (N, c)."""
 
     @staticmethod
-    def forward(ctx, q, v, query_positions, window_positions, causal, scale, extra_bias):
-        n_total, chunk, d = q.shape
+    def forward(ctx, q, v, rows, query_positions, window_positions, causal, scale, extra_bias):
+        n_total, chunk = query_positions.shape
+        d = q.shape[-1]
         accumulate = score_dtype(q.dtype)
-        norms = q.norm(dim=-1, keepdim=True)  # (N, c, 1)
+        norms = q.norm(dim=-1, keepdim=True)  # (N, c, 1) or (R, 1)
         key_scale = scale / norms.clamp_min(1e-6)  # keys = q * key_scale, |key| <= scale
         shifted = bool(norms.max() * scale > UNSHIFTED_BOUND) if n_total else False
-        out = torch.empty_like(v)
+        queries, values = _Stream(q, rows, chunk), _Stream(v, rows, chunk)
+        key_scales = _Stream(key_scale, rows, chunk)
+        out = v.new_empty(n_total, chunk, d)
         lse = torch.empty(n_total, chunk, dtype=accumulate, device=q.device)
         log_total = torch.empty_like(lse)  # log of each row's softmax denominator (+ shift)
         alone = torch.empty(n_total, chunk, dtype=torch.bool, device=q.device)  # self-only rows
         with torch.autocast(q.device.type, enabled=False):
             for start, end in _blocks(n_total, chunk):
                 block = slice(start, end)
-                _, scores = _block_logits(q, key_scale, extra_bias, start, end, accumulate)
+                _, scores = _block_logits(queries.with_previous(start, end),
+                                          key_scales.with_previous(start, end), extra_bias,
+                                          start, end, accumulate)
                 own_logits = scores.diagonal(offset=chunk, dim1=1, dim2=2).clone()  # (b, c)
                 allowed = _allowed(query_positions[block], window_positions[block], causal,
                                    accumulate)
@@ -161,33 +216,36 @@ class _ChunkedSharedQKAttention(torch.autograd.Function):
                 alone[block] = total == 0
                 own.copy_(alone[block])  # the own key only when nothing else is allowed
                 total.add_(alone[block])
-                torch.bmm(weights.to(v.dtype), _windows(_with_previous(v, start, end)),
+                torch.bmm(weights.to(v.dtype), _windows(values.with_previous(start, end)),
                           out=out[block])
                 out[block] /= total[..., None].to(v.dtype)
                 log_total[block] = total.log_()
                 if shifted:
                     log_total[block] += shift.squeeze(-1)
                 lse[block] = torch.where(alone[block], own_logits + SELF_MASK, log_total[block])
-        ctx.save_for_backward(q, v, key_scale, query_positions, window_positions, extra_bias,
-                              out, log_total, alone)
+        ctx.save_for_backward(q, v, rows, key_scale, query_positions, window_positions,
+                              extra_bias, out, log_total, alone)
         ctx.causal, ctx.scale, ctx.shifted = causal, scale, shifted
         return out, lse
 
     @staticmethod
     def backward(ctx, grad_out, grad_lse):
-        (q, v, key_scale, query_positions, window_positions, extra_bias, out, log_total,
+        (q, v, rows, key_scale, query_positions, window_positions, extra_bias, out, log_total,
          alone) = ctx.saved_tensors
-        n_total, chunk, d = q.shape
+        n_total, chunk = query_positions.shape
         accumulate = score_dtype(q.dtype)
+        queries, values = _Stream(q, rows, chunk), _Stream(v, rows, chunk)
+        key_scales = _Stream(key_scale, rows, chunk)
         grad_out = grad_out.to(v.dtype).contiguous()
-        grad_q = torch.empty_like(q)
-        grad_v = torch.empty_like(v)
-        carried_key_grad = torch.zeros_like(q[:1])  # self-half key gradient of chunk start-1
+        grad_q, grad_v = _StreamGrad(queries), _StreamGrad(values)
         with torch.autocast(q.device.type, enabled=False):
             for start, end in _blocks(n_total, chunk):
                 block = slice(start, end)
-                q_block, block_grad_out = q[block], grad_out[block]
-                keys, scores = _block_logits(q, key_scale, extra_bias, start, end, accumulate)
+                q_previous = queries.with_previous(start, end)  # (b+1, c, d)
+                scale_previous = key_scales.with_previous(start, end)
+                q_block, block_grad_out = q_previous[1:], grad_out[block]
+                keys, scores = _block_logits(q_previous, scale_previous, extra_bias, start, end,
+                                             accumulate)
                 key_window = _windows(keys)  # (b, 2c, d)
                 probs = scores.sub_(log_total[block, :, None])
                 if ctx.shifted:
@@ -200,59 +258,63 @@ class _ChunkedSharedQKAttention(torch.autograd.Function):
                 row_term = (block_grad_out.to(accumulate) * out[block].to(accumulate)).sum(-1)
                 row_term -= grad_lse[block].to(accumulate)  # (b, c)
                 probs_v = probs.to(v.dtype)
-                # values: the self half goes straight into grad_v, the look-back half is added
-                # to the previous chunks (written by this or the previous block already)
-                torch.bmm(probs_v[:, :, chunk:].transpose(1, 2), block_grad_out,
-                          out=grad_v[block])
+                # values: the self half belongs to chunks start..end-1 (not touched by earlier
+                # blocks), the look-back half to chunks start-1..end-2
+                grad_v.put(start, end, torch.bmm(probs_v[:, :, chunk:].transpose(1, 2),
+                                                 block_grad_out))
                 previous_v = torch.bmm(probs_v[:, :, :chunk].transpose(1, 2), block_grad_out)
-                grad_scores = torch.bmm(block_grad_out,
-                                        _windows(_with_previous(v, start, end)).transpose(1, 2))
+                grad_v.add(max(start - 1, 0), end - 1, previous_v if start else previous_v[1:])
+                grad_scores = torch.bmm(
+                    block_grad_out, _windows(values.with_previous(start, end)).transpose(1, 2))
                 grad_scores = grad_scores.to(accumulate).sub_(row_term[..., None])
                 grad_scores = grad_scores.mul_(probs).to(q.dtype)  # (b, c, 2c)
-                torch.bmm(grad_scores, key_window, out=grad_q[block])
-                # keys: self halves for chunks start..end-1, look-back halves for start-1..end-2
-                key_grad = torch.empty_like(keys)  # (b+1, c, d)
-                key_grad[0] = carried_key_grad[0]
-                torch.bmm(grad_scores[:, :, chunk:].transpose(1, 2), q_block, out=key_grad[1:])
-                key_grad[:-1] += torch.bmm(grad_scores[:, :, :chunk].transpose(1, 2), q_block)
-                carried_key_grad = key_grad[-1:].clone()
+                grad_q.put(start, end, torch.bmm(grad_scores, key_window))
+                # keys of chunks start-1..end-1: self halves and look-back halves, turned into
+                # query gradients through keys = q * scale / |q| (row by row, so linear)
+                key_grad = torch.bmm(grad_scores.transpose(1, 2), q_block)  # (b, 2c, d)
+                from_keys = torch.zeros_like(q_previous)  # (b+1, c, d)
+                from_keys[1:] = key_grad[:, chunk:]
+                from_keys[:-1] += key_grad[:, :chunk]
+                from_keys = _key_grad_to_query(q_previous, scale_previous, from_keys, ctx.scale)
                 if start > 0:
-                    grad_v[start - 1:end - 1] += previous_v
-                    _add_key_grad(grad_q, q, key_scale, key_grad[:-1], start - 1, end - 1, ctx.scale)
-                else:
-                    grad_v[:end - 1] += previous_v[1:]
-                    _add_key_grad(grad_q, q, key_scale, key_grad[1:-1], 0, end - 1, ctx.scale)
-            _add_key_grad(grad_q, q, key_scale, carried_key_grad, n_total - 1, n_total, ctx.scale)
-        return grad_q, grad_v, None, None, None, None, None
+                    grad_q.add(start - 1, end, from_keys)
+                else:  # row 0 stands in for the missing chunk -1 (disabled: zero gradient)
+                    grad_q.add(0, end, from_keys[1:])
+        return grad_q.tensor, grad_v.tensor, None, None, None, None, None, None
 
 
-def _add_key_grad(grad_q, q, key_scale, key_grad, start, end, scale):
-    """grad_q[start:end] += the gradient through keys = q * scale / |q|:
+def _key_grad_to_query(q, key_scale, key_grad, scale):
+    """The gradient through keys = q * key_scale (key_scale = scale / |q|), row by row:
     dq = (scale / |q|) (dk - u <u, dk>) with u = q / |q| the unit key."""
-    if end <= start:
-        return
-    factor = key_scale[start:end]  # (b, c, 1)
-    unit = q[start:end] * (factor / scale)
+    unit = q * (key_scale / scale)
     radial = (unit * key_grad).sum(dim=-1, keepdim=True)
-    grad_q[start:end] += (key_grad - unit * radial) * factor
+    return (key_grad - unit * radial) * key_scale
 
 
 def chunked_attention(q: torch.Tensor, v: torch.Tensor,
                       positions: torch.Tensor, no_look_back: torch.Tensor,
                       causal: bool, scale: float,
-                      extra_bias: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                      extra_bias: torch.Tensor | None = None,
+                      rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Shared-QK attention of each chunk to itself and the previous chunk; the keys are the
     queries scaled to unit length, logits = q . k / |k| * scale.
 
-    q, v: (G, n, c, d) in stream order (G = batch*heads, n chunks of c).
+    q, v: (G, n, c, d) in stream order (G = batch*heads, n chunks of c); or, with `rows`
+    (G*n*c,) int64, source rows (R, d) of which stream slot i reads row rows[i] (LSH passes
+    its sort order so the sorted stream is never materialised).
     positions (G|1, n, c): encoded original positions (encode_positions) of the stream's tokens,
     all below DISABLED_POSITION.
     no_look_back (n,) bool: chunks that see only themselves (at least chunk 0).
     extra_bias: optional fp32 (G, n, c, 2c) added to the logits (LSH duplicate correction),
     never differentiated.
-    Returns out (G, n, c, d) and the log-sum-exp of each query's logits (G, n, c), fp32.
+    Returns out (G, n, c, d) in stream order and the log-sum-exp of each query's logits
+    (G, n, c), fp32.
     """
-    groups, n_chunks, chunk, d = q.shape
+    if rows is None:
+        groups, n_chunks, chunk, d = q.shape
+    else:
+        n_chunks, chunk, d = positions.shape[1], positions.shape[2], q.shape[-1]
+        groups = rows.numel() // (n_chunks * chunk)
     flat = groups * n_chunks
     if n_chunks * chunk >= PADDING_OFFSET:
         raise ValueError(f"chunked attention handles streams below {PADDING_OFFSET} positions")
@@ -263,7 +325,10 @@ def chunked_attention(q: torch.Tensor, v: torch.Tensor,
     query_positions = positions.reshape(flat, chunk)
     if extra_bias is not None:
         extra_bias = extra_bias.detach().reshape(flat, chunk, 2 * chunk)
-    out, lse = _ChunkedSharedQKAttention.apply(
-        q.reshape(flat, chunk, d).contiguous(), v.reshape(flat, chunk, d).contiguous(),
-        query_positions, window_positions, causal, scale, extra_bias)
+    if rows is None:
+        q, v = q.reshape(flat, chunk, d).contiguous(), v.reshape(flat, chunk, d).contiguous()
+    else:
+        q, v = q.contiguous(), v.contiguous()
+    out, lse = _ChunkedSharedQKAttention.apply(q, v, rows, query_positions, window_positions,
+                                               causal, scale, extra_bias)
     return out.view(groups, n_chunks, chunk, d), lse.view(groups, n_chunks, chunk)

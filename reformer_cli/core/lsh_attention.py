@@ -180,13 +180,10 @@ class LSHSelfAttention(SharedQKAttention):
         token = order % padded_length  # original position of each stream slot
 
         # Row of (group g = b*H + h, token t) in the token-major (B*Lp*H, d) view: (b*Lp+t)*H+h.
-        # One flat index gathers q and v and later scatters the rounds back.
+        # One flat index reads q and v in sorted order and later scatters the rounds back.
         group = torch.arange(groups, device=device)
         group_base = ((group // heads) * padded_length * heads + group % heads)[:, None]  # (G, 1)
         flat_index = (token * heads + group_base).reshape(-1)  # (G*r*Lp,)
-        chunked = (groups, n_chunks, chunk, d)
-        sorted_q = q.reshape(-1, d).index_select(0, flat_index).view(chunked)
-        sorted_v = v.reshape(-1, d).index_select(0, flat_index).view(chunked)
 
         encoded = encode_positions(positions, key_valid)  # (Lp,) or (B, Lp)
         if key_valid is None:
@@ -205,8 +202,10 @@ class LSHSelfAttention(SharedQKAttention):
             extra_bias = self.duplicate_log_counts(token, undo, n_chunks, chunk, n_hashes,
                                                    padded_length)
 
-        out, lse = chunked_attention(sorted_q, sorted_v, sorted_positions,
-                                     no_look_back, self.causal, self.scale, extra_bias)
+        # q and v are read in sorted order through flat_index, block by block: no sorted copy
+        out, lse = chunked_attention(q.reshape(-1, d), v.reshape(-1, d), sorted_positions,
+                                     no_look_back, self.causal, self.scale, extra_bias,
+                                     rows=flat_index)
         out = out.reshape(groups * stream, d)  # sorted order
         rows = batch * padded_length * heads
         if n_hashes == 1:  # un-sort: each (group, token) row receives exactly one slot
