@@ -2,8 +2,8 @@
 
 Built by reading the model code and listing, per sub-layer, the tensors autograd saves for the
 backward pass and the largest short-lived tensors each step allocates. Nothing here is fitted to
-measurements: the coefficients are tensor counts (e.g. "LSH keeps its sorted queries, keys,
-values and outputs: r copies of the hidden state each"). The report checks the model against the
+measurements: the coefficients are tensor counts (e.g. "LSH keeps its queries and values, one
+hidden state each, and its output in sorted order: r copies of the hidden state"). The report checks the model against the
 measured peak wherever a row could be measured and prints the error.
 
 Notation (all sizes in bytes unless said otherwise):
@@ -99,7 +99,7 @@ def parameter_count(config: ModelConfig) -> int:
 #
 # X = rounds * A: one tensor over the sorted stream of an LSH layer (rounds = 1 for local).
 # The chunked shared-QK attention (chunked_ops.py) saves its queries, its values and its output
-# (3X) plus per-position statistics, builds the keys block by block, and walks the scores in
+# (3X; for LSH the queries and values unsorted, 2A + X) plus per-position statistics, builds the keys block by block, and walks the scores in
 # fixed-size blocks, so no tensor of size L * 2c is ever held: scores do not appear below.
 
 def _stream(kind: str, s: Shapes) -> float:
@@ -120,10 +120,11 @@ def attention_saved(kind: str, s: Shapes) -> float:
         # (three per position and head), key scales, log-sum-exps and softmax denominators
         return 3 * x + a + 6 * s.per_position_stat * s.heads
     if kind == "lsh":
-        # chunked attention on the sorted stream (3X; its output is also what the round
-        # weighting keeps), the merged output (A); int64 stream tensors (gather index, order,
-        # inverse permutation, buckets) and float32 positions and per-row statistics
-        return 3 * x + a + 4 * s.index(s.rounds) + 7 * s.per_position_stat * s.heads * s.rounds
+        # chunked attention reads the unsorted q and v (2A) through the sort index and keeps its
+        # output in stream order (X, also what the round weighting keeps), the merged output
+        # (A); int64 stream tensors (gather index, order, inverse permutation, buckets) and
+        # float32 positions and per-row statistics
+        return x + 3 * a + 4 * s.index(s.rounds) + 7 * s.per_position_stat * s.heads * s.rounds
     raise ValueError(kind)
 
 
@@ -147,6 +148,8 @@ def attention_backward_extra(kind: str, s: Shapes) -> float:
         return 2 * s.naive_scores  # grads of the probabilities and of the scores
     if kind == "full":
         return 3 * a  # grads of q, k, v
+    if kind == "lsh":  # grads of the unsorted q and v (2A) and of the stream output (X)
+        return _stream(kind, s) + 4 * a
     # grads of q and of the padded keys and values (3X), the output grad pieces (2A)
     return 3 * _stream(kind, s) + 2 * a
 
@@ -158,11 +161,12 @@ def attention_nograd_peak(kind: str, s: Shapes) -> float:
         return 2 * s.naive_scores + 2 * s.length ** 2 + 4 * a
     if kind == "full":
         return 5 * a
-    # projections (3A), the stream's q and v and the output (3X); LSH also sums the weighted
-    # rounds into the merged output (A, block by block), next to its int64 stream tensors
+    # projections (3A), the stream's q and v and the output (3X); LSH reads q and v through its
+    # sort index (only the output, X, is in stream order) and sums the weighted rounds into the
+    # merged output (A, block by block), next to its int64 stream tensors
     if kind == "local":
         return 3 * a + 3 * _stream(kind, s)
-    return 4 * a + 3 * _stream(kind, s) + 6 * s.index(s.rounds)
+    return 4 * a + _stream(kind, s) + 6 * s.index(s.rounds)
 
 
 # ---------------------------------------------------------------- the whole step
