@@ -51,14 +51,13 @@ class PreparedData:
     train_tokens: int
 
 
-def resolve_run(request: TrainRequest):
-    """(config, run_dir, checkpoint to resume or None)."""
-    if request.init_from and request.resume:
-        raise InputError("--init-from and --resume cannot be combined",
-                         "--resume continues a run; --init-from starts a new run from its weights")
-    config = load_run_config(request.config_path, request.overrides, request.flags)
-    if request.init_from:
-        config = _config_from_initial_weights(request)
+def resolve_run(request: TrainRequest, initial_weights: Path | None = None):
+    """(config, run_dir, checkpoint to resume or None). `initial_weights`: the verified
+    --init-from checkpoint, whose model section the config takes."""
+    if initial_weights is not None:
+        config = _config_from_initial_weights(request, initial_weights)
+    else:
+        config = load_run_config(request.config_path, request.overrides, request.flags)
     resume_from = None
     if request.resume and request.resume != "auto":
         resume_from = ckpt.resolve_model_dir(request.resume)
@@ -86,15 +85,17 @@ def resolve_initial_weights(request: TrainRequest) -> Path | None:
     """The checkpoint folder named by --init-from (verified), or None."""
     if not request.init_from:
         return None
+    if request.resume:
+        raise InputError("--init-from and --resume cannot be combined",
+                         "--resume continues a run; --init-from starts a new run from its weights")
     source = ckpt.resolve_model_dir(request.init_from)
     ckpt.verify_checkpoint(source)
     return source
 
 
-def _config_from_initial_weights(request: TrainRequest):
+def _config_from_initial_weights(request: TrainRequest, source: Path):
     """The new run's config: the source's model section (YAML < checkpoint < --set < flags),
     and a refusal, naming the key, when a setting that shapes the weights would change."""
-    source = resolve_initial_weights(request)
     saved = ckpt.load_config(source)
     saved_model = [f"model.{key}={json.dumps(value)}" for key, value in saved.model.__dict__.items()]
     config = load_run_config(request.config_path, saved_model + request.overrides, request.flags)
@@ -244,7 +245,8 @@ def run_training(request: TrainRequest, on_event=None, notify: Callable[[str], N
     from reformer_cli.text.tokenizer import load_tokenizer
 
     notify = notify or _to_stderr
-    config, run_dir, resume_from = resolve_run(request)
+    initial_weights = resolve_initial_weights(request)  # checksummed once, here
+    config, run_dir, resume_from = resolve_run(request, initial_weights)
     from reformer_cli import distributed
 
     launched = distributed.start(config.train.device)  # torchrun: join the group (None otherwise)
@@ -254,7 +256,6 @@ def run_training(request: TrainRequest, on_event=None, notify: Callable[[str], N
         resolve_device(config.train.device)  # an unavailable GPU fails before the slow steps
     if config.train.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
-    initial_weights = resolve_initial_weights(request)
     tokenizer_source = resume_from or initial_weights
     saved_tokenizer = load_tokenizer(tokenizer_source) if tokenizer_source is not None else None
     prepared = prepare_data(request.paths, config, saved_tokenizer, notify=notify)

@@ -3,8 +3,8 @@
 Built by reading the model code and listing, per sub-layer, the tensors autograd saves for the
 backward pass and the largest short-lived tensors each step allocates. Nothing here is fitted to
 measurements: the coefficients are tensor counts (e.g. "LSH keeps its queries and values, one
-hidden state each, and its output in sorted order: r copies of the hidden state"). The report checks the model against the
-measured peak wherever a row could be measured and prints the error.
+hidden state each, and its output in sorted order: r copies of the hidden state"). The report
+checks the model against the measured peak wherever a row could be measured and prints the error.
 
 Notation (all sizes in bytes unless said otherwise):
     N = batch * L positions; A = N * d_model * e, one hidden-state tensor; F = N * d_ff * e;
@@ -99,8 +99,9 @@ def parameter_count(config: ModelConfig) -> int:
 #
 # X = rounds * A: one tensor over the sorted stream of an LSH layer (rounds = 1 for local).
 # The chunked shared-QK attention (chunked_ops.py) saves its queries, its values and its output
-# (3X; for LSH the queries and values unsorted, 2A + X) plus per-position statistics, builds the keys block by block, and walks the scores in
-# fixed-size blocks, so no tensor of size L * 2c is ever held: scores do not appear below.
+# (3X; for LSH the queries and values unsorted, 2A + X) plus per-position statistics, builds
+# the keys block by block, and walks the scores in fixed-size blocks, so no tensor of size
+# L * 2c is ever held: scores do not appear below.
 
 def _stream(kind: str, s: Shapes) -> float:
     return (s.rounds if kind == "lsh" else 1) * s.hidden
