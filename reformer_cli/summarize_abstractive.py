@@ -7,7 +7,9 @@ was trained on (data.seq_len), then <sep>. The model continues with the summary 
 Decoding uses the cached decoder (core/decoding.py): the prompt is prefilled once, then one
 cached step per token. Greedy search (--num-beams 1) or beam search: the beams are the rows of one
 batched decode state, and after every step the state is reordered to the surviving beams'
-parents by `index_select` on the batch dimension of every per-beam cache tensor.
+parents by `index_select` on the batch dimension of every per-beam cache tensor. The LSH hash
+rotations are drawn from a fixed seed (unless the model has its own hash_seed): the same
+document gives the same summary every time.
 
 Repetition control looks at the generated tokens only (copying from the document is what a
 summary is for): a repetition penalty (Keskar et al. 2019, CTRL: a positive logit of an already
@@ -35,6 +37,9 @@ STOP_BUDGET = "word_budget"
 # Cache tensors that are shared by every row of the batch (not per beam): the LSH hash rotations
 # and the local ring's position index.
 SHARED_CACHE_TENSORS = frozenset({"rotations", "positions"})
+# Seed of the LSH hash rotations while summarizing (for a model without its own hash_seed):
+# the same document and settings always give the same summary.
+SUMMARY_HASH_SEED = 0
 NOT_A_SUMMARIZER = ("abstractive summarization needs a model trained with `reformer train "
                     "pairs.jsonl --task summarize`")
 
@@ -258,7 +263,11 @@ def generate_summary(model, tokenizer, text: str, context: int,
     stop_early = None
     if max_words is not None:  # once a word past the budget has begun, the budget is full
         stop_early = lambda tokens: count_words(tokenizer.decode(tokens)) > max_words  # noqa: E731
-    decoder = CachedDecoder(model, prompt.ids, prompt.capacity)
+    device = next(model.parameters()).device
+    # the rotations are drawn at prefill: from a fixed seed, leaving the global RNG as it was
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(SUMMARY_HASH_SEED)
+        decoder = CachedDecoder(model, prompt.ids, prompt.capacity)
     with decode_threads(decoder.device):
         if decoding.num_beams == 1:
             result = greedy_search(decoder, tokenizer.eos_id, max_new, decoding, no_repeat,

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from reformer_cli.config import ModelConfig
-from reformer_cli.core import chunked_ops
+from reformer_cli.core import chunked_ops, lsh_attention
 from reformer_cli.core.attention import build_attention
 from reformer_cli.core.lsh_attention import (bucket_factors, default_bucket_count,
                                              draw_rotations, hash_vectors)
@@ -249,7 +249,10 @@ def test_n_hashes_can_change_at_run_time():
                                                              layer.last_buckets), atol=1e-5, rtol=1e-5)
 
 
-def test_hashing_is_argmax_of_rotated_vectors_and_factorised():
+@pytest.mark.parametrize("positions_per_block", [None, 7])  # 7: 50 = 7 * 7 + 1 positions
+def test_hashing_is_argmax_of_rotated_vectors_and_factorised(positions_per_block, monkeypatch):
+    if positions_per_block:
+        monkeypatch.setattr(lsh_attention, "HASH_POSITIONS_PER_BLOCK", positions_per_block)
     assert default_bucket_count(1024, 64) == 32
     assert default_bucket_count(1000, 64) == 16  # rounded down to a power of two
     assert default_bucket_count(64, 64) == 2
@@ -301,3 +304,18 @@ def test_memory_of_one_layer_at_64k_tokens_stays_under_2_gib():
     assert done.returncode == 0, done.stderr
     peak_gib = int(done.stdout.split()[-1]) / 2 ** 20
     assert peak_gib < 2.0, f"peak RSS {peak_gib:.2f} GiB"
+
+
+def test_fp16_logits_beyond_its_exp_range_take_the_shifted_path():
+    """exp(14) overflows fp16: an fp16 layer must subtract each row's maximum first."""
+    layer = make_layer(n_buckets=4, hash_seed=1)
+    with torch.no_grad():
+        layer.query_key.weight.mul_(25.0)
+    hidden = torch.randn(2, 24, 16, generator=torch.Generator().manual_seed(4))
+    reference = layer.double()(hidden.double()).detach()
+    q = layer.query_key(hidden.double()).detach().view(2, 24, 2, 8)
+    assert float(q.norm(dim=-1).max()) * layer.scale > 20  # exp() of it is beyond fp16
+    layer.half()
+    out = forced_run(layer, hidden.half(), layer.last_buckets)
+    assert out.isfinite().all()
+    torch.testing.assert_close(out.double(), reference, rtol=0, atol=5e-3)

@@ -52,3 +52,27 @@ def test_offset_continues_the_sequence_and_limits_are_checked():
         rotary(torch.randn(1, 101, 16))
     with pytest.raises(ValueError):
         RotaryEmbedding(7)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_in_place_head_rotation_matches_the_pairwise_reference_with_gradients(dtype):
+    """rotate_heads_ (in place for fp32/fp64, a copy for bf16) rotates every head of a
+    (B, L, H*d) projection as the reference does; its gradient is the transposed rotation."""
+    from reformer_cli.core.positions import rotate_heads_
+
+    rotary, heads, d, length = RotaryEmbedding(8), 3, 8, 40
+    projected = torch.randn(2, length, heads * d, dtype=torch.float64).to(dtype)
+    source = projected.double().clone().view(2, length, heads, d)  # projected gets rotated
+    rotated = rotate_heads_(projected, rotary.rotations(length), heads)
+    if dtype == torch.float64:
+        assert rotated.data_ptr() == projected.data_ptr()  # no copy
+    heads_view = rotated.view(2, length, heads, d)
+    for b, t, h in ((0, 0, 0), (1, 17, 2), (0, 39, 1)):
+        expected = rotate_reference(source[b, t, h], t)
+        exact = dtype == torch.float64  # (the table is complex64: ~1e-7 either way)
+        torch.testing.assert_close(heads_view[b, t, h].double(), expected,
+                                   rtol=0 if exact else 2e-2, atol=1e-5 if exact else 5e-2)
+    if dtype == torch.float64:  # the backward against finite differences
+        rotations = rotary.rotations(5)
+        x = torch.randn(2, 5, heads * d, dtype=torch.float64, requires_grad=True)
+        assert torch.autograd.gradcheck(lambda x: rotate_heads_(x * 1.0, rotations, heads), (x,))

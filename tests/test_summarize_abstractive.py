@@ -194,6 +194,32 @@ def test_option_validation():
     assert DecodingOptions.from_any({"num_beams": 2, "max_new_tokens": None}).num_beams == 2
 
 
+def test_a_summary_is_the_same_every_time_and_leaves_the_global_rng_alone():
+    """LSH rotations are drawn while prefilling; for a model without hash_seed they come from
+    a fixed seed, so the same document always gives the same summary (the CLI and a library
+    call agree), and the caller's random stream is untouched."""
+    from reformer_cli.summarize_abstractive import generate_summary
+    from reformer_cli.text.tokenizer import ByteTokenizer
+
+    model = tiny_model(["lsh", "lsh"], vocab_size=258, hash_seed=None, n_buckets=4)
+    document = "".join(random.Random(3).choice(string.ascii_lowercase + " .")
+                       for _ in range(90))
+    decoding = DecodingOptions(max_new_tokens=12)
+    summaries = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        state = torch.random.get_rng_state()
+        summaries.append(generate_summary(model, ByteTokenizer(), document, 128, decoding))
+        assert torch.equal(torch.random.get_rng_state(), state)
+    assert summaries[0] == summaries[1]
+    # the rotations did matter: a different seed gives a different prefill
+    logits = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        logits.append(prefill(model, torch.tensor([ByteTokenizer().encode(document)]), 128)[1])
+    assert not torch.equal(logits[0], logits[1])
+
+
 # -------------------------------------------------------------------------- prompt and budget
 
 def test_prompt_cuts_the_end_of_the_document_and_ends_with_the_separator():

@@ -21,7 +21,7 @@ from torch import nn
 from reformer_cli.config import ModelConfig
 from reformer_cli.core.chunked_ops import (HARD_MASK, chunked_attention, encode_positions,
                                            score_dtype)
-from reformer_cli.core.positions import RotaryEmbedding
+from reformer_cli.core.positions import RotaryEmbedding, rotate_heads_
 
 
 class AttentionBase(nn.Module):
@@ -37,6 +37,12 @@ class AttentionBase(nn.Module):
         self.rotary = RotaryEmbedding(config.d_head, config.rotary_base, config.max_seq_len)
         self.last_buckets: torch.Tensor | None = None  # only LSH layers set these
         self.forced_buckets: torch.Tensor | None = None
+
+    def rotated(self, projected: torch.Tensor) -> torch.Tensor:
+        """Rotary positions 0 .. L-1 applied to a fresh projection output (B, L, H*d), in
+        place where the dtype allows (nothing else may read `projected`)."""
+        rotations = self.rotary.rotations(projected.shape[1], 0, projected.device)
+        return rotate_heads_(projected, rotations, self.n_heads)
 
     def split_heads(self, x: torch.Tensor) -> torch.Tensor:
         batch, length, _ = x.shape
@@ -64,8 +70,8 @@ class FullAttention(AttentionBase):
         self.output = nn.Linear(d_model, d_model, bias=False)
 
     def project(self, hidden: torch.Tensor):
-        q = self.rotary(self.split_heads(self.query(hidden)))  # (B, H, L, d)
-        k = self.rotary(self.split_heads(self.key(hidden)))
+        q = self.split_heads(self.rotated(self.query(hidden)))  # (B, H, L, d)
+        k = self.split_heads(self.rotated(self.key(hidden)))
         v = self.split_heads(self.value(hidden))
         return q, k, v
 
@@ -158,7 +164,7 @@ class LocalAttention(SharedQKAttention):
         n_chunks = padded_length // chunk
         groups = batch * self.n_heads
 
-        q = self.rotary(self.split_heads(self.query_key(hidden)))  # (B, H, Lp, d)
+        q = self.split_heads(self.rotated(self.query_key(hidden)))  # (B, H, Lp, d)
         v = self.split_heads(self.value(hidden))
         chunked = (groups, n_chunks, chunk, self.d_head)
 
@@ -171,7 +177,8 @@ class LocalAttention(SharedQKAttention):
             positions = positions.reshape(groups, n_chunks, chunk)
         no_look_back = torch.zeros(n_chunks, dtype=torch.bool, device=hidden.device)
         no_look_back[0] = True  # the first chunk has no predecessor (no wrap-around)
-        out, _ = chunked_attention(q.reshape(chunked), v.reshape(chunked), positions, no_look_back, self.causal, self.scale)
+        out = chunked_attention(q.reshape(chunked), v.reshape(chunked), positions,
+                                no_look_back, self.causal, self.scale)
         out = out.view(batch, self.n_heads, padded_length, self.d_head)[:, :, :length]
         return self.output(self.merge_heads(out))
 

@@ -7,8 +7,8 @@ Mask rules:
   self: the query's own key gets the logit - 1e5 (SELF_MASK), i.e. a token attends to itself
         only when it has no other target (shared-QK makes q.k largest for the token itself).
         In fp32/fp64 exp(-1e5) is exactly 0, so the own key's weight is exactly 0 when any other
-        key is allowed, and 1 (with log-sum-exp = own logit - 1e5) when none is: the code
-        implements that limit directly instead of adding -1e5 to a logit.
+        key is allowed (in any hash round), and the token takes its own value when none is: the
+        code implements that limit directly instead of adding -1e5 to a logit.
 
 Positions are float32 in here (exact below 2^24) so one comparison per block writes the
 allowed-mask as 0/1 floats, which then MULTIPLIES the exponentials: on the CPU, multiplying by a
@@ -20,14 +20,21 @@ yet ordered among padding tokens), a disabled look-back key DISABLED_POSITION (b
 Softmax without a row maximum: keys are unit vectors scaled by `scale`, so every logit of query
 i lies in [-m_i, m_i] with m_i = |q_i| * scale. When every m_i <= UNSHIFTED_BOUND, exp(logit)
 can neither overflow nor underflow, and the max pass is skipped. Otherwise (very large queries,
-rare) the exact row maximum over the allowed keys is subtracted first, with clamping.
+rare) a first pass finds each row's largest allowed logit, which is subtracted, with clamping.
+
+Hash rounds are combined inside: with `rows` (LSH) each block adds its UNnormalised sums
+sum_j exp(l_ij) v_j and its denominators sum_j exp(l_ij) straight into the token's row, and
+out = sums / denominators at the end. That is the paper's combination of rounds (each round's
+output weighted by softmax over the rounds' log-sum-exps) without any per-round output,
+un-sorting or weighting pass.
 
 `chunked_attention` is a custom autograd Function in the spirit of FlashAttention: the forward
 keeps no (chunks, c, 2c) tensor for the backward; the backward recomputes the scores from the
 saved q, v and the per-row log of the softmax denominator. Both walk the chunks in blocks of
 ~1M logits, so every pass over a block's scores runs in cache and the memory is O(L * d) per
 head. Keys (q scaled to unit length, times `scale`) are built per block and never stored whole;
-the key gradient is folded into the query gradient block by block.
+the key gradient is folded into the query gradient block by block, and every gradient row a
+block touches is written with one index_add.
 """
 
 from __future__ import annotations
@@ -104,34 +111,51 @@ class _Stream:
         return torch.cat([self.chunks(0, 1), self.chunks(0, end)], dim=0)
 
 
-class _StreamGrad:
-    """The gradient of a _Stream's tensor, filled block by block in chunk order: `put` for
-    chunks no earlier block has touched, `add` for the rest (rows through the index: index_add,
-    since LSH rounds read each source row several times)."""
+class _RowSums:
+    """Sums into the rows a _Stream reads (the attention output, its denominators, the
+    gradients of q and v), filled block by block in chunk order: `put` for chunks no earlier
+    block has touched, `put_with_previous` for those plus the chunk before them. Through `rows`
+    every write is an index_add (LSH rounds reach each source row several times, so the
+    rounds are summed right here)."""
 
-    def __init__(self, stream: _Stream):
+    def __init__(self, stream: _Stream, like: torch.Tensor, fill: float = 0.0):
         self.stream = stream
-        self.tensor = (torch.empty_like(stream.tensor) if stream.rows is None
-                       else torch.zeros_like(stream.tensor))
+        self.tensor = (torch.empty_like(like) if stream.rows is None
+                       else torch.full_like(like, fill))
 
     def _index_add(self, start: int, end: int, value: torch.Tensor) -> None:
         c = self.stream.chunk
         self.tensor.index_add_(0, self.stream.rows[start * c:end * c],
-                               value.reshape(-1, value.shape[-1]))
+                               value.reshape((-1,) + self.tensor.shape[1:]))
 
     def put(self, start: int, end: int, value: torch.Tensor) -> None:
+        """value (b, c, ...) for chunks start .. end-1."""
         if self.stream.rows is None:
             self.tensor[start:end] = value
         else:
             self._index_add(start, end, value)
 
-    def add(self, start: int, end: int, value: torch.Tensor) -> None:
-        if end <= start:
-            return
-        if self.stream.rows is None:
-            self.tensor[start:end] += value
+    def put_with_previous(self, start: int, end: int, value: torch.Tensor) -> None:
+        """value (b+1, c, ...) for chunks start-1 .. end-1; chunk start-1 (an earlier block's)
+        is added to. For start == 0, value[0] belongs to the missing chunk -1 and is dropped."""
+        if start == 0:
+            self.put(0, end, value[1:])
+        elif self.stream.rows is None:
+            self.tensor[start - 1] += value[0]
+            self.tensor[start:end] = value[1:]
         else:
-            self._index_add(start, end, value)
+            self._index_add(start - 1, end, value)
+
+    def put_max(self, start: int, end: int, value: torch.Tensor) -> None:
+        """The running maximum instead of the sum (the per-row shift of large logits)."""
+        if self.stream.rows is None:
+            self.tensor[start:end] = value
+        else:
+            c = self.stream.chunk
+            value = value.reshape((-1,) + self.tensor.shape[1:])
+            index = self.stream.rows[start * c:end * c]
+            index = index.view((-1,) + (1,) * (value.dim() - 1)).expand_as(value)
+            self.tensor.scatter_reduce_(0, index, value, "amax")
 
 
 def _windows(with_previous: torch.Tensor) -> torch.Tensor:
@@ -168,18 +192,71 @@ def _allowed(query_positions, window_positions, causal, dtype):
 
 
 def _masked_row_max(scores, allowed, chunk):
-    """Maximum over the allowed keys other than the own one, (b, c, 1); 0 for rows with none."""
+    """Maximum over the allowed keys other than the own one, (b, c, 1); -inf for rows with
+    none."""
     masked = scores.masked_fill(allowed == 0, float("-inf"))
     masked.diagonal(offset=chunk, dim1=1, dim2=2).fill_(float("-inf"))
-    row_max = masked.amax(dim=-1, keepdim=True)
-    return torch.where(torch.isinf(row_max), torch.zeros_like(row_max), row_max)
+    return masked.amax(dim=-1, keepdim=True)
+
+
+class _Blocks:
+    """What every pass over the score blocks needs: the streams of q and of the key scales,
+    the positions, the masks and the optional bias."""
+
+    def __init__(self, queries, key_scales, query_positions, window_positions, causal,
+                 extra_bias, accumulate):
+        self.queries, self.key_scales = queries, key_scales
+        self.query_positions, self.window_positions = query_positions, window_positions
+        self.causal, self.extra_bias, self.accumulate = causal, extra_bias, accumulate
+
+    def logits(self, start, end):
+        """(q of chunks start-1 .. end-1 (b+1, c, d), their keys, logits (b, c, 2c), allowed
+        mask (b, c|1, 2c)) of chunks start .. end-1."""
+        q_previous = self.queries.with_previous(start, end)
+        keys, scores = _block_logits(q_previous, self.key_scales.with_previous(start, end),
+                                     self.extra_bias, start, end, self.accumulate)
+        allowed = _allowed(self.query_positions[start:end], self.window_positions[start:end],
+                           self.causal, self.accumulate)
+        return q_previous, keys, scores, allowed
+
+    def weights(self, start, end, subtract, clamp):
+        """exp(logit - subtract) on the allowed keys, 0 elsewhere and on the own key;
+        subtract (b, c, 1) or None. Returns q_previous, keys (b+1, c, d), weights (b, c, 2c)."""
+        q_previous, keys, scores, allowed = self.logits(start, end)
+        if subtract is not None:
+            scores.sub_(subtract)
+        if clamp:
+            scores.clamp_(EXP_FLOOR, EXP_CEILING)
+        weights = scores.exp_().mul_(allowed)
+        weights.diagonal(offset=self.query_positions.shape[1], dim1=1, dim2=2).zero_()
+        return q_previous, keys, weights
+
+
+ROWS_PER_PASS = 16384  # rows per slice of a row-wise pass (4 MiB at d = 64): stays in cache
+
+
+def _row_dots(a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """<a_i, b_i> for every row of two (..., d) tensors, as (..., 1) in `dtype`, a slice at a
+    time (no (rows, d) product tensor)."""
+    d = a.shape[-1]
+    flat_a, flat_b = a.reshape(-1, d), b.reshape(-1, d)
+    dots = torch.empty(flat_a.shape[0], 1, dtype=dtype, device=a.device)
+    for start in range(0, flat_a.shape[0], ROWS_PER_PASS):
+        rows = slice(start, start + ROWS_PER_PASS)
+        dots[rows] = (flat_a[rows].to(dtype) * flat_b[rows].to(dtype)).sum(-1, keepdim=True)
+    return dots.view(a.shape[:-1] + (1,))
 
 
 class _ChunkedSharedQKAttention(torch.autograd.Function):
     """q, v: (N, c, d) in stream order, or source rows (R, d) read through `rows` (N*c,);
-    positions float32 (N, c) and (N, 2c). Processes SCORES_PER_BLOCK logits at a time; nothing
-    of size (N, c, 2c) is held, no (N, c, d) key tensor, and with `rows` no sorted copy of q
-    or v either. Returns out (N, c, d) in stream order and lse (N, c)."""
+    positions float32 (N, c) and (N, 2c). Returns the attention output per ROW: (N, c, d), or
+    (R, d) where every stream slot reading a row contributes to it (LSH: all hash rounds of a
+    token, combined as one softmax). Processes SCORES_PER_BLOCK logits at a time; nothing of
+    size (N, c, 2c) is held, no key tensor, and with `rows` no sorted copy of q or v and no
+    per-round output either: each block adds its UNnormalised sums sum_j exp(l_ij) v_j and
+    its denominators sum_j exp(l_ij) into the rows, and out = sums / denominators at the end.
+    That is exactly the rounds weighted by softmax over their log-sum-exps (paper, eq. 3
+    with the duplicate correction as a bias), without ever storing a round's result."""
 
     @staticmethod
     def forward(ctx, q, v, rows, query_positions, window_positions, causal, scale, extra_bias):
@@ -188,127 +265,133 @@ class _ChunkedSharedQKAttention(torch.autograd.Function):
         accumulate = score_dtype(q.dtype)
         norms = q.norm(dim=-1, keepdim=True)  # (N, c, 1) or (R, 1)
         key_scale = scale / norms.clamp_min(1e-6)  # keys = q * key_scale, |key| <= scale
-        shifted = bool(norms.max() * scale > UNSHIFTED_BOUND) if n_total else False
+        # fp16 values cannot hold exp(30): that dtype always takes the shifted path
+        shifted = q.dtype == torch.float16 or (
+            bool(norms.max() * scale > UNSHIFTED_BOUND) if n_total else False)
         queries, values = _Stream(q, rows, chunk), _Stream(v, rows, chunk)
-        key_scales = _Stream(key_scale, rows, chunk)
-        out = v.new_empty(n_total, chunk, d)
-        lse = torch.empty(n_total, chunk, dtype=accumulate, device=q.device)
-        log_total = torch.empty_like(lse)  # log of each row's softmax denominator (+ shift)
-        alone = torch.empty(n_total, chunk, dtype=torch.bool, device=q.device)  # self-only rows
+        blocks = _Blocks(queries, _Stream(key_scale, rows, chunk), query_positions,
+                         window_positions, causal, extra_bias, accumulate)
+        row_scalars = norms.to(accumulate)  # only its shape, dtype and device are used
         with torch.autocast(q.device.type, enabled=False):
+            shift = _row_shifts(blocks, queries, row_scalars) if shifted else None
+            shifts = None if shift is None else _Stream(shift, rows, chunk)
+            sums, totals = _RowSums(values, v), _RowSums(values, row_scalars)
             for start, end in _blocks(n_total, chunk):
-                block = slice(start, end)
-                _, scores = _block_logits(queries.with_previous(start, end),
-                                          key_scales.with_previous(start, end), extra_bias,
-                                          start, end, accumulate)
-                own_logits = scores.diagonal(offset=chunk, dim1=1, dim2=2).clone()  # (b, c)
-                allowed = _allowed(query_positions[block], window_positions[block], causal,
-                                   accumulate)
-                if shifted:
-                    shift = _masked_row_max(scores, allowed, chunk)  # (b, c, 1)
-                    weights = scores.sub_(shift).clamp_(EXP_FLOOR, EXP_CEILING).exp_()
-                else:
-                    weights = scores.exp_()  # |logit| <= UNSHIFTED_BOUND: no max pass needed
-                weights.mul_(allowed)
-                own = weights.diagonal(offset=chunk, dim1=1, dim2=2)
-                own.zero_()
-                total = weights.sum(dim=-1)  # (b, c)
-                alone[block] = total == 0
-                own.copy_(alone[block])  # the own key only when nothing else is allowed
-                total.add_(alone[block])
-                torch.bmm(weights.to(v.dtype), _windows(values.with_previous(start, end)),
-                          out=out[block])
-                out[block] /= total[..., None].to(v.dtype)
-                log_total[block] = total.log_()
-                if shifted:
-                    log_total[block] += shift.squeeze(-1)
-                lse[block] = torch.where(alone[block], own_logits + SELF_MASK, log_total[block])
+                _, _, weights = blocks.weights(
+                    start, end, None if shifts is None else shifts.chunks(start, end), shifted)
+                sums.put(start, end, torch.bmm(weights.to(v.dtype),
+                                               _windows(values.with_previous(start, end))))
+                totals.put(start, end, weights.sum(dim=-1, keepdim=True))  # (b, c, 1)
+        out, total = sums.tensor, totals.tensor
+        alone = total == 0  # rows that may see no key but their own (in every round)
+        total.masked_fill_(alone, 1.0)
+        out.div_(total.to(out.dtype))
+        alone_rows = alone.view(-1).nonzero().squeeze(1)
+        out.view(-1, d).index_copy_(0, alone_rows, v.reshape(-1, d).index_select(0, alone_rows))
+        log_total = total.log_()  # (N, c, 1) or (R, 1): log of each row's denominator
+        if shift is not None:
+            log_total += shift
         ctx.save_for_backward(q, v, rows, key_scale, query_positions, window_positions,
-                              extra_bias, out, log_total, alone)
+                              extra_bias, out, log_total, alone_rows)
         ctx.causal, ctx.scale, ctx.shifted = causal, scale, shifted
-        return out, lse
+        return out
 
     @staticmethod
-    def backward(ctx, grad_out, grad_lse):
+    def backward(ctx, grad_out):
         (q, v, rows, key_scale, query_positions, window_positions, extra_bias, out, log_total,
-         alone) = ctx.saved_tensors
+         alone_rows) = ctx.saved_tensors
         n_total, chunk = query_positions.shape
+        d = q.shape[-1]
         accumulate = score_dtype(q.dtype)
         queries, values = _Stream(q, rows, chunk), _Stream(v, rows, chunk)
-        key_scales = _Stream(key_scale, rows, chunk)
+        blocks = _Blocks(queries, _Stream(key_scale, rows, chunk), query_positions,
+                         window_positions, ctx.causal, extra_bias, accumulate)
         grad_out = grad_out.to(v.dtype).contiguous()
-        grad_q, grad_v = _StreamGrad(queries), _StreamGrad(values)
+        # d out_i / d l_ij = p_ij (v_j - out_i): the row term <grad_out_i, out_i> per row
+        row_term = _row_dots(grad_out, out, accumulate)
+        grads, row_terms = _Stream(grad_out, rows, chunk), _Stream(row_term, rows, chunk)
+        log_totals = _Stream(log_total, rows, chunk)
+        grad_q, grad_v = _RowSums(queries, q), _RowSums(values, v)
         with torch.autocast(q.device.type, enabled=False):
             for start, end in _blocks(n_total, chunk):
-                block = slice(start, end)
-                q_previous = queries.with_previous(start, end)  # (b+1, c, d)
-                scale_previous = key_scales.with_previous(start, end)
-                q_block, block_grad_out = q_previous[1:], grad_out[block]
-                keys, scores = _block_logits(q_previous, scale_previous, extra_bias, start, end,
-                                             accumulate)
-                key_window = _windows(keys)  # (b, 2c, d)
-                probs = scores.sub_(log_total[block, :, None])
-                if ctx.shifted:
-                    probs.clamp_(EXP_FLOOR, EXP_CEILING)
-                probs = probs.exp_().mul_(_allowed(query_positions[block],
-                                                   window_positions[block], ctx.causal,
-                                                   accumulate))
-                probs.diagonal(offset=chunk, dim1=1, dim2=2).copy_(alone[block])  # (b, c, 2c)
-                # d out/d logits = probs * (grad_probs - <grad_out, out>); d lse/d logits = probs
-                row_term = (block_grad_out.to(accumulate) * out[block].to(accumulate)).sum(-1)
-                row_term -= grad_lse[block].to(accumulate)  # (b, c)
-                probs_v = probs.to(v.dtype)
-                # values: the self half belongs to chunks start..end-1 (not touched by earlier
-                # blocks), the look-back half to chunks start-1..end-2
-                grad_v.put(start, end, torch.bmm(probs_v[:, :, chunk:].transpose(1, 2),
-                                                 block_grad_out))
-                previous_v = torch.bmm(probs_v[:, :, :chunk].transpose(1, 2), block_grad_out)
-                grad_v.add(max(start - 1, 0), end - 1, previous_v if start else previous_v[1:])
+                q_previous, keys, probs = blocks.weights(start, end,
+                                                         log_totals.chunks(start, end),
+                                                         ctx.shifted)  # (b, c, 2c)
+                block_grad_out = grads.chunks(start, end)  # (b, c, d)
+                # values: each window key's gradient, the windows folded back onto chunks
+                # start-1 .. end-1
+                window_grad_v = torch.bmm(probs.to(v.dtype).transpose(1, 2), block_grad_out)
+                grad_v.put_with_previous(start, end, _fold_windows(window_grad_v))
                 grad_scores = torch.bmm(
                     block_grad_out, _windows(values.with_previous(start, end)).transpose(1, 2))
-                grad_scores = grad_scores.to(accumulate).sub_(row_term[..., None])
+                grad_scores = grad_scores.to(accumulate).sub_(row_terms.chunks(start, end))
                 grad_scores = grad_scores.mul_(probs).to(q.dtype)  # (b, c, 2c)
-                grad_q.put(start, end, torch.bmm(grad_scores, key_window))
-                # keys of chunks start-1..end-1: self halves and look-back halves, turned into
-                # query gradients through keys = q * scale / |q| (row by row, so linear)
-                key_grad = torch.bmm(grad_scores.transpose(1, 2), q_block)  # (b, 2c, d)
-                from_keys = torch.zeros_like(q_previous)  # (b+1, c, d)
-                from_keys[1:] = key_grad[:, chunk:]
-                from_keys[:-1] += key_grad[:, :chunk]
-                from_keys = _key_grad_to_query(q_previous, scale_previous, from_keys, ctx.scale)
-                if start > 0:
-                    grad_q.add(start - 1, end, from_keys)
-                else:  # row 0 stands in for the missing chunk -1 (disabled: zero gradient)
-                    grad_q.add(0, end, from_keys[1:])
+                # queries of chunks start-1 .. end-1: through the keys (keys = q * scale / |q|,
+                # row by row) and, for chunks start .. end-1, as queries
+                window_grad_keys = torch.bmm(grad_scores.transpose(1, 2), q_previous[1:])
+                grad_q_block = _key_grad_to_query(
+                    q_previous, blocks.key_scales.with_previous(start, end),
+                    _fold_windows(window_grad_keys), ctx.scale)  # (b+1, c, d)
+                grad_q_block[1:].baddbmm_(grad_scores, _windows(keys))
+                grad_q.put_with_previous(start, end, grad_q_block)
+        # a row alone in every round took its own value
+        grad_v.tensor.view(-1, d).index_add_(0, alone_rows,
+                                             grad_out.view(-1, d).index_select(0, alone_rows))
         return grad_q.tensor, grad_v.tensor, None, None, None, None, None, None
 
 
+def _row_shifts(blocks: _Blocks, queries: _Stream, like: torch.Tensor) -> torch.Tensor:
+    """The largest allowed logit of each row over all its stream slots (0 for rows with none),
+    shaped like `like`: subtracted before exp when logits could overflow (huge queries)."""
+    n_total, chunk = blocks.query_positions.shape
+    shift = _RowSums(queries, like, fill=float("-inf"))
+    for start, end in _blocks(n_total, chunk):
+        _, _, scores, allowed = blocks.logits(start, end)
+        shift.put_max(start, end, _masked_row_max(scores, allowed, chunk))
+    return shift.tensor.masked_fill_(torch.isinf(shift.tensor), 0.0)
+
+
+def _fold_windows(windows: torch.Tensor) -> torch.Tensor:
+    """(b, 2c, d) per-window values -> (b+1, c, d) per chunk: chunk i of the block receives
+    the look-back half of window i and the self half of window i-1."""
+    blocks, double, d = windows.shape
+    chunk = double // 2
+    folded = windows.new_empty(blocks + 1, chunk, d)
+    folded[:-1] = windows[:, :chunk]
+    folded[-1] = 0
+    folded[1:] += windows[:, chunk:]
+    return folded
+
+
 def _key_grad_to_query(q, key_scale, key_grad, scale):
-    """The gradient through keys = q * key_scale (key_scale = scale / |q|), row by row:
-    dq = (scale / |q|) (dk - u <u, dk>) with u = q / |q| the unit key."""
-    unit = q * (key_scale / scale)
-    radial = (unit * key_grad).sum(dim=-1, keepdim=True)
-    return (key_grad - unit * radial) * key_scale
+    """The gradient through keys = q * s (s = key_scale = scale / |q|), row by row:
+    dq = s (dk - u <u, dk>) with u = q / |q| = q s / scale, i.e. s dk - (s^3 / scale^2) <q, dk> q."""
+    coefficient = (q * key_grad).sum(dim=-1, keepdim=True).mul_(key_scale.pow(3) / -scale ** 2)
+    return (key_grad * key_scale).addcmul_(q, coefficient)
 
 
 def chunked_attention(q: torch.Tensor, v: torch.Tensor,
                       positions: torch.Tensor, no_look_back: torch.Tensor,
                       causal: bool, scale: float,
                       extra_bias: torch.Tensor | None = None,
-                      rows: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                      rows: torch.Tensor | None = None) -> torch.Tensor:
     """Shared-QK attention of each chunk to itself and the previous chunk; the keys are the
     queries scaled to unit length, logits = q . k / |k| * scale.
 
     q, v: (G, n, c, d) in stream order (G = batch*heads, n chunks of c); or, with `rows`
     (G*n*c,) int64, source rows (R, d) of which stream slot i reads row rows[i] (LSH passes
-    its sort order so the sorted stream is never materialised).
+    its sort order, so the sorted stream is never materialised, and every row is read once
+    per hash round).
     positions (G|1, n, c): encoded original positions (encode_positions) of the stream's tokens,
     all below DISABLED_POSITION.
     no_look_back (n,) bool: chunks that see only themselves (at least chunk 0).
     extra_bias: optional fp32 (G, n, c, 2c) added to the logits (LSH duplicate correction),
     never differentiated.
-    Returns out (G, n, c, d) in stream order and the log-sum-exp of each query's logits
-    (G, n, c), fp32.
+    Returns out (G, n, c, d) in stream order; with `rows`, out (R, d): for each row ONE
+    softmax over the keys of all the slots that read it (a key met in two rounds counts twice,
+    unless the duplicate correction's bias says otherwise), which equals the rounds' outputs
+    weighted by softmax over their log-sum-exps. A row that may see no key but its own in
+    every slot takes its own value (the self-mask rule).
     """
     if rows is None:
         groups, n_chunks, chunk, d = q.shape
@@ -329,6 +412,6 @@ def chunked_attention(q: torch.Tensor, v: torch.Tensor,
         q, v = q.reshape(flat, chunk, d).contiguous(), v.reshape(flat, chunk, d).contiguous()
     else:
         q, v = q.contiguous(), v.contiguous()
-    out, lse = _ChunkedSharedQKAttention.apply(q, v, rows, query_positions, window_positions,
-                                               causal, scale, extra_bias)
-    return out.view(groups, n_chunks, chunk, d), lse.view(groups, n_chunks, chunk)
+    out = _ChunkedSharedQKAttention.apply(q, v, rows, query_positions, window_positions,
+                                          causal, scale, extra_bias)
+    return out if rows is not None else out.view(groups, n_chunks, chunk, d)

@@ -6,14 +6,17 @@ Steps of one forward (B batch, H heads, L padded length, r rounds, b buckets, c 
      a Gaussian rotation R (d, b/2), bucket = argmax([qR, -qR]). Large b is factorised
      (b = b1 * b2, one argmax per factor) so R stays small.
   3. ONE sort of the r*L integer keys (round*b + bucket)*L + position: rounds never mix and
-     ties inside a bucket keep position order. Gather q, v in that order with one index.
+     ties inside a bucket keep position order. q, v are read in that order through one
+     index, block by block (no sorted copy).
   4. cut the sorted stream into chunks of c; each attends to itself and the previous chunk of
      the SAME round. The first chunk of each round only looks at itself (no wrap-around), so
      within a round no key is ever counted twice.
   5. masks on the ORIGINAL positions carried along: causal (hard), padding (hard), self (soft).
-  6. un-sort with the inverse permutation; combine rounds with weights softmax_r(lse_r),
-     which equals one softmax over the union of the attended sets when no key is shared;
-     optional duplicate correction subtracts log(N_ij), N_ij = number of rounds in which key j
+  6. combine the rounds with weights softmax_r(lse_r) (lse_r: the round's log-sum-exp). That
+     equals ONE softmax over all the rounds' attended keys (a key met in two rounds counted
+     twice), which is how it is computed: every block adds its unnormalised sums and
+     denominators into the token's row (chunked_ops), so un-sorting costs nothing extra.
+     Optional duplicate correction subtracts log(N_ij), N_ij = number of rounds in which key j
      is in query i's attended set (paper, section 2.2 / trax).
 Logit scale: q . (k / |k|) / sqrt(d_head).
 """
@@ -25,7 +28,6 @@ import torch
 from reformer_cli.config import ModelConfig
 from reformer_cli.core.attention import SharedQKAttention, pad_to_multiple
 from reformer_cli.core.chunked_ops import chunked_attention, encode_positions, look_back
-from reformer_cli.core.positions import apply_rotary
 from reformer_cli.errors import InputError
 
 FACTORISE_ABOVE = 64  # bucket counts above this are hashed as b1 * b2
@@ -58,10 +60,24 @@ def draw_rotations(n_heads: int, d_head: int, n_hashes: int, factors: list[int],
     return torch.randn(shape, device=device, generator=generator)
 
 
+HASH_POSITIONS_PER_BLOCK = 4096  # positions hashed at a time: the projections stay small
+
+
 def hash_vectors(vectors: torch.Tensor, rotations: torch.Tensor,
                  factors: list[int]) -> torch.Tensor:
     """Angular LSH. vectors (B, H, L, d), rotations (H, d, r, sum(f)/2) -> buckets (B, H, r, L)
-    int64 in [0, prod(factors)). Works for a single new token too (L = 1)."""
+    int64 in [0, prod(factors)). Works for a single new token too (L = 1). Hashed
+    HASH_POSITIONS_PER_BLOCK positions at a time: at 64K tokens the whole projection would be
+    a fresh ~100 MiB tensor."""
+    length = vectors.shape[2]
+    if length <= HASH_POSITIONS_PER_BLOCK:
+        return _hash_block(vectors, rotations, factors)
+    return torch.cat([_hash_block(vectors[:, :, start:start + HASH_POSITIONS_PER_BLOCK],
+                                  rotations, factors)
+                      for start in range(0, length, HASH_POSITIONS_PER_BLOCK)], dim=-1)
+
+
+def _hash_block(vectors, rotations, factors):
     projected = torch.einsum("bhld,hdrk->bhrlk", vectors.detach().float(), rotations)
     buckets = None
     start = 0
@@ -69,45 +85,12 @@ def hash_vectors(vectors: torch.Tensor, rotations: torch.Tensor,
         part = projected[..., start:start + factor // 2]
         # argmax over [part, -part] without building it: the largest of max and -min
         # (ties go to the first half, as argmax of the concatenation would)
-        largest, largest_index = part.max(dim=-1)  # (B, H, r, L)
+        largest, largest_index = part.max(dim=-1)  # (B, H, r, l)
         smallest, smallest_index = part.min(dim=-1)
         index = torch.where(largest >= -smallest, largest_index, smallest_index + factor // 2)
         buckets = index if buckets is None else buckets * factor + index
         start += factor // 2
     return buckets
-
-
-ROWS_PER_BLOCK = 16384  # stream rows weighted at a time (4 MiB at d = 64): stays in cache
-
-
-class _WeightedRoundSum(torch.autograd.Function):
-    """merged[index[i]] += values[i] * weights[i]: un-sorts the rounds and sums them in one go,
-    block by block, so no weighted copy of the whole stream is ever allocated (forward or
-    backward). At 64K tokens such a copy is 128 MiB, and a fresh allocation that size costs
-    page faults on top of the pass itself. values (S, d) in stream order, weights (S,) fp32,
-    index (S,) int64 rows of merged (rows, d)."""
-
-    @staticmethod
-    def forward(ctx, values, weights, index, rows):
-        merged = values.new_zeros(rows, values.shape[1])
-        for start in range(0, values.shape[0], ROWS_PER_BLOCK):
-            block = slice(start, start + ROWS_PER_BLOCK)
-            weighted = values[block] * weights[block, None].to(values.dtype)
-            merged.index_add_(0, index[block], weighted)
-        ctx.save_for_backward(values, weights, index)
-        return merged
-
-    @staticmethod
-    def backward(ctx, grad_merged):
-        values, weights, index = ctx.saved_tensors
-        grad_values = torch.empty_like(values)
-        grad_weights = torch.empty_like(weights)
-        for start in range(0, values.shape[0], ROWS_PER_BLOCK):
-            block = slice(start, start + ROWS_PER_BLOCK)
-            grad = grad_merged.index_select(0, index[block])  # (b, d)
-            torch.mul(grad, weights[block, None].to(grad.dtype), out=grad_values[block])
-            grad_weights[block] = (grad * values[block]).sum(-1).to(weights.dtype)
-        return grad_values, grad_weights, None, None
 
 
 class LSHSelfAttention(SharedQKAttention):
@@ -136,8 +119,8 @@ class LSHSelfAttention(SharedQKAttention):
 
         # Token-major layout (B, Lp, H, d) throughout: the projections are views, and the
         # rounds are summed straight into the layout the output projection reads.
-        qk = self.query_key(hidden).view(batch, padded_length, heads, d)  # (B, Lp, H, d)
-        v = self.value(hidden).view(batch, padded_length, heads, d)
+        projected = self.query_key(hidden)  # (B, Lp, H*d)
+        v = self.value(hidden).view(batch, padded_length, heads, d)  # (B, Lp, H, d)
 
         n_buckets = self.bucket_count(padded_length)
         factors = bucket_factors(n_buckets)
@@ -148,7 +131,8 @@ class LSHSelfAttention(SharedQKAttention):
         rotations = draw_rotations(heads, d, n_hashes, factors, hidden.device,
                                    self.rotation_seed())
         if forced is None:
-            buckets = hash_vectors(qk.transpose(1, 2), rotations, factors)  # (B, H, r, Lp)
+            qk = projected.detach().view(batch, padded_length, heads, d).transpose(1, 2)
+            buckets = hash_vectors(qk, rotations, factors)  # (B, H, r, Lp)
             self.last_rotations = rotations
         else:
             if tuple(forced.shape) != (batch, heads, n_hashes, padded_length):
@@ -158,8 +142,7 @@ class LSHSelfAttention(SharedQKAttention):
             buckets = forced.to(hidden.device)
         self.last_buckets = buckets.detach()
 
-        rotations_by_position = self.rotary.rotations(padded_length, 0, hidden.device)
-        q = apply_rotary(qk, rotations_by_position[:, None])  # (B, Lp, H, d)
+        q = self.rotated(projected).view(batch, padded_length, heads, d)  # (B, Lp, H, d)
         out = self.attend_sorted(q, v, buckets, key_valid, n_buckets)  # (B, Lp, H*d)
         return self.output(out[:, :length])
 
@@ -195,25 +178,18 @@ class LSHSelfAttention(SharedQKAttention):
         chunks_per_round = padded_length // chunk
         no_look_back = torch.arange(n_chunks, device=device) % chunks_per_round == 0
 
-        undo = torch.empty_like(order)  # inverse permutation: stream slot of (round, token)
-        undo.scatter_(1, order, torch.arange(stream, device=device).expand(groups, stream))
         extra_bias = None
         if self.config.duplicate_correction and n_hashes > 1:
+            undo = torch.empty_like(order)  # inverse permutation: stream slot of (round, token)
+            undo.scatter_(1, order, torch.arange(stream, device=device).expand(groups, stream))
             extra_bias = self.duplicate_log_counts(token, undo, n_chunks, chunk, n_hashes,
                                                    padded_length)
 
-        # q and v are read in sorted order through flat_index, block by block: no sorted copy
-        out, lse = chunked_attention(q.reshape(-1, d), v.reshape(-1, d), sorted_positions,
-                                     no_look_back, self.causal, self.scale, extra_bias,
-                                     rows=flat_index)
-        out = out.reshape(groups * stream, d)  # sorted order
-        rows = batch * padded_length * heads
-        if n_hashes == 1:  # un-sort: each (group, token) row receives exactly one slot
-            merged = out.new_zeros(rows, d).index_add(0, flat_index, out)
-        else:  # weight each round by softmax over rounds of its log-sum-exp, un-sort and sum
-            lse = lse.reshape(groups, stream).gather(1, undo).view(groups, n_hashes, padded_length)
-            weights = torch.softmax(lse, dim=1).view(groups, stream).gather(1, order)  # sorted
-            merged = _WeightedRoundSum.apply(out, weights.reshape(-1), flat_index, rows)
+        # q and v are read in sorted order through flat_index, block by block (no sorted copy),
+        # and every round's result is summed straight back into the token-major rows
+        merged = chunked_attention(q.reshape(-1, d), v.reshape(-1, d), sorted_positions,
+                                   no_look_back, self.causal, self.scale, extra_bias,
+                                   rows=flat_index)  # (B*Lp*H, d)
         return merged.view(batch, padded_length, heads * d)
 
     @staticmethod

@@ -71,3 +71,40 @@ def apply_rotary(x: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
     pairs = x.to(real_dtype).reshape(*x.shape[:-1], x.shape[-1] // 2, 2)  # (..., L, d/2, 2)
     rotated = torch.view_as_complex(pairs) * rotations.to(complex_dtype)
     return torch.view_as_real(rotated).flatten(-2).to(x.dtype)  # (..., L, d)
+
+
+class _RotateHeadsInPlace(torch.autograd.Function):
+    """x (B, L, H*d) fp32/fp64, rotated in place head by head; the backward rotates the
+    gradient back (conjugate rotations). A custom Function on the projection output itself
+    (not on a view of it) so autograd needs no copy of the gradient to rebase a view."""
+
+    @staticmethod
+    def forward(ctx, x, rotations, n_heads):
+        batch, length, width = x.shape
+        pairs = torch.view_as_complex(x.view(batch, length, n_heads, width // n_heads // 2, 2))
+        pairs.mul_(rotations[:, None].to(pairs.dtype))  # (B, L, H, d/2)
+        ctx.mark_dirty(x)
+        ctx.save_for_backward(rotations)
+        ctx.n_heads = n_heads
+        return x
+
+    @staticmethod
+    def backward(ctx, grad):
+        (rotations,) = ctx.saved_tensors
+        batch, length, width = grad.shape
+        pairs = torch.view_as_complex(
+            grad.contiguous().view(batch, length, ctx.n_heads, width // ctx.n_heads // 2, 2))
+        unrotated = pairs * rotations[:, None].conj().to(pairs.dtype)
+        return torch.view_as_real(unrotated).view(batch, length, width), None, None
+
+
+def rotate_heads_(x: torch.Tensor, rotations: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """Rotary positions for a fresh projection output x (B, L, H*d) (heads side by side),
+    rotations (L, d/2) complex. In place for fp32/fp64 (at 64K tokens a rotated copy is a
+    fresh 64 MiB tensor per layer and pass); else (bf16/fp16 under autocast) a rotated copy.
+    Returns (B, L, H*d)."""
+    batch, length, width = x.shape
+    if x.dtype not in (torch.float32, torch.float64):
+        heads = x.view(batch, length, n_heads, width // n_heads)
+        return apply_rotary(heads, rotations[:, None]).view(batch, length, width)
+    return _RotateHeadsInPlace.apply(x, rotations, n_heads)

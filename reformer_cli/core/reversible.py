@@ -89,25 +89,25 @@ class ReversibleBlock(nn.Module):
     def backward_pass(self, y1, y2, grad_y1, grad_y2, padding_mask, record, param_grads):
         """Rebuild (x1, x2) from (y1, y2) and turn dL/d(y1, y2) into dL/d(x1, x2).
 
+        x2 is rebuilt in place of y2 and dL/dy1 accumulated in place: the caller hands over
+        tensors that are the backward's own (see _ReversibleFunction.backward), and every
+        (B, L, d_model) tensor not allocated at 64K tokens is 64 MiB of fresh pages saved.
         Parameter gradients are added into `param_grads` (a dict keyed by parameter).
         """
         # y2 = x2 + G(y1):  x2 = y2 - G(y1);  dL/dy1 += (dG/dy1)^T dL/dy2.
         # G is position-wise, so recompute and differentiate it chunk by chunk: only one
         # (B, chunk, d_ff) hidden tensor lives at a time, in the backward pass as in the forward.
         feedforward_params = [p for p in self.feedforward.parameters() if p.requires_grad]
-        x2_parts, grad_y1_parts = [], []
         with record.feedforward_rng.replay():  # same chunks, same order -> same dropout masks
             for part in self.feedforward.chunk_slices(y1.shape[1]):
                 y1_part = y1[:, part].detach().requires_grad_(True)
                 g_part = self.feedforward.forward_chunk(y1_part)  # (B, k, d_model)
                 grads = torch.autograd.grad(g_part, [y1_part, *feedforward_params],
                                             grad_y2[:, part].to(g_part.dtype), allow_unused=True)
-                x2_parts.append(y2[:, part] - g_part.detach())
-                grad_y1_parts.append(grads[0])
+                y2[:, part] -= g_part.detach()  # now x2 there
+                grad_y1[:, part] += grads[0]
                 _accumulate(param_grads, feedforward_params, grads[1:])
-        x2 = torch.cat(x2_parts, dim=1)
-        grad_y1 = grad_y1 + torch.cat(grad_y1_parts, dim=1).to(grad_y1.dtype)
-        del x2_parts, grad_y1_parts
+        x2 = y2
 
         # y1 = x1 + F(x2):  x1 = y1 - F(x2);  dL/dx2 = dL/dy2 + (dF/dx2)^T dL/dy1;  dL/dx1 = dL/dy1.
         attention_params = [p for name, p in self.named_parameters()
@@ -176,7 +176,9 @@ class _ReversibleFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_y1, grad_y2):
         y1, y2 = ctx.saved_tensors
-        grad_y1 = torch.zeros_like(y1) if grad_y1 is None else grad_y1
+        # backward_pass writes into y2 and grad_y1: copies of what the caller may still hold
+        y2 = y2.clone()
+        grad_y1 = torch.zeros_like(y1) if grad_y1 is None else grad_y1.clone()
         grad_y2 = torch.zeros_like(y2) if grad_y2 is None else grad_y2
         param_grads: dict = {}
         device_type, autocast_enabled, autocast_dtype = ctx.autocast

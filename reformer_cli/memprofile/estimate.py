@@ -99,9 +99,10 @@ def parameter_count(config: ModelConfig) -> int:
 #
 # X = rounds * A: one tensor over the sorted stream of an LSH layer (rounds = 1 for local).
 # The chunked shared-QK attention (chunked_ops.py) saves its queries, its values and its output
-# (3X; for LSH the queries and values unsorted, 2A + X) plus per-position statistics, builds
-# the keys block by block, and walks the scores in fixed-size blocks, so no tensor of size
-# L * 2c is ever held: scores do not appear below.
+# (3X for local; LSH reads q and v unsorted through its sort index and sums every round into
+# the token's row, so 3A) plus per-position statistics, builds the keys block by block, and
+# walks the scores in fixed-size blocks, so no tensor of size L * 2c is ever held: scores do
+# not appear below.
 
 def _stream(kind: str, s: Shapes) -> float:
     return (s.rounds if kind == "lsh" else 1) * s.hidden
@@ -121,11 +122,10 @@ def attention_saved(kind: str, s: Shapes) -> float:
         # (three per position and head), key scales, log-sum-exps and softmax denominators
         return 3 * x + a + 6 * s.per_position_stat * s.heads
     if kind == "lsh":
-        # chunked attention reads the unsorted q and v (2A) through the sort index and keeps its
-        # output in stream order (X, also what the round weighting keeps), the merged output
-        # (A); int64 stream tensors (gather index, order, inverse permutation, buckets) and
-        # float32 positions and per-row statistics
-        return x + 3 * a + 4 * s.index(s.rounds) + 7 * s.per_position_stat * s.heads * s.rounds
+        # chunked attention keeps the unsorted q and v (2A) and its output, already merged over
+        # the rounds in token order (A); int64 stream tensors (gather index, order, original
+        # positions, buckets) and float32 positions and per-row statistics
+        return 3 * a + 4 * s.index(s.rounds) + 7 * s.per_position_stat * s.heads * s.rounds
     raise ValueError(kind)
 
 
@@ -135,8 +135,9 @@ def attention_forward_extra(kind: str, s: Shapes) -> float:
     if kind == "naive":
         return s.naive_scores + 2 * a  # the masked scores next to the probabilities
     if kind == "full":
-        return a  # a rotary temporary
-    # the projections held as locals (q/k, v, rotary q: 3A) and, for LSH, int64 stream indices
+        return a  # SDPA's temporaries
+    # the projections held as locals (q/k rotated in place, v) and the output being built (3A);
+    # for LSH also int64 stream indices
     if kind == "local":
         return 3 * a
     return 3 * a + 2 * s.index(s.rounds)
@@ -149,8 +150,8 @@ def attention_backward_extra(kind: str, s: Shapes) -> float:
         return 2 * s.naive_scores  # grads of the probabilities and of the scores
     if kind == "full":
         return 3 * a  # grads of q, k, v
-    if kind == "lsh":  # grads of the unsorted q and v (2A) and of the stream output (X)
-        return _stream(kind, s) + 4 * a
+    if kind == "lsh":  # grads of the merged output, of q and v, of the rotation's input (4A)
+        return 4 * a
     # grads of q and of the padded keys and values (3X), the output grad pieces (2A)
     return 3 * _stream(kind, s) + 2 * a
 
@@ -162,12 +163,12 @@ def attention_nograd_peak(kind: str, s: Shapes) -> float:
         return 2 * s.naive_scores + 2 * s.length ** 2 + 4 * a
     if kind == "full":
         return 5 * a
-    # projections (3A), the stream's q and v and the output (3X); LSH reads q and v through its
-    # sort index (only the output, X, is in stream order) and sums the weighted rounds into the
-    # merged output (A, block by block), next to its int64 stream tensors
+    # projections (3A), the stream's q and v and the output (3X); LSH rotates its q/k projection
+    # in place, reads q and v through its sort index and sums the rounds into the merged output
+    # (A) next to its int64 stream tensors, then projects it (A): 4A
     if kind == "local":
         return 3 * a + 3 * _stream(kind, s)
-    return 4 * a + _stream(kind, s) + 6 * s.index(s.rounds)
+    return 4 * a + 6 * s.index(s.rounds)
 
 
 # ---------------------------------------------------------------- the whole step
