@@ -365,7 +365,8 @@ def _fold_windows(windows: torch.Tensor) -> torch.Tensor:
 
 def _key_grad_to_query(q, key_scale, key_grad, scale):
     """The gradient through keys = q * s (s = key_scale = scale / |q|), row by row:
-    dq = s (dk - u <u, dk>) with u = q / |q| = q s / scale, i.e. s dk - (s^3 / scale^2) <q, dk> q."""
+    dq = s (dk - u <u, dk>) with u = q / |q| = q s / scale,
+    i.e. s dk - (s^3 / scale^2) <q, dk> q."""
     coefficient = (q * key_grad).sum(dim=-1, keepdim=True).mul_(key_scale.pow(3) / -scale ** 2)
     return (key_grad * key_scale).addcmul_(q, coefficient)
 
