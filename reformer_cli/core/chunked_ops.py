@@ -255,7 +255,7 @@ class _ChunkedSharedQKAttention(torch.autograd.Function):
     size (N, c, 2c) is held, no key tensor, and with `rows` no sorted copy of q or v and no
     per-round output either: each block adds its UNnormalised sums sum_j exp(l_ij) v_j and
     its denominators sum_j exp(l_ij) into the rows, and out = sums / denominators at the end.
-    That is exactly the rounds weighted by softmax over their log-sum-exps (paper, eq. 3
+    That is exactly the rounds weighted by softmax over their log-sum-exps (paper, sec. 2.2,
     with the duplicate correction as a bias), without ever storing a round's result."""
 
     @staticmethod
