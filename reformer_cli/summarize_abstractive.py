@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from reformer_cli.config import check_range
+from reformer_cli.core.rng import seeded
 from reformer_cli.errors import ConfigError, InputError
 from reformer_cli.summarize import Summary, SummarizeOptions, SummarySentence, detect_language
 from reformer_cli.text.sentences import count_words, split_sentences, truncate_words
@@ -263,10 +264,8 @@ def generate_summary(model, tokenizer, text: str, context: int,
     stop_early = None
     if max_words is not None:  # once a word past the budget has begun, the budget is full
         stop_early = lambda tokens: count_words(tokenizer.decode(tokens)) > max_words  # noqa: E731
-    device = next(model.parameters()).device
     # the rotations are drawn at prefill: from a fixed seed, leaving the global RNG as it was
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        torch.manual_seed(SUMMARY_HASH_SEED)
+    with seeded(SUMMARY_HASH_SEED, next(model.parameters()).device):
         decoder = CachedDecoder(model, prompt.ids, prompt.capacity)
     with decode_threads(decoder.device):
         if decoding.num_beams == 1:

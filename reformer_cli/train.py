@@ -28,6 +28,7 @@ import torch
 from torch import nn
 
 from reformer_cli import checkpoint as ckpt
+from reformer_cli.core.rng import seeded
 from reformer_cli.errors import InputError, ReformerError, ResourceError
 from reformer_cli.runtime import (Runtime, autocast_context, capture_rng_state, precision_in_use,
                                   restore_rng_state, seed_everything)
@@ -107,9 +108,7 @@ def evaluate(model: nn.Module, eval_set: EvalSet, device: torch.device, *, seed:
     was_training = model.training
     model.eval()
     total_nats, total_tokens = 0.0, 0
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
+    with seeded(seed, device):
         for ids, targets in eval_set.batches:
             count = int((targets != -100).sum())
             if count == 0:

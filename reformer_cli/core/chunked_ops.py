@@ -210,26 +210,29 @@ class _Blocks:
         self.causal, self.extra_bias, self.accumulate = causal, extra_bias, accumulate
 
     def logits(self, start, end):
-        """(q of chunks start-1 .. end-1 (b+1, c, d), their keys, logits (b, c, 2c), allowed
-        mask (b, c|1, 2c)) of chunks start .. end-1."""
+        """(q of chunks start-1 .. end-1 (b+1, c, d), their key scales (b+1, c, 1), their keys
+        (b+1, c, d)), the logits (b, c, 2c) and the allowed mask (b, c|1, 2c) of chunks
+        start .. end-1."""
         q_previous = self.queries.with_previous(start, end)
-        keys, scores = _block_logits(q_previous, self.key_scales.with_previous(start, end),
-                                     self.extra_bias, start, end, self.accumulate)
+        scale_previous = self.key_scales.with_previous(start, end)
+        keys, scores = _block_logits(q_previous, scale_previous, self.extra_bias, start, end,
+                                     self.accumulate)
         allowed = _allowed(self.query_positions[start:end], self.window_positions[start:end],
                            self.causal, self.accumulate)
-        return q_previous, keys, scores, allowed
+        return (q_previous, scale_previous, keys), scores, allowed
 
     def weights(self, start, end, subtract, clamp):
         """exp(logit - subtract) on the allowed keys, 0 elsewhere and on the own key;
-        subtract (b, c, 1) or None. Returns q_previous, keys (b+1, c, d), weights (b, c, 2c)."""
-        q_previous, keys, scores, allowed = self.logits(start, end)
+        subtract (b, c, 1) or None. Returns (q_previous, scale_previous, keys) as in `logits`
+        and the weights (b, c, 2c)."""
+        previous, scores, allowed = self.logits(start, end)
         if subtract is not None:
             scores.sub_(subtract)
         if clamp:
             scores.clamp_(EXP_FLOOR, EXP_CEILING)
         weights = scores.exp_().mul_(allowed)
         weights.diagonal(offset=self.query_positions.shape[1], dim1=1, dim2=2).zero_()
-        return q_previous, keys, weights
+        return previous, weights
 
 
 ROWS_PER_PASS = 16384  # rows per slice of a row-wise pass (4 MiB at d = 64): stays in cache
@@ -277,7 +280,7 @@ class _ChunkedSharedQKAttention(torch.autograd.Function):
             shifts = None if shift is None else _Stream(shift, rows, chunk)
             sums, totals = _RowSums(values, v), _RowSums(values, row_scalars)
             for start, end in _blocks(n_total, chunk):
-                _, _, weights = blocks.weights(
+                _, weights = blocks.weights(
                     start, end, None if shifts is None else shifts.chunks(start, end), shifted)
                 sums.put(start, end, torch.bmm(weights.to(v.dtype),
                                                _windows(values.with_previous(start, end))))
@@ -314,9 +317,8 @@ class _ChunkedSharedQKAttention(torch.autograd.Function):
         grad_q, grad_v = _RowSums(queries, q), _RowSums(values, v)
         with torch.autocast(q.device.type, enabled=False):
             for start, end in _blocks(n_total, chunk):
-                q_previous, keys, probs = blocks.weights(start, end,
-                                                         log_totals.chunks(start, end),
-                                                         ctx.shifted)  # (b, c, 2c)
+                (q_previous, scale_previous, keys), probs = blocks.weights(
+                    start, end, log_totals.chunks(start, end), ctx.shifted)  # (b, c, 2c)
                 block_grad_out = grads.chunks(start, end)  # (b, c, d)
                 # values: each window key's gradient, the windows folded back onto chunks
                 # start-1 .. end-1
@@ -329,9 +331,9 @@ class _ChunkedSharedQKAttention(torch.autograd.Function):
                 # queries of chunks start-1 .. end-1: through the keys (keys = q * scale / |q|,
                 # row by row) and, for chunks start .. end-1, as queries
                 window_grad_keys = torch.bmm(grad_scores.transpose(1, 2), q_previous[1:])
-                grad_q_block = _key_grad_to_query(
-                    q_previous, blocks.key_scales.with_previous(start, end),
-                    _fold_windows(window_grad_keys), ctx.scale)  # (b+1, c, d)
+                grad_q_block = _key_grad_to_query(q_previous, scale_previous,
+                                                  _fold_windows(window_grad_keys),
+                                                  ctx.scale)  # (b+1, c, d)
                 grad_q_block[1:].baddbmm_(grad_scores, _windows(keys))
                 grad_q.put_with_previous(start, end, grad_q_block)
         # a row alone in every round took its own value
@@ -346,7 +348,7 @@ def _row_shifts(blocks: _Blocks, queries: _Stream, like: torch.Tensor) -> torch.
     n_total, chunk = blocks.query_positions.shape
     shift = _RowSums(queries, like, fill=float("-inf"))
     for start, end in _blocks(n_total, chunk):
-        _, _, scores, allowed = blocks.logits(start, end)
+        _, scores, allowed = blocks.logits(start, end)
         shift.put_max(start, end, _masked_row_max(scores, allowed, chunk))
     return shift.tensor.masked_fill_(torch.isinf(shift.tensor), 0.0)
 

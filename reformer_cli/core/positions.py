@@ -73,6 +73,12 @@ def apply_rotary(x: torch.Tensor, rotations: torch.Tensor) -> torch.Tensor:
     return torch.view_as_real(rotated).flatten(-2).to(x.dtype)  # (..., L, d)
 
 
+def _head_pairs(x: torch.Tensor, n_heads: int) -> torch.Tensor:
+    """(B, L, H*d) real, contiguous in the last dimension -> its (B, L, H, d/2) complex view."""
+    batch, length, width = x.shape
+    return torch.view_as_complex(x.view(batch, length, n_heads, width // n_heads // 2, 2))
+
+
 class _RotateHeadsInPlace(torch.autograd.Function):
     """x (B, L, H*d) fp32/fp64, rotated in place head by head; the backward rotates the
     gradient back (conjugate rotations). A custom Function on the projection output itself
@@ -80,9 +86,8 @@ class _RotateHeadsInPlace(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, rotations, n_heads):
-        batch, length, width = x.shape
-        pairs = torch.view_as_complex(x.view(batch, length, n_heads, width // n_heads // 2, 2))
-        pairs.mul_(rotations[:, None].to(pairs.dtype))  # (B, L, H, d/2)
+        pairs = _head_pairs(x, n_heads)  # (B, L, H, d/2), a view of x
+        pairs.mul_(rotations[:, None].to(pairs.dtype))
         ctx.mark_dirty(x)
         ctx.save_for_backward(rotations)
         ctx.n_heads = n_heads
@@ -91,11 +96,9 @@ class _RotateHeadsInPlace(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         (rotations,) = ctx.saved_tensors
-        batch, length, width = grad.shape
-        pairs = torch.view_as_complex(
-            grad.contiguous().view(batch, length, ctx.n_heads, width // ctx.n_heads // 2, 2))
+        pairs = _head_pairs(grad.contiguous(), ctx.n_heads)
         unrotated = pairs * rotations[:, None].conj().to(pairs.dtype)
-        return torch.view_as_real(unrotated).view(batch, length, width), None, None
+        return torch.view_as_real(unrotated).view(grad.shape), None, None
 
 
 def rotate_heads_(x: torch.Tensor, rotations: torch.Tensor, n_heads: int) -> torch.Tensor:

@@ -89,9 +89,9 @@ class ReversibleBlock(nn.Module):
     def backward_pass(self, y1, y2, grad_y1, grad_y2, padding_mask, record, param_grads):
         """Rebuild (x1, x2) from (y1, y2) and turn dL/d(y1, y2) into dL/d(x1, x2).
 
-        x2 is rebuilt in place of y2 and dL/dy1 accumulated in place: the caller hands over
-        tensors that are the backward's own (see _ReversibleFunction.backward), and every
-        (B, L, d_model) tensor not allocated at 64K tokens is 64 MiB of fresh pages saved.
+        x2 is rebuilt in place of y2 and dL/dy1 accumulated in place (the caller hands over
+        tensors that are the backward's own, see _ReversibleFunction.backward): at 64K tokens
+        each (B, L, d_model) tensor not allocated saves 64 MiB of fresh pages.
         Parameter gradients are added into `param_grads` (a dict keyed by parameter).
         """
         # y2 = x2 + G(y1):  x2 = y2 - G(y1);  dL/dy1 += (dG/dy1)^T dL/dy2.

@@ -44,3 +44,14 @@ class RNGState:
         torch.set_rng_state(self.cpu_state)
         if self.cuda_device is not None:
             torch.cuda.set_rng_state(self.cuda_state, self.cuda_device)
+
+
+@contextlib.contextmanager
+def seeded(seed: int, device: torch.device):
+    """Run the body with the generators seeded by `seed` (CPU, and `device` when it is a CUDA
+    device); the global RNG state is unchanged afterwards. Evaluation and summaries use it so
+    that their LSH rotations are the same every time without shifting the caller's stream."""
+    devices = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
