@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test test-fast lint clean
 
 setup: $(STAMP)
 
@@ -39,8 +39,17 @@ demo: setup
 	@echo "--- reformer memprofile ---"
 	$(BIN)/reformer memprofile --seq-len 4096 --set model.n_layers=4
 
+# The whole suite (what CI runs).
 test: setup
 	$(BIN)/python -m pytest -q tests
+
+# The edit loop: everything but the tests marked slow (long sequences, trained models).
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow" tests
+
+# pyflakes, pycodestyle, bugbear and isort, configured in pyproject.toml.
+lint: setup
+	$(BIN)/ruff check .
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache

@@ -18,8 +18,8 @@ import time
 
 import torch
 
-from reformer_cli.config import ModelConfig
-from reformer_cli.core.attention import build_attention
+from reformer_cli.config.model import ModelConfig
+from reformer_cli.core.attention_types import build_attention
 
 NAIVE_MAX_LENGTH = 4096  # the (L, L) matrix of 4 heads at 16K would already be 4 GiB
 
@@ -52,9 +52,9 @@ def measure_interleaved(kinds: list[str], length: int, repeats: int) -> dict:
         for kind, layer in layers.items():
             start = time.perf_counter()
             with torch.no_grad():
-                layer(hidden)
+                layer(hidden)[0]
             middle = time.perf_counter()
-            layer(hidden).sum().backward()
+            layer(hidden)[0].sum().backward()
             times[kind][0].append(middle - start)
             times[kind][1].append(time.perf_counter() - middle)
     return {kind: (statistics.median(fwd), statistics.median(both))

@@ -2,7 +2,7 @@
 
 For each context length (default 1K, 16K and 65,536 tokens) the default ModelConfig (random
 weights; the cost does not depend on them) is prefilled once, then 256 new tokens are generated
-greedily through the real generation loop (reformer_cli.generate.Generator, cached decode
+greedily through the real generation loop (reformer_cli.generation.generator.Generator, cached decode
 steps). "Recompute" is what a model without a cache does: one full forward over context + the
 tokens so far for every new token. It is slow, so only a few tokens are measured per context and
 the 256-token figure is EXTRAPOLATED from their mean (marked "~" in the table).
@@ -22,9 +22,10 @@ import time
 
 import torch
 
-from reformer_cli.config import ModelConfig
+from reformer_cli.config.model import ModelConfig
 from reformer_cli.core.model import ReformerLM
-from reformer_cli.generate import GenerationConfig, Generator, SamplingConfig
+from reformer_cli.generation.generator import GenerationConfig, Generator
+from reformer_cli.generation.sampling import SamplingConfig
 
 
 def context_ids(length: int) -> list[int]:

@@ -33,7 +33,7 @@ SHAPE = dict(vocab_size=256, d_model=256, n_heads=4, d_ff=1024, n_layers=2, chun
 CHILD = r"""
 import json, statistics, sys, time
 import torch
-from reformer_cli.config import ModelConfig
+from reformer_cli.config.model import ModelConfig
 from reformer_cli.core.model import ReformerLM
 
 def rss_mib(key):
@@ -138,7 +138,7 @@ def main() -> None:
                 continue
             flops = forward_flops(kind, length)
 
-            def ratio(key):
+            def ratio(key, row=row, full=full):
                 return f"{row[key] / full[key]:.2f}" if key in full else "-"
             print(f"{kind:<6}{length:>8}{row['forward_s']:>9.3f}{row['train_s']:>11.3f}"
                   f"{row['peak_mib']:>10.0f}{ratio('forward_s'):>10}{ratio('train_s'):>11}"

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from rouge_score import rouge_scorer
 
-from reformer_cli.summarize import summarize_extractive
+from reformer_cli.summarize.extractive import summarize_extractive
 from reformer_cli.summarize.selection import Budget
 from reformer_cli.text.sentences import split_sentences
 

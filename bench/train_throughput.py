@@ -28,10 +28,11 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from reformer_cli.config_loading import load_run_config, resolve_device  # noqa: E402
+from reformer_cli.config.device import resolve_device  # noqa: E402
+from reformer_cli.config.load import load_run_config  # noqa: E402
 from reformer_cli.core.model import ReformerLM  # noqa: E402
-from reformer_cli.text.corpus import WindowSampler  # noqa: E402
-from reformer_cli.train import Runtime, Trainer, seed_everything  # noqa: E402
+from reformer_cli.data.windows import WindowSampler  # noqa: E402
+from reformer_cli.training.trainer import Runtime, Trainer, seed_everything  # noqa: E402
 
 BOOKS = REPO.parent / "shared" / "data" / "lm"
 
@@ -71,8 +72,9 @@ def measure_throughput(config_name: str, seq_len: int, steps: int, device: str,
 
 
 def budget_run(config_name: str, minutes: float, device: str) -> dict:
-    from reformer_cli.progress import ProgressDisplay
-    from reformer_cli.training_setup import UNLIMITED_STEPS, TrainRequest, run_training
+    from reformer_cli.commands.progress import ProgressDisplay
+    from reformer_cli.config.run import UNLIMITED_STEPS
+    from reformer_cli.training.setup import TrainRequest, run_training
 
     books = sorted(BOOKS.glob("*.en.txt"))
     if len(books) < 2:

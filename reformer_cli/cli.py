@@ -14,6 +14,7 @@ import sys
 import typer
 
 from reformer_cli import __version__
+from reformer_cli.commands import messages
 from reformer_cli.errors import ReformerError
 
 COMMAND_MODULES = ("train", "continue_", "summarize", "memprofile")
@@ -53,12 +54,6 @@ def debug_enabled() -> bool:
     return os.environ.get("REFORMER_DEBUG") == "1" or "--debug" in sys.argv[1:]
 
 
-def print_error(message: str) -> None:
-    prefix = "\x1b[31merror:\x1b[0m " if sys.stderr.isatty() else "error: "
-    sys.stderr.write(prefix + message + "\n")
-    sys.stderr.flush()
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: our errors are one line, never a traceback."""
     try:
@@ -67,15 +62,15 @@ def main(argv: list[str] | None = None) -> None:
         # inside a command becomes Exit(130) that way.
         if isinstance(code, int) and code:
             if code == 130:
-                print_error("interrupted")
+                messages.error("interrupted")
             sys.exit(code)
-    except ReformerError as error:
+    except ReformerError as problem:
         if debug_enabled():
             raise
-        print_error(error.one_line())
-        sys.exit(error.exit_code)
+        messages.error(problem.one_line())
+        sys.exit(problem.exit_code)
     except KeyboardInterrupt:
-        print_error("interrupted")
+        messages.error("interrupted")
         sys.exit(130)
     except typer.Exit as done:  # raised by --version and friends
         sys.exit(done.exit_code)
@@ -85,9 +80,9 @@ def main(argv: list[str] | None = None) -> None:
             error.show()
             sys.exit(error.exit_code)
         if type(error).__name__ == "Abort":
-            print_error("aborted")
+            messages.error("aborted")
             sys.exit(130)
         if debug_enabled():
             raise
-        print_error(f"{type(error).__name__}: {error} (run with --debug for the traceback)")
+        messages.error(f"{type(error).__name__}: {error} (run with --debug for the traceback)")
         sys.exit(1)

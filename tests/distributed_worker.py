@@ -19,12 +19,12 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from reformer_cli import distributed
-from reformer_cli.config_loading import load_run_config
+from reformer_cli.config.load import load_run_config
 from reformer_cli.core.model import ReformerLM
-from reformer_cli.runtime import Runtime
-from reformer_cli.text.corpus import WindowSampler
-from reformer_cli.train import Trainer, seed_everything
+from reformer_cli.data.windows import WindowSampler
+from reformer_cli.training import data_parallel
+from reformer_cli.training.runtime import Runtime
+from reformer_cli.training.trainer import Trainer, seed_everything
 
 VOCAB, SEQ_LEN, STEPS, GRAD_ACCUM = 61, 64, 2, 2
 
@@ -60,7 +60,7 @@ def train_tiny(batch_size: int, runtime: Runtime) -> tuple[dict, Trainer]:
 
 def main(out_dir: str, batch_size: int) -> None:
     torch.set_num_threads(1)
-    runtime = distributed.start("cpu") or Runtime()
+    runtime = data_parallel.start("cpu") or Runtime()
     try:
         state, trainer = train_tiny(batch_size, runtime)
         out = Path(out_dir)
@@ -69,7 +69,7 @@ def main(out_dir: str, batch_size: int) -> None:
             "world_size": runtime.world_size, "step": trainer.step,
             "gradient_syncs": getattr(runtime, "gradient_syncs", None)}))
     finally:
-        distributed.shutdown()
+        data_parallel.shutdown()
 
 
 if __name__ == "__main__":

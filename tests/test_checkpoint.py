@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from reformer_cli import checkpoint as ckpt
-from reformer_cli.config_loading import RunConfig
+from reformer_cli.config.run import RunConfig
 from reformer_cli.core.model import ReformerLM
 from reformer_cli.errors import CheckpointError
 from reformer_cli.text.tokenizer import ByteTokenizer
@@ -137,7 +137,7 @@ def test_bare_name_resolves_under_models(tmp_path, monkeypatch):
 KILL_WRITER = textwrap.dedent("""
     import sys, torch
     from reformer_cli import checkpoint as ckpt
-    from reformer_cli.config_loading import RunConfig
+    from reformer_cli.config.run import RunConfig
     from reformer_cli.core.model import ReformerLM
     from reformer_cli.text.tokenizer import ByteTokenizer
     config = RunConfig(name="k")

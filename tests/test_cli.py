@@ -2,7 +2,6 @@
 
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -25,14 +24,11 @@ def test_help_lists_every_subcommand_and_does_not_import_torch():
     code = ("import sys; from reformer_cli.cli import main\n"
             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
             "print('TORCH_LOADED' if 'torch' in sys.modules else 'TORCH_ABSENT')")
-    started = time.perf_counter()
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    elapsed = time.perf_counter() - started
     assert result.returncode == 0, result.stderr
     for command in ("train", "continue", "summarize", "memprofile"):
         assert command in result.stdout
     assert "TORCH_ABSENT" in result.stdout
-    assert elapsed < 5.0  # generous bound for a shared CI machine; typically ~0.3 s
 
 
 def test_unknown_subcommand_is_a_usage_error_without_traceback():
@@ -41,12 +37,22 @@ def test_unknown_subcommand_is_a_usage_error_without_traceback():
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("error, code", [(ConfigError("bad key x", "use y"), 2),
-                                         (InputError("empty file a.txt"), 2)])
-def test_reformer_errors_become_one_line(error, code):
-    assert error.exit_code == code
-    line = error.one_line()
-    assert "\n" not in line and line.startswith(error.message.rstrip("."))
+@pytest.mark.parametrize("args, error, fragment", [
+    (["train", "corpus.txt", "--set", "train.lrr=0.1"], ConfigError, "did you mean train.lr"),
+    (["summarize", "absent.txt"], InputError, "no such file"),
+    (["continue", "absent.txt", "--model", "absent-model"], InputError, "absent.txt"),
+])
+def test_reformer_errors_become_one_line(tmp_path, args, error, fragment):
+    (tmp_path / "corpus.txt").write_text("some text\n" * 50)
+    result = subprocess.run([sys.executable, "-m", "reformer_cli", *args], capture_output=True,
+                            text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == error.exit_code, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], lines
+    assert result.stdout == ""
+    debug = subprocess.run([sys.executable, "-m", "reformer_cli", "--debug", *args],
+                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert "Traceback" in debug.stderr and error.__name__ in debug.stderr
 
 
 def test_multiline_messages_are_folded_into_one_line():

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from reformer_cli.config_loading import RunConfig, load_run_config, resolve_device
+from reformer_cli.config.device import resolve_device
+from reformer_cli.config.load import load_run_config, run_config_from_dict
 from reformer_cli.errors import ConfigError, ResourceError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -79,11 +80,11 @@ def test_set_values_are_yaml_scalars_and_lists():
 
 def test_round_trip_through_dict_and_yaml():
     config = load_run_config(CONFIG_DIR / "gpu-base.yaml", ["train.seed=3"])
-    again = RunConfig.from_dict(yaml.safe_load(yaml.safe_dump(config.to_dict())), source="config.yaml")
+    again = run_config_from_dict(yaml.safe_load(yaml.safe_dump(config.to_dict())), source="config.yaml")
     assert again == config
     # checkpoint metadata next to the config is accepted
     with_meta = dict(config.to_dict(), format_version=1, reformer_version="0.1.0")
-    assert RunConfig.from_dict(with_meta) == config
+    assert run_config_from_dict(with_meta) == config
 
 
 def test_unknown_key_names_path_and_nearest(tmp_path):
@@ -95,7 +96,7 @@ def test_unknown_key_names_path_and_nearest(tmp_path):
     message = error_of(None, ["train.qqqq=1"])
     assert "unknown key train.qqqq" in message and "valid keys: train.steps" in message
     with pytest.raises(ConfigError, match="unknown key optimizer"):
-        RunConfig.from_dict({"optimizer": {"lr": 1}}, source="config.yaml")
+        run_config_from_dict({"optimizer": {"lr": 1}}, source="config.yaml")
 
 
 @pytest.mark.parametrize("override, expected", [
@@ -177,7 +178,7 @@ def test_resolve_device():
 
 
 def test_importing_does_not_load_torch():
-    code = "import sys, reformer_cli.config_loading; print('torch' in sys.modules)"
+    code = "import sys, reformer_cli.config.load; print('torch' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
 

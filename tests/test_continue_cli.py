@@ -11,8 +11,8 @@ import torch
 
 from reformer_cli.checkpoint import save_checkpoint
 from reformer_cli.cli import main
-from reformer_cli.config import ModelConfig
-from reformer_cli.config_loading import DataConfig, RunConfig
+from reformer_cli.config.model import ModelConfig
+from reformer_cli.config.run import DataConfig, RunConfig
 from reformer_cli.core.model import ReformerLM
 from reformer_cli.text.tokenizer import ByteTokenizer
 

@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 import torch
 
+from reformer_cli.data.split import split_validation, split_validation_pairs
+from reformer_cli.data.summarization import SummarizationExamples
+from reformer_cli.data.windows import WindowSampler, evaluation_batches
 from reformer_cli.errors import InputError
-from reformer_cli.text.corpus import (Document, SummarizationExamples, WindowSampler,
-                                      evaluation_batches, read_documents, read_summarization_pairs,
-                                      split_validation, split_validation_pairs)
+from reformer_cli.text.reading import Document, read_documents, read_summarization_pairs
 from reformer_cli.text.tokenizer import ByteTokenizer
 
 SHARED_SUMMARIES = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "summarization"

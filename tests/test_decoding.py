@@ -13,7 +13,7 @@ import time
 import pytest
 import torch
 
-from reformer_cli.config import ModelConfig
+from reformer_cli.config.model import ModelConfig
 from reformer_cli.core.chunked_ops import SELF_MASK
 from reformer_cli.core.decoding import LSHCache, lsh_budget, prefill
 from reformer_cli.core.lsh_attention import hash_vectors
@@ -125,13 +125,13 @@ def slow_model_logits(model, ids, prompt_length, state, stats):
     x1 = x2 = model.embedding(ids[:, :length])
     for index, block in enumerate(model.stack.blocks):
         normed = block.attention_norm(x2)
-        parts = [block.attention(normed[:, :prompt_length])]
+        parts = [block.attention(normed[:, :prompt_length])[0]]
         cache = state.caches[index]
         if isinstance(cache, LSHCache):
             parts.append(slow_lsh_outputs(block.attention, normed, cache.rotations, cache.factors,
                                           later, stats))
         else:
-            parts += [block.attention(normed[:, :t + 1])[:, -1:] for t in later]
+            parts += [block.attention(normed[:, :t + 1])[0][:, -1:] for t in later]
         x1 = x1 + torch.cat(parts, dim=1)
         x2 = x2 + block.feedforward(x1)
     hidden = model.final_norm((x1 + x2) * 0.5)[:, prompt_length - 1:]
@@ -170,12 +170,26 @@ def test_rings_built_at_prefill_equal_rings_grown_by_steps():
     assert torch.allclose(a.keys[:, :, :40], b.keys[:, :, :40], atol=1e-5)
 
 
-def test_per_token_attention_reads_a_fixed_number_of_keys():
+def test_lsh_rings_hold_the_most_recent_keys_of_each_bucket_and_no_older_ones():
+    """Per (head, round, bucket) the cache offers a new token exactly the lsh_budget most recent
+    earlier positions hashed into its bucket: a fixed number of keys however long the context."""
     model = tiny_model(["lsh"], n_layers=1, n_buckets=8)
-    state, _ = prefill(model, random_ids(300), capacity=301)
-    cache = state.caches[0]
-    buckets = torch.zeros(1, 2, 2, dtype=torch.long)
-    assert cache.candidates(buckets, 300).shape == (1, 2, 2, lsh_budget(4))
+    ids = random_ids(300)
+    state, _ = prefill(model, ids, capacity=301)
+    cache, attention = state.caches[0], model.stack.blocks[0].attention
+    with torch.no_grad():
+        normed = model.stack.blocks[0].attention_norm(model.embedding(ids))
+        qk = attention.split_heads(attention.query_key(normed))  # (1, H, 300, d)
+    buckets = hash_vectors(qk, cache.rotations, cache.factors)[0]  # (H, r, 300)
+    budget = lsh_budget(model.config.chunk_length)
+    for head in range(buckets.shape[0]):
+        for hash_round in range(buckets.shape[1]):
+            for bucket in range(8):
+                members = (buckets[head, hash_round] == bucket).nonzero().flatten().tolist()
+                query = torch.full((1, buckets.shape[0], buckets.shape[1]), bucket)
+                offered = cache.candidates(query, 300)[0, head, hash_round].tolist()
+                assert len(offered) == budget
+                assert sorted(p for p in offered if p >= 0) == members[-budget:]
 
 
 # --------------------------------------------------------------------------- state handling

@@ -9,16 +9,16 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from pydoc_data.topics import topics
 
 import pytest
 import torch
-from pydoc_data.topics import topics
 from safetensors.torch import load_file
 
 from reformer_cli import checkpoint as ckpt
-from reformer_cli.data_parallel import all_reduce_gradients
-from reformer_cli.distributed import DistributedLaunchError, launch_environment
-from reformer_cli.runtime import Runtime
+from reformer_cli.training.data_parallel import all_reduce_gradients
+from reformer_cli.training.launch import DistributedLaunchError, launch_environment
+from reformer_cli.training.runtime import Runtime
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from distributed_worker import GRAD_ACCUM, STEPS, train_tiny  # noqa: E402
@@ -67,6 +67,7 @@ def launch_ranks(world_size: int, args: list[str], port: int, timeout: float = 9
 
 # -- equivalence -----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_two_processes_with_half_batches_match_one_process_with_the_whole_batch(tmp_path):
     """Reversible layers + LSH (hash_seed) + dropout 0, gradient accumulation 2, 2 steps."""
     results = launch_ranks(2, [str(WORKER), str(tmp_path), "2"], free_port())
@@ -94,7 +95,7 @@ def _initial_state():
     from distributed_worker import tiny_config
 
     from reformer_cli.core.model import ReformerLM
-    from reformer_cli.train import seed_everything
+    from reformer_cli.training.trainer import seed_everything
 
     seed_everything(0)
     model = ReformerLM(tiny_config(4).model)
@@ -127,6 +128,7 @@ def torchrun(*args, cwd, nproc=2, timeout=120):
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=ENV)
 
 
+@pytest.mark.slow
 def test_torchrun_trains_writes_one_run_folder_and_resumes(tmp_path):
     (tmp_path / "corpus.txt").write_text("\n\n".join(topics[k] for k in sorted(topics))[:60_000])
     (tmp_path / "tiny.yaml").write_text(TINY_YAML)
@@ -183,7 +185,7 @@ def test_bad_launch_variables_are_named(env, message):
 
 
 def test_ranks_above_0_get_their_own_dropout_stream_rank_0_keeps_its_own():
-    from reformer_cli.data_parallel import DistributedRuntime
+    from reformer_cli.training.data_parallel import DistributedRuntime
 
     draws = []
     for rank in (0, 1, 2):

@@ -1,18 +1,18 @@
-"""Sampling filters, the generation loop and streaming detokenisation (reformer_cli/generate.py)."""
+"""Sampling filters, the generation loop and streaming detokenisation (reformer_cli/generation/)."""
 
 import math
 
 import pytest
 import torch
 
-from reformer_cli.config import ModelConfig
+from reformer_cli.config.model import ModelConfig
 from reformer_cli.core.model import ReformerLM
 from reformer_cli.errors import ConfigError, InputError
-from reformer_cli.generate import (STOP_CONTEXT, STOP_EOS, STOP_LENGTH, GenerationConfig,
-                                   Generator, SamplingConfig, TextStream, choose_token,
-                                   fit_prompt, sampling_probabilities, stream_text)
+from reformer_cli.generation.generator import GenerationConfig, Generator, fit_prompt
+from reformer_cli.generation.sampling import SamplingConfig, choose_token, sampling_probabilities
+from reformer_cli.generation.stop_reasons import STOP_CONTEXT, STOP_EOS, STOP_LENGTH
+from reformer_cli.generation.streaming import TextStream, stream_text
 from reformer_cli.text.tokenizer import ByteTokenizer, train_sentencepiece
-
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -7,10 +7,11 @@ The model is one reversible LSH layer, so the query must learn to hash into the 
 """
 
 import math
+
 import pytest
 import torch
 
-from reformer_cli.config import ModelConfig
+from reformer_cli.config.model import ModelConfig
 from reformer_cli.core.model import ReformerLM
 
 N_FILLERS, N_KEYS = 2, 8

@@ -8,11 +8,10 @@ import textwrap
 import pytest
 import torch
 
-from reformer_cli.config import ModelConfig
+from reformer_cli.config.model import ModelConfig
 from reformer_cli.core import chunked_ops, lsh_attention
-from reformer_cli.core.attention import build_attention
-from reformer_cli.core.lsh_attention import (bucket_factors, default_bucket_count,
-                                             draw_rotations, hash_vectors)
+from reformer_cli.core.attention_types import build_attention
+from reformer_cli.core.lsh_attention import bucket_factors, default_bucket_count, draw_rotations, hash_vectors
 
 HARD, SELF = -1e9, -1e5
 
@@ -80,11 +79,9 @@ def brute_force_lsh(layer, hidden, buckets, padding_mask=None):
 
 
 def forced_run(layer, hidden, buckets, padding_mask=None):
-    layer.forced_buckets = buckets
-    try:
-        return layer(hidden, padding_mask)
-    finally:
-        layer.forced_buckets = None
+    out, used = layer(hidden, padding_mask, buckets)
+    assert torch.equal(used, buckets)
+    return out
 
 
 @pytest.mark.parametrize("causal", [True, False])
@@ -157,10 +154,10 @@ def test_large_queries_take_the_shifted_softmax_path_and_still_match(causal):
 def test_hashed_forward_matches_brute_force_on_its_own_buckets():
     layer = make_layer(n_buckets=0, n_hashes=3, hash_seed=5).double()  # auto: 2*12/4 -> 4
     hidden = torch.randn(1, 11, 16, dtype=torch.float64)
-    ours = layer(hidden)
-    assert layer.last_buckets.shape == (1, 2, 3, 12)
-    assert int(layer.last_buckets.max()) < 4
-    torch.testing.assert_close(ours, brute_force_lsh(layer, hidden, layer.last_buckets))
+    ours, buckets = layer(hidden)
+    assert buckets.shape == (1, 2, 3, 12)
+    assert int(buckets.max()) < 4
+    torch.testing.assert_close(ours, brute_force_lsh(layer, hidden, buckets))
 
 
 @pytest.mark.parametrize("n_hashes", [1, 2])
@@ -186,8 +183,7 @@ def test_content_causality_with_fixed_buckets():
     (Which keys share a chunk can depend on later tokens' buckets: inherent to LSH.)"""
     layer = make_layer(n_buckets=4)
     hidden = torch.randn(1, 23, 16)
-    base = layer(hidden)
-    buckets = layer.last_buckets
+    base, buckets = layer(hidden)
     for t in (0, 9, 22):
         changed = hidden.clone()
         changed[0, t] += 3.0 * torch.randn(16)
@@ -201,7 +197,7 @@ def test_no_gradient_from_later_positions_exactly(duplicate_correction):
     layer = make_layer(n_buckets=4, n_hashes=3, duplicate_correction=duplicate_correction)
     hidden = torch.randn(1, 30, 16, requires_grad=True)
     t = 17
-    (layer(hidden)[:, :t] * torch.randn(1, t, 16)).sum().backward()
+    (layer(hidden)[0][:, :t] * torch.randn(1, t, 16)).sum().backward()
     assert torch.all(hidden.grad[0, t:] == 0)
     assert hidden.grad[0, :t].abs().sum(-1).min() > 0
 
@@ -211,30 +207,26 @@ def test_padding_positions_never_influence_real_positions():
     hidden = torch.randn(2, 13, 16)
     mask = torch.ones(2, 13, dtype=torch.bool)
     mask[0, :3], mask[1, 10:] = False, False
-    base = layer(hidden, mask)
+    base, buckets = layer(hidden, mask)
     changed = hidden.clone()
     changed[~mask] = torch.randn(int((~mask).sum()), 16) * 5
-    out = forced_run(layer, changed, layer.last_buckets, mask)
+    out = forced_run(layer, changed, buckets, mask)
     torch.testing.assert_close(out[mask], base[mask], rtol=0, atol=1e-6)
 
 
 def test_replay_seed_and_fresh_hashing():
     layer = make_layer(n_buckets=8)
     hidden = torch.randn(2, 32, 16)
-    first = layer(hidden)
-    recorded = layer.last_buckets.clone()
-    assert layer.last_rotations is not None
-    layer.forced_buckets = recorded
-    replay = layer(hidden)
+    first, recorded = layer(hidden)
+    replay = forced_run(layer, hidden, recorded)
     assert torch.equal(first, replay)  # bit-identical
-    layer.forced_buckets = None
-    layer(hidden)
-    assert not torch.equal(layer.last_buckets, recorded)  # no seed: fresh rotations
+    _, fresh = layer(hidden)
+    assert not torch.equal(fresh, recorded)  # no seed: fresh rotations
 
     seeded = make_layer(n_buckets=8, hash_seed=3)
     rng_before = torch.get_rng_state()
-    out_a, buckets_a = seeded(hidden), seeded.last_buckets
-    out_b, buckets_b = seeded(hidden), seeded.last_buckets
+    out_a, buckets_a = seeded(hidden)
+    out_b, buckets_b = seeded(hidden)
     assert torch.equal(out_a, out_b) and torch.equal(buckets_a, buckets_b)
     assert torch.equal(rng_before, torch.get_rng_state())  # the seed never touches the global RNG
 
@@ -243,10 +235,10 @@ def test_n_hashes_can_change_at_run_time():
     layer = make_layer(hash_seed=0)
     hidden = torch.randn(1, 16, 16)
     layer.n_hashes = 4
-    out = layer(hidden)
-    assert layer.last_buckets.shape == (1, 2, 4, 16)
+    out, buckets = layer(hidden)
+    assert buckets.shape == (1, 2, 4, 16)
     torch.testing.assert_close(out.double(), brute_force_lsh(layer.double(), hidden.double(),
-                                                             layer.last_buckets), atol=1e-5, rtol=1e-5)
+                                                             buckets), atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("positions_per_block", [None, 7])  # 7: 50 = 7 * 7 + 1 positions
@@ -276,26 +268,31 @@ def test_hashing_is_argmax_of_rotated_vectors_and_factorised(positions_per_block
     assert int(buckets.max()) < 2048 and len(buckets.unique()) > 50  # spread over many buckets
 
 
-def test_bf16_autocast_runs():
+def test_bf16_autocast_is_close_to_fp32_on_the_same_buckets():
     layer = make_layer(n_buckets=4)
     hidden = torch.randn(1, 12, 16, requires_grad=True)
+    weights = torch.randn(1, 12, 16)
+    reference, buckets = layer(hidden)
+    (reference * weights).sum().backward()
+    reference_grad, hidden.grad = hidden.grad, None
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        out = layer(hidden)
-    out.float().sum().backward()
-    assert torch.isfinite(out.float()).all() and torch.isfinite(hidden.grad).all()
+        out = forced_run(layer, hidden, buckets)
+    (out.float() * weights).sum().backward()
+    torch.testing.assert_close(out.float(), reference, rtol=0.05, atol=0.02)
+    torch.testing.assert_close(hidden.grad, reference_grad, rtol=0.05, atol=0.05)
 
 
 def test_memory_of_one_layer_at_64k_tokens_stays_under_2_gib():
     """An L x L fp32 matrix alone would be 16 GiB; run in a fresh process for a clean peak."""
     script = textwrap.dedent("""
         import resource, torch
-        from reformer_cli.config import ModelConfig
-        from reformer_cli.core.attention import build_attention
+        from reformer_cli.config.model import ModelConfig
+        from reformer_cli.core.attention_types import build_attention
         torch.manual_seed(0)
         config = ModelConfig(d_model=256, n_heads=4, chunk_length=64, n_hashes=2, causal=True)
         layer = build_attention("lsh", config, 0)
         hidden = torch.randn(1, 65536, 256, requires_grad=True)
-        layer(hidden).square().mean().backward()
+        layer(hidden)[0].square().mean().backward()
         assert torch.isfinite(hidden.grad).all()
         print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KiB on Linux
     """)
@@ -312,10 +309,11 @@ def test_fp16_logits_beyond_its_exp_range_take_the_shifted_path():
     with torch.no_grad():
         layer.query_key.weight.mul_(25.0)
     hidden = torch.randn(2, 24, 16, generator=torch.Generator().manual_seed(4))
-    reference = layer.double()(hidden.double()).detach()
+    reference, buckets = layer.double()(hidden.double())
+    reference = reference.detach()
     q = layer.query_key(hidden.double()).detach().view(2, 24, 2, 8)
     assert float(q.norm(dim=-1).max()) * layer.scale > 20  # exp() of it is beyond fp16
     layer.half()
-    out = forced_run(layer, hidden.half(), layer.last_buckets)
+    out = forced_run(layer, hidden.half(), buckets)
     assert out.isfinite().all()
     torch.testing.assert_close(out.double(), reference, rtol=0, atol=5e-3)

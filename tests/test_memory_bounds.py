@@ -14,7 +14,7 @@ import pytest
 CHILD = r"""
 import json, sys
 import torch
-from reformer_cli.config import ModelConfig
+from reformer_cli.config.model import ModelConfig
 from reformer_cli.core.model import ReformerLM
 
 def mib(key):

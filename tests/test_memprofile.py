@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from reformer_cli.config import ModelConfig
+from reformer_cli.config.model import ModelConfig
 from reformer_cli.core.model import ReformerLM
 from reformer_cli.memprofile.estimate import estimate_peak, parameter_count, step_flops
 from reformer_cli.memprofile.measure import MeasureSpec, measure_in_subprocess
@@ -71,22 +71,25 @@ def test_naive_attention_memory_grows_quadratically_and_lsh_linearly(mode):
     assert step_flops(rows[0].config, 32768) / step_flops(rows[0].config, 16384) > 3.5
 
 
+@pytest.mark.slow
 def test_analytic_model_matches_measured_peak_within_20_percent(measured_rows):
     report = []
     for index, (variant, result) in measured_rows.items():
         assert result.status == "ok", (index, result.detail)
         estimate = estimate_peak(variant.config, MEASURED_LENGTH).peak_bytes
         report.append((index, result.peak_bytes / 2**20, estimate / 2**20))
-    for index, measured, estimated in report:
+    for _index, measured, estimated in report:
         assert abs(estimated / measured - 1) < 0.20, report
 
 
+@pytest.mark.slow
 def test_each_technique_saves_memory_at_a_measured_length(measured_rows):
     peak = {index: result.peak_bytes for index, (_, result) in measured_rows.items()}
     assert peak[5] < peak[3] < peak[1]
     assert peak[4] < peak[3]  # reversible layers really save memory with several layers
 
 
+@pytest.mark.slow
 def test_parameters_gradients_and_optimizer_state_are_reported(measured_rows):
     variant, result = measured_rows[5]
     assert result.param_count == parameter_count(variant.config)

@@ -35,7 +35,6 @@ def test_bad_lengths_are_one_clear_line_and_nonzero_exit(args, words):
 
 
 def test_plot_without_matplotlib_says_how_to_install_it(tmp_path):
-    pytest.importorskip("pytest")
     try:
         import matplotlib  # noqa: F401
         pytest.skip("matplotlib is installed here")
@@ -62,6 +61,7 @@ def test_tiny_memory_limit_estimates_every_row_and_json_parses(tmp_path):
     assert len(list(csv.DictReader(csv_path.open()))) == 10
 
 
+@pytest.mark.slow
 def test_json_marks_measured_and_estimated_rows(tmp_path):
     # At L=1024 with 8 heads the naive score matrices need ~0.2 GiB: over a 0.1 GiB budget,
     # while the other rows of this tiny model need a few MiB and are measured.

@@ -9,7 +9,7 @@ import copy
 import pytest
 import torch
 
-from reformer_cli.config import ModelConfig
+from reformer_cli.config.model import ModelConfig
 from reformer_cli.core.reversible import ReversibleStack
 
 LAYER_SETS = {"local+lsh": ["local", "lsh"], "full": ["full"], "lsh": ["lsh"]}

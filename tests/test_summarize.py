@@ -5,13 +5,13 @@ import json
 import random
 import time
 from pathlib import Path
+from pydoc_data.topics import topics
 
 import numpy as np
 import pytest
-from pydoc_data.topics import topics
 
 from reformer_cli.errors import InputError
-from reformer_cli.summarize import summarize_extractive
+from reformer_cli.summarize.extractive import summarize_extractive
 from reformer_cli.summarize.scoring import directed_centrality
 from reformer_cli.summarize.selection import Budget
 from reformer_cli.summarize.terms import terms, tfidf_matrix
@@ -151,8 +151,13 @@ def test_linear_fallback_equals_pairwise_without_threshold(monkeypatch):
 
 
 def test_feature_flags_quotes_sections_and_cues():
-    from reformer_cli.summarize.scoring import (ROADMAP, ScoringConfig, _quote_flags,
-                                                _section_flags, sentence_features)
+    from reformer_cli.summarize.scoring import (
+        ROADMAP,
+        ScoringConfig,
+        _quote_flags,
+        _section_flags,
+        sentence_features,
+    )
     from reformer_cli.text.sentences import split_sentences
 
     dialogue = split_sentences("瑜曰：「吾自去和他說話。好便好。」肅曰：「某願同往。」於是引兵而去。")

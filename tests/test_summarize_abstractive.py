@@ -1,4 +1,4 @@
-"""Abstractive summarization (reformer_cli/summarize_abstractive.py).
+"""Abstractive summarization (reformer_cli/summarize/abstractive.py, generation/search.py).
 
 Decoding is checked against slow, obviously-correct references: the cached decoder with beam
 reordering must give exactly what a decoder that recomputes the full forward of every
@@ -19,16 +19,23 @@ from pathlib import Path
 import pytest
 import torch
 
-from reformer_cli.config import ModelConfig
+from reformer_cli.config.model import ModelConfig
 from reformer_cli.core.decoding import prefill
 from reformer_cli.core.model import ReformerLM
 from reformer_cli.errors import ConfigError, InputError
-from reformer_cli.summarize import SummarizeOptions
+from reformer_cli.generation.search import (
+    CachedDecoder,
+    DecodingOptions,
+    banned_tokens,
+    beam_search,
+    control_repetition,
+    greedy_search,
+    reorder_state,
+)
+from reformer_cli.generation.stop_reasons import STOP_EOS, STOP_LENGTH
+from reformer_cli.summarize.abstractive import apply_budget, build_prompt
 from reformer_cli.summarize.selection import Budget
-from reformer_cli.summarize_abstractive import (STOP_EOS, STOP_LENGTH, CachedDecoder,
-                                                DecodingOptions, apply_budget, banned_tokens,
-                                                beam_search, build_prompt, control_repetition,
-                                                greedy_search, reorder_state)
+from reformer_cli.summarize.summary import SummarizeOptions
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = ROOT / ".venv" / "bin" / "python"
@@ -198,7 +205,7 @@ def test_a_summary_is_the_same_every_time_and_leaves_the_global_rng_alone():
     """LSH rotations are drawn while prefilling; for a model without hash_seed they come from
     a fixed seed, so the same document always gives the same summary (the CLI and a library
     call agree), and the caller's random stream is untouched."""
-    from reformer_cli.summarize_abstractive import generate_summary
+    from reformer_cli.summarize.abstractive import generate_summary
     from reformer_cli.text.tokenizer import ByteTokenizer
 
     model = tiny_model(["lsh", "lsh"], vocab_size=258, hash_seed=None, n_buckets=4)
@@ -331,7 +338,7 @@ def trained(tmp_path_factory):
 
 def exact_summaries(model_dir, documents, n_hashes, num_beams=1):
     from reformer_cli.checkpoint import load_model
-    from reformer_cli.summarize_abstractive import generate_summary
+    from reformer_cli.summarize.abstractive import generate_summary
 
     loaded = load_model(model_dir)
     loaded.model.set_n_hashes(n_hashes)
@@ -340,6 +347,7 @@ def exact_summaries(model_dir, documents, n_hashes, num_beams=1):
             for document, key in documents]
 
 
+@pytest.mark.slow
 def test_a_reformer_trained_short_then_long_finds_the_repeated_sentence_of_unseen_long_documents(
         trained):
     folder, held_out = trained
@@ -352,6 +360,7 @@ def test_a_reformer_trained_short_then_long_finds_the_repeated_sentence_of_unsee
     assert beams >= 5, f"beam search: {beams}/10 exact"
 
 
+@pytest.mark.slow
 def test_summarize_command_abstractive_and_auto_end_to_end(trained):
     import json
 
@@ -377,6 +386,7 @@ def test_summarize_command_abstractive_and_auto_end_to_end(trained):
     assert "--n-hashes" in bad.stderr
 
 
+@pytest.mark.slow
 def test_abstractive_request_with_a_language_model_gives_one_line(trained):
     folder, held_out = trained
     (folder / "text.txt").write_text(" ".join(doc for doc, _ in held_out), encoding="utf-8")

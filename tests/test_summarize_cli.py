@@ -4,9 +4,9 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from pydoc_data.topics import topics
 
 import pytest
-from pydoc_data.topics import topics
 
 from reformer_cli.text.sentences import count_words
 
@@ -122,19 +122,50 @@ def test_missing_file_is_one_line(tmp_path):
     assert "no such file" in result.stderr.decode()
 
 
-def test_auto_uses_extractive_unless_the_model_was_trained_to_summarize(tmp_path, document):
-    models = tmp_path / "models"
-    (models / "lm").mkdir(parents=True)
-    (models / "lm" / "config.yaml").write_text("model: {d_model: 64}\ndata: {task: lm}\n")
-    (models / "summ" / "final").mkdir(parents=True)
-    (models / "summ" / "final" / "config.yaml").write_text("data:\n  task: summarize\n")
-    result = reformer(document, "--model", "lm", "--sentences", 1, cwd=tmp_path)
-    assert result.returncode == 0 and "extractive" in result.stderr.decode()
-    result = reformer(document, "--model", "summ", cwd=tmp_path)
-    abstractive_exists = (ROOT / "reformer_cli" / "summarize_abstractive.py").exists()
-    if not abstractive_exists:  # auto picked abstractive, which is not built yet: one clear line
-        assert_one_line_error(result)
-        assert "--task summarize" in result.stderr.decode()
+@pytest.fixture(scope="module")
+def models_root(tmp_path_factory):
+    """models/lm and models/summ: tiny checkpoints (random weights, byte tokenizer) of a
+    language model and of a model trained with --task summarize."""
+    import torch
+
+    from reformer_cli.checkpoint import save_checkpoint
+    from reformer_cli.config.model import ModelConfig
+    from reformer_cli.config.run import DataConfig, RunConfig
+    from reformer_cli.core.model import ReformerLM
+    from reformer_cli.text.tokenizer import ByteTokenizer
+
+    root = tmp_path_factory.mktemp("work")
+    torch.manual_seed(0)
+    model_config = ModelConfig(vocab_size=258, d_model=32, n_heads=2, d_ff=64, n_layers=2,
+                               chunk_length=8, max_seq_len=4096)
+    for name, task in (("lm", "lm"), ("summ", "summarize")):
+        run = RunConfig(name=name, model=model_config,
+                        data=DataConfig(seq_len=256, tokenizer="byte", task=task))
+        save_checkpoint(root / "models" / name / "final", config=run,
+                        model=ReformerLM(model_config), tokenizer=ByteTokenizer(), step=0)
+    return root
+
+
+def test_auto_uses_extractive_unless_the_model_was_trained_to_summarize(models_root, document):
+    result = reformer(document, "--model", "lm", "--sentences", 1, cwd=models_root)
+    assert result.returncode == 0, result.stderr
+    assert "extractive method (the model is not used)" in result.stderr.decode()
+    assert len(result.stdout.decode().splitlines()) == 1
+
+    result = reformer(document, "--model", "summ", "--max-new-tokens", 6, "--format", "json",
+                      cwd=models_root)
+    assert result.returncode == 0, result.stderr
+    assert "abstractive method" in result.stderr.decode()
+    record = json.loads(result.stdout)
+    assert record["method"] == "abstractive"
+    generation = record["generation"]
+    assert generation["model"].endswith("summ/final") and generation["generated_tokens"] <= 6
+
+
+def test_abstractive_method_needs_a_summarization_model(models_root, document):
+    result = reformer(document, "--model", "lm", "--method", "abstractive", cwd=models_root)
+    assert_one_line_error(result)
+    assert "--task summarize" in result.stderr.decode() and "--task lm" in result.stderr.decode()
 
 
 def test_extractive_path_does_not_import_torch(document):
@@ -146,33 +177,3 @@ def test_extractive_path_does_not_import_torch(document):
     assert result.returncode == 0, result.stderr
     assert result.stderr.decode().strip().endswith("NO-TORCH"), result.stderr
     assert len(result.stdout.decode().splitlines()) == 2
-
-
-def test_abstractive_seam_calls_summarize_abstractive(tmp_path, document, monkeypatch, capsys):
-    """With a summarize model, auto calls summarize_abstractive(text, model_dir, options)."""
-    import types
-
-    from reformer_cli.commands import summarize as command
-    from reformer_cli.summarize import SummarizeOptions
-
-    model_dir = tmp_path / "summ"
-    model_dir.mkdir()
-    (model_dir / "config.yaml").write_text("task: summarize\n")
-    calls = []
-
-    def fake(text, directory, options):
-        calls.append((text, directory, options))
-        return "first generated line\nsecond one"
-
-    module = types.ModuleType(command.ABSTRACTIVE_MODULE)
-    module.summarize_abstractive = fake
-    monkeypatch.setitem(sys.modules, command.ABSTRACTIVE_MODULE, module)
-    out = command.run_summarize([str(document)], str(model_dir), "auto", None, None, 30, "auto",
-                                "json", None)
-    record = json.loads(out)
-    assert record["method"] == "abstractive"
-    assert [s["text"] for s in record["sentences"]] == ["first generated line", "second one"]
-    (text, directory, options), = calls
-    assert text == DOCUMENT and directory == model_dir
-    assert isinstance(options, SummarizeOptions) and options.budget.max_words == 30
-    assert "abstractive" in capsys.readouterr().err

@@ -3,15 +3,21 @@
 import random
 import warnings
 from pathlib import Path
+from pydoc_data.topics import topics
 
 import numpy as np
 import pytest
-from pydoc_data.topics import topics
 
 from reformer_cli.errors import ConfigError, InputError
 from reformer_cli.text import tokenizer as tokenizer_module
-from reformer_cli.text.tokenizer import (ByteTokenizer, SentencePieceTokenizer, cjk_share,
-                                         load_tokenizer, split_long_line, train_sentencepiece)
+from reformer_cli.text.tokenizer import (
+    ByteTokenizer,
+    SentencePieceTokenizer,
+    cjk_share,
+    load_tokenizer,
+    split_long_line,
+    train_sentencepiece,
+)
 
 ENGLISH = "\n".join(topics[key] for key in sorted(topics))
 SHARED_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "data"

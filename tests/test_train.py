@@ -2,21 +2,29 @@
 
 import io
 import math
+from pydoc_data.topics import topics
 
 import pytest
 import torch
-from pydoc_data.topics import topics
 from rich.console import Console
 
 from reformer_cli import checkpoint as ckpt
-from reformer_cli.config_loading import RunConfig, TrainConfig
+from reformer_cli.commands.progress import ProgressDisplay
+from reformer_cli.config.run import RunConfig, TrainConfig
+from reformer_cli.core.head_loss import IGNORE_INDEX
 from reformer_cli.core.model import ReformerLM
+from reformer_cli.data.windows import WindowSampler, evaluation_batches
 from reformer_cli.errors import ResourceError
-from reformer_cli.progress import ProgressDisplay
-from reformer_cli.text.corpus import WindowSampler, evaluation_batches
 from reformer_cli.text.tokenizer import ByteTokenizer
-from reformer_cli.train import (EvalSet, Trainer, TrainingInterrupted, build_optimizer, evaluate,
-                                learning_rate, seed_everything)
+from reformer_cli.training.trainer import (
+    EvalSet,
+    Trainer,
+    TrainingInterrupted,
+    build_optimizer,
+    evaluate,
+    learning_rate,
+    seed_everything,
+)
 
 TEXT = "\n\n".join(topics[key] for key in sorted(topics))[:40_000]
 
@@ -47,7 +55,7 @@ def make_trainer(config, run_dir=None, on_event=None, model_seed=0):
     model = ReformerLM(config.model)
     eval_set = EvalSet(evaluation_batches(tokens[split:], config.data.seq_len, 2, 2),
                        characters=0, unit="byte")
-    eval_set.characters = sum(int((t != -100).sum()) for _, t in eval_set.batches)
+    eval_set.characters = sum(int((t != IGNORE_INDEX).sum()) for _, t in eval_set.batches)
     seed_everything(config.train.seed)
     sampler = WindowSampler(tokens[:split], config.data.seq_len, seed=config.train.seed)
     return Trainer(config, model, tokenizer, sampler, eval_set, run_dir, on_event=on_event,
@@ -113,17 +121,17 @@ def test_evaluation_matches_a_slow_reference_and_leaves_the_rng_alone():
     tokenizer = ByteTokenizer()
     ids = torch.tensor([list(TEXT[i * 48:(i + 1) * 48].encode()) for i in range(6)])  # (6, 48) ASCII
     targets = torch.roll(ids, -1, dims=1)
-    targets[0, :30] = -100  # batches score different numbers of tokens: the mean must weight them
-    targets[3, 5:] = -100
+    targets[0, :30] = IGNORE_INDEX  # batches score different numbers of tokens: the mean must weight them
+    targets[3, 5:] = IGNORE_INDEX
     batches = [(ids[:2], targets[:2]), (ids[2:3], targets[2:3]), (ids[3:], targets[3:])]
-    characters = sum(len(tokenizer.decode(t[t != -100].tolist())) for _, t in batches)
+    characters = sum(len(tokenizer.decode(t[t != IGNORE_INDEX].tolist())) for _, t in batches)
     eval_set = EvalSet(batches, characters, unit="char")
     before = torch.get_rng_state()
     result = evaluate(model, eval_set, torch.device("cpu"))
     assert torch.equal(torch.get_rng_state(), before)
     with torch.no_grad():
         log_probs = torch.log_softmax(model(ids), dim=-1)  # (6, 48, vocab)
-    valid = targets != -100
+    valid = targets != IGNORE_INDEX
     nats = -log_probs.gather(-1, targets.clamp(min=0)[..., None])[..., 0][valid].sum().item()
     assert result["val_tokens"] == int(valid.sum())
     assert result["val_loss"] == pytest.approx(nats / int(valid.sum()), rel=1e-5)

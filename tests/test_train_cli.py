@@ -7,14 +7,14 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from pydoc_data.topics import topics
 
 import pytest
 import torch
-from pydoc_data.topics import topics
 
 from reformer_cli import checkpoint as ckpt
-from reformer_cli.train import evaluate
-from reformer_cli.training_setup import prepare_data
+from reformer_cli.training.setup import prepare_data
+from reformer_cli.training.trainer import evaluate
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_LM = REPO.parent / "shared" / "data" / "lm"
@@ -260,7 +260,7 @@ def test_time_budget_alone_lifts_the_step_limit(workspace):
 
 
 def test_a_separate_validation_file_is_what_gets_scored(workspace):
-    from reformer_cli.config_loading import load_run_config
+    from reformer_cli.config.load import load_run_config
 
     (workspace / "val.txt").write_text("x" * 500)
     config = load_run_config(workspace / "tiny.yaml", flags={

@@ -15,6 +15,7 @@ from typing import Optional
 
 import typer
 
+from reformer_cli.commands.messages import note
 from reformer_cli.errors import InputError
 
 
@@ -45,8 +46,9 @@ def continue_command(
                                            help="LSH hash rounds (default: as trained)."),
 ) -> None:
     """Continue a document: the whole text is context, each new token costs the same."""
-    from reformer_cli.config import check_range
-    from reformer_cli.generate import GenerationConfig, SamplingConfig
+    from reformer_cli.config.checks import check_range
+    from reformer_cli.generation.generator import GenerationConfig
+    from reformer_cli.generation.sampling import SamplingConfig
 
     config = GenerationConfig(max_new_tokens, SamplingConfig(temperature, top_k, top_p)).validate()
     check_range("--num-samples", num_samples, low=1)
@@ -62,7 +64,7 @@ def continue_command(
 
 
 def read_prompt(file: str) -> str:
-    from reformer_cli.text.corpus import read_documents
+    from reformer_cli.text.reading import read_documents
 
     if file != "-" and Path(file).is_dir():
         raise InputError(f"{file} is a folder", "give one text file (or - for stdin)")
@@ -79,18 +81,14 @@ def open_sink(output: Path | None):
                          "check the folder exists and is writable") from None
 
 
-def note(message: str) -> None:
-    sys.stderr.write(message + "\n")
-    sys.stderr.flush()
-
-
 def run_continue(text, model_name, config, seed, num_samples, stream, sink, device_name,
                  n_hashes) -> None:
     import torch
 
     from reformer_cli.checkpoint import load_model
-    from reformer_cli.config_loading import resolve_device
-    from reformer_cli.generate import Generator, fit_prompt, stream_text
+    from reformer_cli.config.device import resolve_device
+    from reformer_cli.generation.generator import Generator, fit_prompt
+    from reformer_cli.generation.streaming import stream_text
 
     device = resolve_device(device_name)
     started = time.perf_counter()

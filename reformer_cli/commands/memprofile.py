@@ -13,10 +13,13 @@ from typing import List, Optional
 
 import typer
 
+from reformer_cli.commands.messages import note
 from reformer_cli.errors import ConfigError, InputError, ReformerError, ResourceError
 
 SOURCE, RUN, OUTPUT = "Model", "Measurement", "Output"
-DEFAULT_TIME_LIMIT = 360.0  # seconds per row: the default 64K run measures row 2 (SDPA, ~4 min) and stays under 5 min
+# Seconds per row before a row is estimated instead of measured: long enough for the exact
+# attention row at 64K on a 2-core CPU (README, memprofile).
+DEFAULT_TIME_LIMIT = 360.0
 
 
 def parse_lengths(seq_len: str | None, sweep: str | None, default: int | None) -> list[int] | None:
@@ -61,7 +64,7 @@ def load_model_config(config: str | None, model: str | None, settings: list[str]
     (ModelConfig's own, not configs/default.yaml), with --set overrides. data.seq_len is set to
     the shortest profiled length, so the config's own checks (max_seq_len, chunk_length) apply
     to the lengths asked for rather than to a training window that plays no part here."""
-    from reformer_cli.config_loading import load_run_config
+    from reformer_cli.config.load import load_run_config
 
     if config is not None and model is not None:
         raise InputError("--config and --model were both given", "use one of them")
@@ -162,10 +165,14 @@ def memprofile_command(
 
     import torch
 
-    from reformer_cli.config_loading import resolve_device
+    from reformer_cli.config.device import resolve_device
     from reformer_cli.memprofile.measure import measure
-    from reformer_cli.memprofile.profile import (ProfileRequest, effective_flops_per_second,
-                                                 memory_budget, run_profile)
+    from reformer_cli.memprofile.profile import (
+        ProfileRequest,
+        effective_flops_per_second,
+        memory_budget,
+        run_profile,
+    )
 
     target = resolve_device("cuda" if device == "auto" and torch.cuda.is_available() else
                             "cpu" if device == "auto" else device)
@@ -188,8 +195,7 @@ def memprofile_command(
 
 
 def _progress(message: str) -> None:
-    sys.stderr.write(f"memprofile: {message}\n")
-    sys.stderr.flush()
+    note(f"memprofile: {message}")
 
 
 def _require_matplotlib() -> None:

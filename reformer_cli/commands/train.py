@@ -11,7 +11,7 @@ from typing import List, Optional
 
 import typer
 
-from reformer_cli.config_loading import DataConfig, RunConfig, TrainConfig
+from reformer_cli.config.run import UNLIMITED_STEPS, DataConfig, RunConfig, TrainConfig
 
 INPUT, RUN, DATA, TRAIN = "Input", "Run folder and config", "Tokens and windows", "Training"
 
@@ -86,8 +86,9 @@ def train_command(
                                        help="Seeds initialisation, data order and dropout."),
 ) -> None:
     """Train a Reformer language model on raw text; write a resumable checkpoint folder."""
-    from reformer_cli.progress import ProgressDisplay
-    from reformer_cli.training_setup import UNLIMITED_STEPS, TrainRequest, run_training
+    from reformer_cli.commands.progress import ProgressDisplay
+    from reformer_cli.training.launch import launched_rank
+    from reformer_cli.training.setup import TrainRequest, run_training
 
     if time_budget is not None and steps is None:
         steps = UNLIMITED_STEPS
@@ -98,16 +99,16 @@ def train_command(
              "train.batch_size": batch_size, "train.device": device, "train.seed": seed}
     request = TrainRequest(paths=list(paths), config_path=config, overrides=list(settings or []),
                            flags=flags, out=out, resume=resume, init_from=init_from)
-    from reformer_cli import distributed
-
     # Under torchrun only rank 0 reports (the others would repeat every line).
-    quiet = distributed.launched_rank() != 0
+    quiet = launched_rank() != 0
     try:
         with ProgressDisplay() as display:
             run_training(request, on_event=None if quiet else display,
                          notify=(lambda message: None) if quiet else display.print)
     finally:
-        distributed.shutdown()
+        from reformer_cli.training.data_parallel import shutdown
+
+        shutdown()
 
 
 def register(app: typer.Typer) -> None:

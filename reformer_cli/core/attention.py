@@ -1,4 +1,6 @@
-"""Attention layers with one interface: forward(hidden (B, L, D), padding_mask (B, L) | None).
+"""Attention layers with one interface:
+    forward(hidden (B, L, D), padding_mask (B, L) | None, buckets=None) -> (out (B, L, D), buckets)
+where only LSH layers use and return buckets (None elsewhere; see lsh_attention.py).
 
   full   exact attention, separate Q, K, V, through scaled_dot_product_attention (the baseline)
   naive  the same parameters and result, with the (L, L) score matrix materialised
@@ -18,14 +20,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reformer_cli.config import ModelConfig
-from reformer_cli.core.chunked_ops import (HARD_MASK, chunked_attention, encode_positions,
-                                           score_dtype)
+from reformer_cli.config.model import ModelConfig
+from reformer_cli.core.chunked_ops import HARD_MASK, chunked_attention, encode_positions, score_dtype
 from reformer_cli.core.positions import RotaryEmbedding, rotate_heads_
 
 
 class AttentionBase(nn.Module):
-    """Attributes shared by every attention type (the reversible recompute looks for them)."""
+    """Attributes shared by every attention type."""
 
     def __init__(self, config: ModelConfig, layer_index: int):
         super().__init__()
@@ -35,8 +36,6 @@ class AttentionBase(nn.Module):
         self.d_head = config.d_head
         self.causal = config.causal
         self.rotary = RotaryEmbedding(config.d_head, config.rotary_base, config.max_seq_len)
-        self.last_buckets: torch.Tensor | None = None  # only LSH layers set these
-        self.forced_buckets: torch.Tensor | None = None
 
     def rotated(self, projected: torch.Tensor) -> torch.Tensor:
         """Rotary positions 0 .. L-1 applied to a fresh projection output (B, L, H*d), in
@@ -87,20 +86,22 @@ class FullAttention(AttentionBase):
         zeros = torch.zeros(allowed.shape, dtype=dtype, device=device)
         return zeros.masked_fill(~allowed, mask_value(dtype))
 
-    def forward(self, hidden: torch.Tensor, padding_mask: torch.Tensor | None = None):
+    def forward(self, hidden: torch.Tensor, padding_mask: torch.Tensor | None = None,
+                buckets: None = None):
         q, k, v = self.project(hidden)
         mask = self.additive_mask(padding_mask, hidden.shape[1], q.dtype, q.device)
         if mask is None:
             out = F.scaled_dot_product_attention(q, k, v, is_causal=self.causal)
         else:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        return self.output(self.merge_heads(out))
+        return self.output(self.merge_heads(out)), None
 
 
 class NaiveAttention(FullAttention):
     """FullAttention with the (B, H, L, L) score matrix written out (memory baseline)."""
 
-    def forward(self, hidden: torch.Tensor, padding_mask: torch.Tensor | None = None):
+    def forward(self, hidden: torch.Tensor, padding_mask: torch.Tensor | None = None,
+                buckets: None = None):
         q, k, v = self.project(hidden)
         length = hidden.shape[1]
         scores = torch.matmul(q, k.transpose(-1, -2)).to(score_dtype(q.dtype))  # (B, H, L, L)
@@ -112,14 +113,13 @@ class NaiveAttention(FullAttention):
             future = torch.ones(length, length, dtype=torch.bool, device=q.device).triu(1)
             scores = scores.masked_fill(future, HARD_MASK)
         probs = torch.softmax(scores, dim=-1).to(v.dtype)
-        return self.output(self.merge_heads(torch.matmul(probs, v)))
+        return self.output(self.merge_heads(torch.matmul(probs, v))), None
 
 
-def pad_to_multiple(hidden: torch.Tensor, padding_mask: torch.Tensor | None, multiple: int):
-    """Pad (B, L, D) at the end to a multiple of `multiple`; returns (hidden, key_valid (B, Lp)
-    or None when every position is real)."""
+def pad_to_length(hidden: torch.Tensor, padding_mask: torch.Tensor | None, padded_length: int):
+    """Pad (B, L, D) at the end to (B, Lp, D), Lp = padded_length; returns (hidden, key_valid
+    (B, Lp) or None when every position is real)."""
     batch, length, _ = hidden.shape
-    padded_length = -(-length // multiple) * multiple
     extra = padded_length - length
     if extra:
         hidden = F.pad(hidden, (0, 0, 0, extra))
@@ -156,10 +156,11 @@ class LocalAttention(SharedQKAttention):
     """Chunks of chunk_length attend to themselves and the previous chunk (the first chunk
     only to itself); O(L * 2c) per head."""
 
-    def forward(self, hidden: torch.Tensor, padding_mask: torch.Tensor | None = None):
+    def forward(self, hidden: torch.Tensor, padding_mask: torch.Tensor | None = None,
+                buckets: None = None):
         batch, length, _ = hidden.shape
         chunk = self.config.chunk_length
-        hidden, key_valid = pad_to_multiple(hidden, padding_mask, chunk)
+        hidden, key_valid = pad_to_length(hidden, padding_mask, self.config.padded_length(length))
         padded_length = hidden.shape[1]
         n_chunks = padded_length // chunk
         groups = batch * self.n_heads
@@ -180,17 +181,4 @@ class LocalAttention(SharedQKAttention):
         out = chunked_attention(q.reshape(chunked), v.reshape(chunked), positions,
                                 no_look_back, self.causal, self.scale)
         out = out.view(batch, self.n_heads, padded_length, self.d_head)[:, :, :length]
-        return self.output(self.merge_heads(out))
-
-
-def build_attention(layer_type: str, config: ModelConfig, layer_index: int) -> nn.Module:
-    """The attention module of one layer: "lsh" | "local" | "full" | "naive"."""
-    if layer_type == "lsh":
-        from reformer_cli.core.lsh_attention import LSHSelfAttention
-        return LSHSelfAttention(config, layer_index)
-    layers = {"local": LocalAttention, "full": FullAttention, "naive": NaiveAttention}
-    if layer_type not in layers:
-        from reformer_cli.errors import ConfigError
-        raise ConfigError(f"unknown attention type {layer_type!r}",
-                          "use one of lsh, local, full, naive")
-    return layers[layer_type](config, layer_index)
+        return self.output(self.merge_heads(out)), None

@@ -47,10 +47,6 @@ def lsh_budget(chunk_length: int) -> int:
     return 2 * chunk_length
 
 
-def padded(length: int, multiple: int) -> int:
-    return -(-length // multiple) * multiple
-
-
 class FullCache:
     """All rotary keys and values, (B, H, capacity, d); exact attention over positions <= t."""
 
@@ -128,7 +124,7 @@ class LSHCache:
         device = normed.device
 
         # Buckets sized for the final length, as the forward would at that length.
-        self.n_buckets = attention.bucket_count(padded(capacity, self.chunk))
+        self.n_buckets = attention.bucket_count(config.padded_length(capacity))
         self.factors = bucket_factors(self.n_buckets)
         self.rotations = draw_rotations(heads, d, self.n_hashes, self.factors, device,
                                         attention.rotation_seed())  # (H, d, r, sum(f)/2)
@@ -296,7 +292,7 @@ def prefill(model, ids: torch.Tensor, capacity: int) -> tuple[DecodeState, torch
         block.attention.rotary.rotations(capacity, 0, ids.device)
         normed = block.attention_norm(x2)
         caches.append(CACHE_TYPES[config.layer_type(index)](block.attention, normed, capacity))
-        x1 = x1 + block.attention(normed)  # the ordinary O(L log L) forward of the layer
+        x1 = x1 + block.attention(normed)[0]  # the ordinary O(L log L) forward of the layer
         x2 = x2 + block.feedforward(x1)
     hidden = model.final_norm((x1[:, -1] + x2[:, -1]) * 0.5)  # (B, D): only the last position
     return DecodeState(model, caches, length, capacity), F.linear(hidden, model.head_weight)

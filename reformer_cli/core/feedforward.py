@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reformer_cli.config import ModelConfig
+from reformer_cli.config.model import ModelConfig
 
 
 class ChunkedFeedForward(nn.Module):

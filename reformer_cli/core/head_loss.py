@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import torch
 
-IGNORE_INDEX = -100
+IGNORE_INDEX = -100  # targets the loss skips (padding, a summary example's document part)
 
 
 def chunked_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
                           chunk_size: int) -> torch.Tensor:
-    """Mean cross-entropy of softmax(hidden @ weight.T) over targets != -100.
+    """Mean cross-entropy of softmax(hidden @ weight.T) over targets != IGNORE_INDEX.
 
     hidden (B, L, d), weight (vocab, d), targets (B, L); chunk_size positions (of the flattened
     B*L) per step, 0 = all at once. Returns 0 (not NaN) when every target is ignored.

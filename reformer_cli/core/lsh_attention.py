@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import torch
 
-from reformer_cli.config import ModelConfig
-from reformer_cli.core.attention import SharedQKAttention, pad_to_multiple
+from reformer_cli.config.model import ModelConfig
+from reformer_cli.core.attention import SharedQKAttention, pad_to_length
 from reformer_cli.core.chunked_ops import chunked_attention, encode_positions, look_back
 from reformer_cli.errors import InputError
 
@@ -99,7 +99,6 @@ class LSHSelfAttention(SharedQKAttention):
     def __init__(self, config: ModelConfig, layer_index: int):
         super().__init__(config, layer_index)
         self.n_hashes = config.n_hashes  # may be raised at evaluation
-        self.last_rotations: torch.Tensor | None = None
 
     def bucket_count(self, padded_length: int) -> int:
         if self.config.n_buckets:
@@ -110,10 +109,13 @@ class LSHSelfAttention(SharedQKAttention):
         seed = self.config.hash_seed
         return None if seed is None else seed * 1_000_003 + self.layer_index
 
-    def forward(self, hidden: torch.Tensor, padding_mask: torch.Tensor | None = None):
+    def forward(self, hidden: torch.Tensor, padding_mask: torch.Tensor | None = None,
+                buckets: torch.Tensor | None = None):
+        """hidden (B, L, D) -> (output (B, L, D), the buckets used (B, H, r, Lp)). Given
+        `buckets` (those a forward of the same input returned) are used instead of hashing: the
+        reversible recompute must attend exactly as the recorded forward did."""
         batch, length, _ = hidden.shape
-        chunk = self.config.chunk_length
-        hidden, key_valid = pad_to_multiple(hidden, padding_mask, chunk)
+        hidden, key_valid = pad_to_length(hidden, padding_mask, self.config.padded_length(length))
         padded_length = hidden.shape[1]
         heads, d = self.n_heads, self.d_head
 
@@ -124,27 +126,23 @@ class LSHSelfAttention(SharedQKAttention):
 
         n_buckets = self.bucket_count(padded_length)
         factors = bucket_factors(n_buckets)
-        forced = self.forced_buckets
-        n_hashes = self.n_hashes if forced is None else forced.shape[2]
-        # Drawn even when the buckets are forced, so the recompute consumes the global RNG
+        n_hashes = self.n_hashes if buckets is None else buckets.shape[2]
+        # Drawn even when the buckets are given, so the recompute consumes the global RNG
         # exactly as the recorded forward did (dropout replay depends on it).
         rotations = draw_rotations(heads, d, n_hashes, factors, hidden.device,
                                    self.rotation_seed())
-        if forced is None:
+        if buckets is None:
             qk = projected.detach().view(batch, padded_length, heads, d).transpose(1, 2)
             buckets = hash_vectors(qk, rotations, factors)  # (B, H, r, Lp)
-            self.last_rotations = rotations
-        else:
-            if tuple(forced.shape) != (batch, heads, n_hashes, padded_length):
-                raise InputError(f"forced_buckets has shape {tuple(forced.shape)}, expected "
-                                 f"{(batch, heads, n_hashes, padded_length)}",
-                                 "set forced_buckets from last_buckets of the same input")
-            buckets = forced.to(hidden.device)
-        self.last_buckets = buckets.detach()
+        elif tuple(buckets.shape) != (batch, heads, n_hashes, padded_length):
+            raise InputError(f"buckets have shape {tuple(buckets.shape)}, expected "
+                             f"{(batch, heads, n_hashes, padded_length)}",
+                             "pass the buckets a forward of the same input returned")
+        buckets = buckets.detach().to(hidden.device)
 
         q = self.rotated(projected).view(batch, padded_length, heads, d)  # (B, Lp, H, d)
         out = self.attend_sorted(q, v, buckets, key_valid, n_buckets)  # (B, Lp, H*d)
-        return self.output(out[:, :length])
+        return self.output(out[:, :length]), buckets
 
     def attend_sorted(self, q, v, buckets, key_valid, n_buckets):
         """Sort by (round, bucket, position), attend in chunks, un-sort and combine rounds.

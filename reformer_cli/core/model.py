@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reformer_cli.config import ModelConfig
-from reformer_cli.core.head_loss import chunked_cross_entropy
+from reformer_cli.config.model import ModelConfig
+from reformer_cli.core.head_loss import IGNORE_INDEX, chunked_cross_entropy
 from reformer_cli.core.reversible import ReversibleStack
 from reformer_cli.errors import ConfigError, InputError
 
@@ -50,7 +50,8 @@ class ReformerLM(nn.Module):
         return self.final_norm((y1 + y2) * 0.5)
 
     def forward(self, ids, targets=None, padding_mask=None):
-        """Logits (B, L, vocab) without targets; the mean cross-entropy over targets != -100 with.
+        """Logits (B, L, vocab) without targets; the mean cross-entropy over targets != IGNORE_INDEX
+        with.
 
         With targets the logits are never materialised whole: the head and the loss run
         config.loss_chunk_size positions at a time (0 = all at once). Padded positions
@@ -63,7 +64,7 @@ class ReformerLM(nn.Module):
             raise InputError(f"targets have shape {tuple(targets.shape)} but ids have "
                              f"{tuple(ids.shape)}", "pass one target per input position")
         if padding_mask is not None:
-            targets = targets.masked_fill(~padding_mask, -100)
+            targets = targets.masked_fill(~padding_mask, IGNORE_INDEX)
         return chunked_cross_entropy(hidden, self.head_weight, targets, self.config.loss_chunk_size)
 
     def num_parameters(self) -> int:

@@ -29,8 +29,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reformer_cli.config import ModelConfig
-from reformer_cli.core.attention import build_attention
+from reformer_cli.config.model import ModelConfig
+from reformer_cli.core.attention_types import build_attention
 from reformer_cli.core.feedforward import ChunkedFeedForward
 from reformer_cli.core.rng import RNGState
 
@@ -56,11 +56,11 @@ class ReversibleBlock(nn.Module):
 
     def attention_branch(self, x2, padding_mask, record: BlockRecord | None = None):
         """F(x2) = dropout(Attention(LayerNorm(x2))); fills `record` when given."""
-        out = self.attention(self.attention_norm(x2), padding_mask)  # (B, L, d_model)
+        out, buckets = self.attention(self.attention_norm(x2), padding_mask)  # (B, L, d_model)
         if record is not None:
-            record.buckets = getattr(self.attention, "last_buckets", None)
+            record.buckets = buckets
             # Captured after the attention call: an LSH layer draws fresh rotations from the same
-            # generator in the forward pass but not in the recompute (its buckets are forced).
+            # generator in the forward pass but not in the recompute (its buckets are given).
             record.attention_dropout_rng = RNGState.capture(out.device)
         return F.dropout(out, self.dropout, self.training)
 
@@ -74,15 +74,8 @@ class ReversibleBlock(nn.Module):
 
     def recompute_attention_branch(self, x2, padding_mask, record: BlockRecord):
         """F(x2) with grad, using the forward pass's buckets and dropout mask."""
-        forcing = hasattr(self.attention, "forced_buckets")
         with record.attention_dropout_rng.replay():  # forked: the global RNG is left untouched
-            if forcing:
-                self.attention.forced_buckets = record.buckets
-            try:
-                out = self.attention(self.attention_norm(x2), padding_mask)
-            finally:
-                if forcing:
-                    self.attention.forced_buckets = None
+            out, _ = self.attention(self.attention_norm(x2), padding_mask, record.buckets)
             record.attention_dropout_rng.restore()
             return F.dropout(out, self.dropout, self.training)
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from reformer_cli.config import ModelConfig
+from reformer_cli.config.model import ModelConfig
 
 BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
 SCORE_BYTES = 4  # every attention variant computes its logits and softmax in fp32
@@ -76,7 +76,7 @@ class Shapes:
 def shapes_for(config: ModelConfig, seq_len: int, batch: int, dtype: str) -> Shapes:
     chunk = config.chunk_length
     uses_chunks = any(config.layer_type(i) in ("lsh", "local") for i in range(config.n_layers))
-    length = -(-seq_len // chunk) * chunk if uses_chunks else seq_len
+    length = config.padded_length(seq_len) if uses_chunks else seq_len
     return Shapes(batch=batch, length=length, d_model=config.d_model, d_ff=config.d_ff,
                   heads=config.n_heads, d_head=config.d_head, vocab=config.vocab_size,
                   rounds=config.n_hashes, chunk=chunk, element=BYTES[dtype])

@@ -80,7 +80,7 @@ def _build(spec: MeasureSpec, seq_len: int):
     """Model, optimizer (state allocated) and a random batch, on the spec's device and dtype."""
     import torch
 
-    from reformer_cli.config import ModelConfig
+    from reformer_cli.config.model import ModelConfig
     from reformer_cli.core.model import ReformerLM
 
     torch.manual_seed(spec.seed)

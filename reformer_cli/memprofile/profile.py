@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
-from reformer_cli.config import ModelConfig
+from reformer_cli.config.model import ModelConfig
 from reformer_cli.errors import InputError, ResourceError
 from reformer_cli.memprofile.estimate import estimate_peak, parameter_count, step_flops
 from reformer_cli.memprofile.measure import MeasureResult, MeasureSpec

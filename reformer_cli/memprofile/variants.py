@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from reformer_cli.config import ModelConfig
+from reformer_cli.config.model import ModelConfig
 
 # Used for rows 4-5 when the base config has chunking switched off: without a chunk size the
 # "chunked" row would be identical to row 4 and say nothing.

@@ -31,7 +31,7 @@ dec mon tue wed thu fri sat sun gen col lt sgt capt gov rep sen rev est viz ed e
 """.split())
 
 SENTENCE_END_EN = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s)")
-SENTENCE_END_ZH = re.compile(f"(?:[。！？；!?;]|…+|\\.\\.\\.)+[」』”’）)》\"']*")
+SENTENCE_END_ZH = re.compile("(?:[。！？；!?;]|…+|\\.\\.\\.)+[」』”’）)》\"']*")
 CLAUSE_BREAK = re.compile(f"[,;:，、：；](?:\\s+|(?=[{CJK_CHAR}]))|\\s[-–—]\\s")
 LIST_MARKER = re.compile(r"^\s*(?:[-*•·+o]\s+|\(?[0-9]{1,3}[.)]\s+|\(?[a-zA-Z][.)]\s+|[0-9]+\.\s*$)")
 SECTION_NUMBER = re.compile(r"^\s*(?:[0-9]+(?:\.[0-9]+)*\.?|[A-Z]\.|Appendix [A-Z]\.?)\s+\S")

@@ -142,12 +142,10 @@ class SentencePieceTokenizer(Tokenizer):
 # Training
 
 
-def train_sentencepiece(texts: Iterable[str], vocab_size: int, *, workdir: str | Path | None = None,
-                        model_type: str = "unigram", seed: int = 0) -> SentencePieceTokenizer:
-    """Train SentencePiece on the texts, in memory.
-
-    `workdir` is accepted for API compatibility; training streams lines through
-    SentencePiece's `sentence_iterator` and writes the model to memory, so no file is needed.
+def train_sentencepiece(texts: Iterable[str], vocab_size: int, *, model_type: str = "unigram",
+                        seed: int = 0) -> SentencePieceTokenizer:
+    """Train SentencePiece on the texts, in memory: lines stream through SentencePiece's
+    `sentence_iterator` and the model is written to memory, so no file is needed.
     A vocabulary the corpus cannot fill is lowered to SentencePiece's suggested maximum with a
     `warnings.warn` (and a note in `tokenizer.notes`) instead of failing.
     """

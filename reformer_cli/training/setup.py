@@ -12,17 +12,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 from reformer_cli import checkpoint as ckpt
-from reformer_cli.config_loading import load_run_config, resolve_device
+from reformer_cli.config.device import resolve_device
+from reformer_cli.config.load import load_run_config
 from reformer_cli.errors import ConfigError, InputError
 
-UNLIMITED_STEPS = 10**9  # train.steps when only a time budget limits the run
 # Settings a resumed run may not change: they define the model, the tokens or the windows.
 FIXED_ON_RESUME = ("data.seq_len", "data.tokenizer", "data.vocab_size", "data.task")
 # Model settings that define the weights: a run started --init-from a checkpoint keeps them.
@@ -49,6 +48,7 @@ class PreparedData:
     eval_set: object  # train.EvalSet | None (no validation text)
     fingerprint: str  # identifies the training tokens, checked on resume
     train_tokens: int
+    warnings: list[str] = field(default_factory=list)  # for the user, e.g. a lowered vocabulary
 
 
 def resolve_run(request: TrainRequest, initial_weights: Path | None = None):
@@ -129,9 +129,9 @@ def _check_unchanged(saved, config) -> None:
                               "drop that setting, or start a new run with --name")
 
 
-def prepare_data(paths: list[str], config, tokenizer=None, notify: Callable[[str], None] | None = None
-                 ) -> PreparedData:
-    """Read, split, tokenize and window the text. `tokenizer` given = reuse it (resume)."""
+def prepare_data(paths: list[str], config, tokenizer=None) -> PreparedData:
+    """Read, split, tokenize and window the text. `tokenizer` given = reuse it (resume). What
+    deserves a warning (a lowered vocabulary, truncated summaries) is in `warnings`."""
     data = config.data
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -139,13 +139,12 @@ def prepare_data(paths: list[str], config, tokenizer=None, notify: Callable[[str
             prepared = _prepare_summarization(paths, config, tokenizer)
         else:
             prepared = _prepare_language_model(paths, config, tokenizer)
-    for warning in caught:
-        (notify or _to_stderr)(f"warning: {warning.message}")
+    prepared.warnings = [str(warning.message) for warning in caught]
     return prepared
 
 
 def _load_or_train_tokenizer(config, texts: list[str], tokenizer):
-    from reformer_cli.text.tokenizer import ByteTokenizer, load_tokenizer, train_sentencepiece
+    from reformer_cli.text.tokenizer import ByteTokenizer, load_tokenizer
 
     data = config.data
     if tokenizer is not None:
@@ -159,8 +158,8 @@ def _load_or_train_tokenizer(config, texts: list[str], tokenizer):
 
 def _train_sentencepiece_once(texts, vocab_size: int, seed: int):
     """Under torchrun only rank 0 trains; the others receive its model (no shared disk needed)."""
-    from reformer_cli.distributed import active_runtime
     from reformer_cli.text.tokenizer import SentencePieceTokenizer, train_sentencepiece
+    from reformer_cli.training.data_parallel import active_runtime
 
     runtime = active_runtime()
     if runtime is None:
@@ -176,7 +175,9 @@ def _train_sentencepiece_once(texts, vocab_size: int, seed: int):
 
 
 def _prepare_language_model(paths, config, tokenizer) -> PreparedData:
-    from reformer_cli.text.corpus import WindowSampler, evaluation_batches, read_documents, split_validation
+    from reformer_cli.data.split import split_validation
+    from reformer_cli.data.windows import WindowSampler, evaluation_batches
+    from reformer_cli.text.reading import read_documents
 
     data, train = config.data, config.train
     documents = read_documents(paths, data.encoding)
@@ -195,8 +196,9 @@ def _prepare_language_model(paths, config, tokenizer) -> PreparedData:
 
 
 def _prepare_summarization(paths, config, tokenizer) -> PreparedData:
-    from reformer_cli.text.corpus import (SummarizationExamples, read_summarization_pairs,
-                                          split_validation_pairs)
+    from reformer_cli.data.split import split_validation_pairs
+    from reformer_cli.data.summarization import SummarizationExamples
+    from reformer_cli.text.reading import read_summarization_pairs
 
     data, train = config.data, config.train
     if not paths:
@@ -220,36 +222,34 @@ def _prepare_summarization(paths, config, tokenizer) -> PreparedData:
 
 def _eval_set(batches: list, tokenizer):
     """Fixed validation batches plus the characters (or bytes) of the text their targets score."""
-    from reformer_cli.train import EvalSet
+    from reformer_cli.core.head_loss import IGNORE_INDEX
+    from reformer_cli.training.trainer import EvalSet
 
     if tokenizer.kind == "byte":
-        scored = sum(int((targets != -100).sum()) for _, targets in batches)
+        scored = sum(int((targets != IGNORE_INDEX).sum()) for _, targets in batches)
         return EvalSet(batches, scored, unit="byte")
     characters = 0
     for _, targets in batches:
         for row in targets:
-            characters += len(tokenizer.decode(row[row != -100].tolist()))
+            characters += len(tokenizer.decode(row[row != IGNORE_INDEX].tolist()))
     return EvalSet(batches, characters, unit="char")
-
-
-def _to_stderr(message: str) -> None:
-    sys.stderr.write(message + "\n")
 
 
 def _fingerprint(payload: bytes) -> str:
     return hashlib.sha256(payload).hexdigest()[:32]
 
 
-def run_training(request: TrainRequest, on_event=None, notify: Callable[[str], None] | None = None) -> dict:
-    """The whole `reformer train`: returns the final evaluation (and `path`)."""
+def run_training(request: TrainRequest, on_event: Callable | None,
+                 notify: Callable[[str], None]) -> dict:
+    """The whole `reformer train`: returns the final evaluation (and `path`). `on_event` receives
+    the trainer's events, `notify` the warnings and notes meant for the user."""
     from reformer_cli.text.tokenizer import load_tokenizer
 
-    notify = notify or _to_stderr
     initial_weights = resolve_initial_weights(request)  # checksummed once, here
     config, run_dir, resume_from = resolve_run(request, initial_weights)
-    from reformer_cli import distributed
+    from reformer_cli.training import data_parallel
 
-    launched = distributed.start(config.train.device)  # torchrun: join the group (None otherwise)
+    launched = data_parallel.start(config.train.device)  # torchrun: join the group (None otherwise)
     if launched is not None:  # every rank must see the same run folder (a shared disk)
         launched.check_same(int(resume_from is not None), "whether there is a checkpoint to resume")
     if config.train.device not in ("auto", "cpu"):
@@ -258,10 +258,12 @@ def run_training(request: TrainRequest, on_event=None, notify: Callable[[str], N
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
     tokenizer_source = resume_from or initial_weights
     saved_tokenizer = load_tokenizer(tokenizer_source) if tokenizer_source is not None else None
-    prepared = prepare_data(request.paths, config, saved_tokenizer, notify=notify)
+    prepared = prepare_data(request.paths, config, saved_tokenizer)
+    for warning in prepared.warnings:
+        notify(f"warning: {warning}")
     # torch is imported only now: bad configs and inputs are reported without waiting for it.
     from reformer_cli.core.model import ReformerLM
-    from reformer_cli.train import MetricsLog, Runtime, Trainer, seed_everything
+    from reformer_cli.training.trainer import MetricsLog, Runtime, Trainer, seed_everything
 
     runtime = launched or Runtime(resolve_device(config.train.device))
     if resume_from is None:  # the config records the tokenizer actually used (also a reused one)

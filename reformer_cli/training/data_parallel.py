@@ -1,6 +1,7 @@
-"""One rank of a data-parallel group: the Runtime that replaces DistributedDataParallel.
+"""One rank of a data-parallel group: joining it, and the Runtime that replaces
+DistributedDataParallel.
 
-See reformer_cli/distributed.py for why reversible layers rule DDP out and what we do instead.
+See reformer_cli/training/launch.py for why reversible layers rule DDP out and what we do instead.
 """
 
 from __future__ import annotations
@@ -16,10 +17,18 @@ from typing import Callable
 import torch
 import torch.distributed as dist
 
-from reformer_cli.distributed import (COLLECTIVE_TIMEOUT_ENV, DEFAULT_COLLECTIVE_TIMEOUT,
-                                      DEFAULT_RENDEZVOUS_TIMEOUT, RENDEZVOUS_TIMEOUT_ENV,
-                                      DistributedLaunchError, LaunchEnvironment, seconds_from_env)
-from reformer_cli.runtime import Runtime
+from reformer_cli.config.device import resolve_device
+from reformer_cli.training.launch import (
+    COLLECTIVE_TIMEOUT_ENV,
+    DEFAULT_COLLECTIVE_TIMEOUT,
+    DEFAULT_RENDEZVOUS_TIMEOUT,
+    RENDEZVOUS_TIMEOUT_ENV,
+    DistributedLaunchError,
+    LaunchEnvironment,
+    launch_environment,
+    seconds_from_env,
+)
+from reformer_cli.training.runtime import Runtime
 
 BUCKET_BYTES = 32 * 2**20  # gradient all-reduce bucket size
 RANK_SEED_STRIDE = 1_000_003  # rank r > 0 seeds dropout with seed + stride * r (+ step)
@@ -195,3 +204,54 @@ def _reduce_bucket(bucket: list, dtype, device, world_size: int) -> None:
             p.grad = chunk.clone()
         else:
             p.grad.copy_(chunk)
+
+
+# ---------------------------------------------------------------------------------------------
+# The process group
+
+_active: DistributedRuntime | None = None
+
+
+def active_runtime() -> DistributedRuntime | None:
+    """The runtime of the joined process group (None in a single-process run)."""
+    return _active
+
+
+def start(device_name: str) -> Runtime | None:
+    """Join the process group when launched by torchrun; None for a plain launch.
+
+    WORLD_SIZE=1 gives a plain Runtime on the local device (no group is needed).
+    """
+    global _active
+    launch = launch_environment()
+    if launch is None:
+        return None
+    device = resolve_device(device_name)
+    if device.type == "cuda":
+        if launch.local_rank >= torch.cuda.device_count():
+            raise DistributedLaunchError(
+                f"LOCAL_RANK={launch.local_rank} but this machine has {torch.cuda.device_count()} "
+                "GPU(s)", "use --nproc_per_node no larger than the number of GPUs")
+        device = torch.device("cuda", launch.local_rank)
+        torch.cuda.set_device(device)
+    elif device.type != "cpu" and launch.world_size > 1:
+        raise DistributedLaunchError(f"multi-process training on {device.type} is not supported",
+                                     "use --device cpu or CUDA GPUs")
+    if launch.world_size == 1:
+        return Runtime(device)
+    if _active is not None:
+        return _active
+    runtime = DistributedRuntime(device, launch.rank, launch.world_size, launch.local_rank)
+    runtime.connect(launch)
+    _active = runtime
+    return runtime
+
+
+def shutdown() -> None:
+    """Leave the process group (idempotent; nothing to do in a single-process run)."""
+    global _active
+    if _active is None:
+        return
+    _active = None
+    if dist.is_initialized():
+        dist.destroy_process_group()

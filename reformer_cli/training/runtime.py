@@ -1,8 +1,9 @@
 """Process placement and per-process state: device, rank, precision, random-number generators.
 
-Everything a distributed (DDP/torchrun) wrapper would change lives in `Runtime`: which process
-writes files, how the model is wrapped, where gradients are synchronised and how a batch is
-sharded by rank. Single-process training uses the defaults (rank 0 of 1).
+Everything data parallelism changes lives in `Runtime`: which process writes files, how the
+replicas are made identical, where gradients are averaged and how a batch is shared out by rank.
+Single-process training uses these defaults (rank 0 of 1); `data_parallel.DistributedRuntime`
+overrides them for one rank of a torchrun group.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from reformer_cli.errors import ResourceError
 
 @dataclass
 class Runtime:
-    """Process placement. A DDP wrapper overrides these methods; one process uses them as they are."""
+    """Process placement. DistributedRuntime overrides these methods; one process uses them as
+    they are."""
 
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     rank: int = 0
@@ -32,10 +34,11 @@ class Runtime:
         return self.rank == 0
 
     def wrap_model(self, model: nn.Module) -> nn.Module:
-        return model  # DDP: DistributedDataParallel(model, device_ids=[...])
+        """The model this rank trains (a group first makes every replica equal to rank 0's)."""
+        return model
 
     def gradient_sync(self, model: nn.Module, last_micro_batch: bool):
-        """Context for one micro-batch's backward (DDP: model.no_sync() unless it is the last)."""
+        """Context for one micro-batch's backward; a group averages the gradients after the last."""
         return contextlib.nullcontext()
 
     def next_batch(self, sampler, batch_size: int):
@@ -45,12 +48,13 @@ class Runtime:
         return ids[rows], targets[rows]
 
     def mean(self, value: float) -> float:
-        return value  # DDP: all_reduce(AVG) of the logged numbers
+        """The mean of a logged number over the ranks."""
+        return value
 
     def barrier(self) -> None:
         pass
 
-    # Decisions every rank must take alike (see reformer_cli/distributed.py); one process decides alone.
+    # Decisions every rank must take alike (see training/launch.py); one process decides alone.
 
     def any_rank(self, flag: bool) -> bool:
         """True when `flag` is true on any rank (stop requests, time budget)."""

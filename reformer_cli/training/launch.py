@@ -1,9 +1,9 @@
-"""Data-parallel training across processes launched by torchrun (one process per GPU or CPU slot).
+"""The torchrun launch: the variables torchrun sets for every process, read and checked.
 
-torchrun sets RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT for every process. We
-read them, join the process group (NCCL on GPUs, gloo on CPUs) with a rendezvous timeout, and
-hand the Trainer a `DistributedRuntime` (reformer_cli/data_parallel.py). This module itself
-imports no torch, so plain single-process runs still start fast.
+torchrun sets RANK, LOCAL_RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT for every process. This
+module reads them without importing torch, so a plain single-process run still starts fast;
+`data_parallel.start` joins the process group (NCCL on GPUs, gloo on CPUs) with a rendezvous
+timeout and hands the Trainer a `DistributedRuntime`. The design of data parallelism follows.
 
 Why no DistributedDataParallel: reversible layers recompute activations inside a custom
 autograd.Function. Implementations that accumulate parameter gradients inside that backward
@@ -37,13 +37,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Mapping
+from typing import Mapping
 
 from reformer_cli.errors import ReformerError
-
-if TYPE_CHECKING:  # torch loads only when a group is joined: plain runs start fast
-    from reformer_cli.data_parallel import DistributedRuntime
-    from reformer_cli.runtime import Runtime
 
 RENDEZVOUS_TIMEOUT_ENV = "REFORMER_RENDEZVOUS_TIMEOUT"  # seconds to wait for every process
 COLLECTIVE_TIMEOUT_ENV = "REFORMER_COLLECTIVE_TIMEOUT"  # seconds one collective may wait
@@ -127,64 +123,3 @@ def seconds_from_env(name: str, default: float) -> float:
     if not seconds > 0:
         raise DistributedLaunchError(f"{name}={value!r} is not a positive number of seconds")
     return seconds
-
-
-# ---------------------------------------------------------------------------------------------
-# The process group
-
-_active: "DistributedRuntime | None" = None
-
-
-def active_runtime() -> "DistributedRuntime | None":
-    """The runtime of the joined process group (None in a single-process run)."""
-    return _active
-
-
-def start(device_name: str) -> Runtime | None:
-    """Join the process group when launched by torchrun; None for a plain launch.
-
-    WORLD_SIZE=1 gives a plain Runtime on the local device (no group is needed).
-    """
-    global _active
-    launch = launch_environment()
-    if launch is None:
-        return None
-    import torch
-
-    from reformer_cli.config_loading import resolve_device
-
-    device = resolve_device(device_name)
-    if device.type == "cuda":
-        if launch.local_rank >= torch.cuda.device_count():
-            raise DistributedLaunchError(
-                f"LOCAL_RANK={launch.local_rank} but this machine has {torch.cuda.device_count()} "
-                "GPU(s)", "use --nproc_per_node no larger than the number of GPUs")
-        device = torch.device("cuda", launch.local_rank)
-        torch.cuda.set_device(device)
-    elif device.type != "cpu" and launch.world_size > 1:
-        raise DistributedLaunchError(f"multi-process training on {device.type} is not supported",
-                                     "use --device cpu or CUDA GPUs")
-    if launch.world_size == 1:
-        from reformer_cli.runtime import Runtime
-
-        return Runtime(device)
-    if _active is not None:
-        return _active
-    from reformer_cli.data_parallel import DistributedRuntime
-
-    runtime = DistributedRuntime(device, launch.rank, launch.world_size, launch.local_rank)
-    runtime.connect(launch)
-    _active = runtime
-    return runtime
-
-
-def shutdown() -> None:
-    """Leave the process group (idempotent; nothing to do in a single-process run)."""
-    global _active
-    if _active is None:
-        return
-    import torch.distributed as dist
-
-    _active = None
-    if dist.is_initialized():
-        dist.destroy_process_group()

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn
 
-from reformer_cli.training_setup import UNLIMITED_STEPS
+from reformer_cli.config.run import UNLIMITED_STEPS
 
-if TYPE_CHECKING:  # train.py imports torch; the display itself does not need it
-    from reformer_cli.train import TrainEvent
+if TYPE_CHECKING:  # the trainer imports torch; the display itself does not need it
+    from reformer_cli.training.trainer import TrainEvent
 
 
 def format_duration(seconds: float | None) -> str:

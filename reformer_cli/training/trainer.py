@@ -3,7 +3,7 @@
 The Trainer never prints. It reports through `on_event(TrainEvent)` callbacks (the CLI's progress
 display and the metrics.jsonl writer listen) and writes checkpoints into the run folder.
 
-Everything a distributed (DDP/torchrun) wrapper would change lives in `runtime.Runtime`.
+Everything data parallelism changes (torchrun) lives in `runtime.Runtime`.
 
 Exact resume: the saved state holds the model, the optimizer, the step (the schedule is a pure
 function of it), every RNG (python, numpy, torch CPU and CUDA) and the sampler position, and
@@ -28,10 +28,17 @@ import torch
 from torch import nn
 
 from reformer_cli import checkpoint as ckpt
+from reformer_cli.core.head_loss import IGNORE_INDEX
 from reformer_cli.core.rng import seeded
 from reformer_cli.errors import InputError, ReformerError, ResourceError
-from reformer_cli.runtime import (Runtime, autocast_context, capture_rng_state, precision_in_use,
-                                  restore_rng_state, seed_everything)
+from reformer_cli.training.runtime import (
+    Runtime,
+    autocast_context,
+    capture_rng_state,
+    precision_in_use,
+    restore_rng_state,
+    seed_everything,
+)
 
 __all__ = ["EvalSet", "MetricsLog", "Runtime", "TrainEvent", "Trainer", "TrainingInterrupted",
            "build_optimizer", "evaluate", "learning_rate", "seed_everything"]
@@ -60,7 +67,7 @@ class TrainEvent:
 class EvalSet:
     """Fixed validation batches and the size of the text they score (for bits per character)."""
 
-    batches: list  # [(ids (B, L), targets (B, L) with -100 = not scored)]
+    batches: list  # [(ids (B, L), targets (B, L) IGNORE_INDEX = not scored)]
     characters: int  # characters (bytes for the byte tokenizer) of the scored text
     unit: str = "char"  # "char" | "byte"
 
@@ -110,7 +117,7 @@ def evaluate(model: nn.Module, eval_set: EvalSet, device: torch.device, *, seed:
     total_nats, total_tokens = 0.0, 0
     with seeded(seed, device):
         for ids, targets in eval_set.batches:
-            count = int((targets != -100).sum())
+            count = int((targets != IGNORE_INDEX).sum())
             if count == 0:
                 continue
             with autocast_context(device, precision):
@@ -199,7 +206,6 @@ class Trainer:
     def state_dict(self) -> dict:
         return {"step": self.step, "tokens_seen": self.tokens_seen, "elapsed": self.elapsed,
                 "optimizer": self.optimizer.state_dict(),
-                "scheduler": {"kind": "warmup_cosine", "step": self.step},
                 "rng": capture_rng_state(self.device), "sampler": self.sampler.state_dict(),
                 "data_fingerprint": self.data_fingerprint, "last_eval": dict(self.last_eval)}
 

@@ -1,15 +1,15 @@
 """Model configuration: one dataclass, validated, with key paths in every error.
 
-Loading YAML files and `--set a.b=value` overrides for the other sections lives in
-`config_loading.py`; this module stays importable from the core without touching files.
+The run's other sections are in `run.py`, loading YAML files and `--set a.b=value` overrides
+in `load.py`; this module stays importable from the core without touching files.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 
+from reformer_cli.config.checks import check_range
 from reformer_cli.errors import ConfigError
 
 ATTENTION_TYPES = ("lsh", "local", "full", "naive")
@@ -46,6 +46,10 @@ class ModelConfig:
     def d_head(self) -> int:
         return self.d_model // self.n_heads
 
+    def padded_length(self, length: int) -> int:
+        """`length` rounded up to a multiple of chunk_length: local and LSH layers pad to it."""
+        return -(-length // self.chunk_length) * self.chunk_length
+
     def layer_type(self, index: int) -> str:
         return self.layer_types[index % len(self.layer_types)]
 
@@ -70,7 +74,7 @@ class ModelConfig:
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"{prefix}.dropout={self.dropout} is outside [0, 1)")
         if not self.layer_types:
-            raise ConfigError(f"{prefix}.layer_types is empty", f"use e.g. [local, lsh]")
+            raise ConfigError(f"{prefix}.layer_types is empty", "use e.g. [local, lsh]")
         for i, kind in enumerate(self.layer_types):
             if kind not in ATTENTION_TYPES:
                 raise ConfigError(f"{prefix}.layer_types[{i}]={kind!r} is not an attention type",
@@ -81,12 +85,3 @@ class ModelConfig:
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
-
-
-def check_range(key: str, value, low=None, high=None) -> None:
-    """Raise ConfigError unless low <= value <= high (each bound optional)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
-        raise ConfigError(f"{key}={value!r} is not a number")
-    if (low is not None and value < low) or (high is not None and value > high):
-        bounds = f">= {low}" if high is None else (f"<= {high}" if low is None else f"in [{low}, {high}]")
-        raise ConfigError(f"{key}={value!r} is out of range", f"it must be {bounds}")

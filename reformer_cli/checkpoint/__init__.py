@@ -1,0 +1,47 @@
+"""Checkpoints: self-describing folders, written atomically, loaded without executing code.
+
+layout.py says what a folder holds; writing.py, finding.py and reading.py do what they say;
+state_codec.py turns the nested training state into JSON + safetensors without pickle.
+"""
+
+from reformer_cli.checkpoint.finding import (
+                                             delete_folder,
+                                             is_checkpoint_dir,
+                                             latest_checkpoint,
+                                             list_checkpoints,
+                                             prune_step_checkpoints,
+                                             remove_stale_temporaries,
+                                             resolve_model_dir,
+)
+from reformer_cli.checkpoint.layout import (
+                                             CONFIG_FILE,
+                                             FINAL_NAME,
+                                             FORMAT_VERSION,
+                                             MANIFEST_FILE,
+                                             MODEL_FILE,
+                                             MODELS_DIR,
+                                             OLD_PREFIX,
+                                             STATE_JSON,
+                                             STATE_TENSORS,
+                                             STEP_PATTERN,
+                                             TMP_PREFIX,
+                                             step_dir_name,
+)
+from reformer_cli.checkpoint.reading import (
+                                             LoadedModel,
+                                             load_config,
+                                             load_model,
+                                             load_model_state,
+                                             read_model_state,
+                                             read_training_state,
+                                             verify_checkpoint,
+)
+from reformer_cli.checkpoint.writing import save_checkpoint, write_atomically, write_run_config
+
+__all__ = ["CONFIG_FILE", "FINAL_NAME", "FORMAT_VERSION", "MANIFEST_FILE", "MODEL_FILE",
+           "MODELS_DIR", "OLD_PREFIX", "STATE_JSON", "STATE_TENSORS", "STEP_PATTERN", "TMP_PREFIX",
+           "LoadedModel", "delete_folder", "is_checkpoint_dir", "latest_checkpoint",
+           "list_checkpoints", "load_config", "load_model", "load_model_state",
+           "prune_step_checkpoints", "read_model_state", "read_training_state",
+           "remove_stale_temporaries", "resolve_model_dir", "save_checkpoint", "step_dir_name",
+           "verify_checkpoint", "write_atomically", "write_run_config"]

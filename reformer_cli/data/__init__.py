@@ -1,0 +1,2 @@
+"""Training data made from token ids: language-model windows, summarization examples and the
+validation split."""

@@ -1,0 +1,2 @@
+"""Generating tokens with the cached decoder: sampling, the continue loop, streaming text, and
+the summary searches."""

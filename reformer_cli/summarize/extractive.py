@@ -1,0 +1,40 @@
+"""Extractive summarization (pure functions: text in, `Summary` out; no files, no terminal).
+
+`summarize_extractive` segments the text, scores sentences by position-aware centrality and
+selects them under a budget. It never imports torch, so `reformer summarize` starts fast.
+"""
+
+from __future__ import annotations
+
+from reformer_cli.errors import InputError
+from reformer_cli.summarize.scoring import ScoringConfig, combine_scores, sentence_features
+from reformer_cli.summarize.selection import Budget, select
+from reformer_cli.summarize.summary import Summary, SummarySentence, detect_language
+from reformer_cli.text.sentences import count_words, split_sentences
+
+
+def summarize_extractive(text: str, budget: Budget | None = None, language: str = "auto",
+                         config: ScoringConfig | None = None) -> Summary:
+    """Select the most central, non-redundant sentences of `text` within `budget`."""
+    budget = (budget or Budget()).validate()
+    config = config or ScoringConfig()
+    if not text.strip():
+        raise InputError("the document is empty or only whitespace", "give a file with text in it")
+    language = detect_language(text, language)
+    sentences = split_sentences(text)
+    features = sentence_features(sentences, config)
+    if not features.candidates:
+        raise InputError("the document has no words, only punctuation or symbols",
+                         "give a file with text in it")
+    scores = combine_scores(features, config)
+    texts = [sentences[i].text for i in features.candidates]
+    picks = select(texts, scores, features.vectors, budget, config.redundancy, config.spread,
+                   config.spread_scale, [sentences[i].n_words for i in features.candidates])
+    chosen = []
+    for pick in picks:
+        sentence = sentences[features.candidates[pick.candidate]]
+        chosen.append(SummarySentence(text=pick.text, index=sentence.index, start=sentence.start,
+                                      end=sentence.end, score=round(float(scores[pick.candidate]), 6),
+                                      rank=pick.rank, truncated=pick.truncated))
+    return Summary(sentences=chosen, method="extractive", language=language,
+                   n_sentences=len(sentences), n_words=count_words(text))

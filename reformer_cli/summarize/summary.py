@@ -1,0 +1,55 @@
+"""What a summary is, whatever made it: sentences with their place in the document, the method,
+the language; and the options a user gives every method."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from reformer_cli.errors import InputError
+from reformer_cli.summarize.selection import Budget
+from reformer_cli.text.sentences import is_cjk_text
+
+LANGUAGES = ("auto", "en", "zh")
+NOT_A_SUMMARIZER = ("abstractive summarization needs a model trained with `reformer train "
+                    "pairs.jsonl --task summarize`")
+
+
+@dataclass(frozen=True)
+class SummarySentence:
+    text: str
+    index: int  # position among all sentences (headings and code lines included)
+    start: int  # character offsets of the whole original sentence in the input
+    end: int
+    score: float
+    rank: int  # order of selection, 0 = best
+    truncated: bool  # cut to fit --max-words
+
+
+@dataclass
+class Summary:
+    sentences: list[SummarySentence]
+    method: str
+    language: str
+    n_sentences: int  # sentences in the document
+    n_words: int  # words in the document (CJK characters count one each)
+    config: dict = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        return "\n".join(sentence.text for sentence in self.sentences)
+
+
+@dataclass(frozen=True)
+class SummarizeOptions:
+    """What the user asked for, whichever method summarizes."""
+
+    budget: Budget = field(default_factory=Budget)
+    language: str = "auto"
+
+
+def detect_language(text: str, language: str = "auto") -> str:
+    if language not in LANGUAGES:
+        raise InputError(f"unknown language {language!r}", f"use one of {', '.join(LANGUAGES)}")
+    if language != "auto":
+        return language
+    return "zh" if is_cjk_text(text) else "en"
