@@ -266,16 +266,20 @@ class _ChunkedSharedQKAttention(torch.autograd.Function):
         n_total, chunk = query_positions.shape
         d = q.shape[-1]
         accumulate = score_dtype(q.dtype)
-        norms = q.norm(dim=-1, keepdim=True)  # (N, c, 1) or (R, 1)
-        key_scale = scale / norms.clamp_min(1e-6)  # keys = q * key_scale, |key| <= scale
-        # fp16 values cannot hold exp(30): that dtype always takes the shifted path
-        shifted = q.dtype == torch.float16 or (
-            bool(norms.max() * scale > UNSHIFTED_BOUND) if n_total else False)
-        queries, values = _Stream(q, rows, chunk), _Stream(v, rows, chunk)
-        blocks = _Blocks(queries, _Stream(key_scale, rows, chunk), query_positions,
-                         window_positions, causal, extra_bias, accumulate)
-        row_scalars = norms.to(accumulate)  # only its shape, dtype and device are used
+        # Everything below chooses its dtypes itself: under autocast, CUDA would run the norm
+        # in fp32 (its fp32 list) while the CPU keeps it in q's dtype.
         with torch.autocast(q.device.type, enabled=False):
+            norms = torch.linalg.vector_norm(q, dim=-1, keepdim=True,
+                                             dtype=accumulate)  # (N, c, 1) or (R, 1)
+            # keys = q * key_scale, |key| <= scale
+            key_scale = (scale / norms.clamp_min(1e-6)).to(q.dtype)
+            # fp16 values cannot hold exp(30): that dtype always takes the shifted path
+            shifted = q.dtype == torch.float16 or (
+                bool(norms.max() * scale > UNSHIFTED_BOUND) if n_total else False)
+            queries, values = _Stream(q, rows, chunk), _Stream(v, rows, chunk)
+            blocks = _Blocks(queries, _Stream(key_scale, rows, chunk), query_positions,
+                             window_positions, causal, extra_bias, accumulate)
+            row_scalars = norms  # only its shape, dtype and device are used
             shift = _row_shifts(blocks, queries, row_scalars) if shifted else None
             shifts = None if shift is None else _Stream(shift, rows, chunk)
             sums, totals = _RowSums(values, v), _RowSums(values, row_scalars)
@@ -306,16 +310,16 @@ class _ChunkedSharedQKAttention(torch.autograd.Function):
         n_total, chunk = query_positions.shape
         d = q.shape[-1]
         accumulate = score_dtype(q.dtype)
-        queries, values = _Stream(q, rows, chunk), _Stream(v, rows, chunk)
-        blocks = _Blocks(queries, _Stream(key_scale, rows, chunk), query_positions,
-                         window_positions, ctx.causal, extra_bias, accumulate)
-        grad_out = grad_out.to(v.dtype).contiguous()
-        # d out_i / d l_ij = p_ij (v_j - out_i): the row term <grad_out_i, out_i> per row
-        row_term = _row_dots(grad_out, out, accumulate)
-        grads, row_terms = _Stream(grad_out, rows, chunk), _Stream(row_term, rows, chunk)
-        log_totals = _Stream(log_total, rows, chunk)
-        grad_q, grad_v = _RowSums(queries, q), _RowSums(values, v)
-        with torch.autocast(q.device.type, enabled=False):
+        with torch.autocast(q.device.type, enabled=False):  # dtypes chosen here, as forward
+            queries, values = _Stream(q, rows, chunk), _Stream(v, rows, chunk)
+            blocks = _Blocks(queries, _Stream(key_scale, rows, chunk), query_positions,
+                             window_positions, ctx.causal, extra_bias, accumulate)
+            grad_out = grad_out.to(v.dtype).contiguous()
+            # d out_i / d l_ij = p_ij (v_j - out_i): the row term <grad_out_i, out_i> per row
+            row_term = _row_dots(grad_out, out, accumulate)
+            grads, row_terms = _Stream(grad_out, rows, chunk), _Stream(row_term, rows, chunk)
+            log_totals = _Stream(log_total, rows, chunk)
+            grad_q, grad_v = _RowSums(queries, q), _RowSums(values, v)
             for start, end in _blocks(n_total, chunk):
                 (q_previous, scale_previous, keys), probs = blocks.weights(
                     start, end, log_totals.chunks(start, end), ctx.shifted)  # (b, c, 2c)
