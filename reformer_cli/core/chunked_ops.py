@@ -77,10 +77,10 @@ def score_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def _blocks(n_total: int, chunk: int):
-    """(start, end) chunk ranges of ~SCORES_PER_BLOCK logits. The first block is chunk 0 alone,
+def _blocks(n_total: int, chunk: int, scores_per_block: int):
+    """(start, end) chunk ranges of ~scores_per_block logits. The first block is chunk 0 alone,
     so the copy with_previous makes for it stays small."""
-    step = max(1, SCORES_PER_BLOCK // (2 * chunk * chunk))
+    step = max(1, scores_per_block // (2 * chunk * chunk))
     starts = [0] + list(range(1, n_total, step)) if n_total else []
     return [(start, min(n_total, 1 if start == 0 else start + step)) for start in starts]
 
@@ -118,15 +118,16 @@ class _RowSums:
     every write is an index_add (LSH rounds reach each source row several times, so the
     rounds are summed right here)."""
 
-    def __init__(self, stream: _Stream, like: torch.Tensor, fill: float = 0.0):
+    def __init__(self, stream: _Stream, like: torch.Tensor, dtype: torch.dtype,
+                 fill: float = 0.0):
         self.stream = stream
-        self.tensor = (torch.empty_like(like) if stream.rows is None
-                       else torch.full_like(like, fill))
+        self.tensor = (torch.empty_like(like, dtype=dtype) if stream.rows is None
+                       else torch.full_like(like, fill, dtype=dtype))
 
     def _index_add(self, start: int, end: int, value: torch.Tensor) -> None:
         c = self.stream.chunk
         self.tensor.index_add_(0, self.stream.rows[start * c:end * c],
-                               value.reshape((-1,) + self.tensor.shape[1:]))
+                               value.reshape((-1,) + self.tensor.shape[1:]).to(self.tensor.dtype))
 
     def put(self, start: int, end: int, value: torch.Tensor) -> None:
         """value (b, c, ...) for chunks start .. end-1."""
@@ -170,7 +171,7 @@ def _block_logits(q_previous, key_scale_previous, extra_bias, start, end, dtype)
     """Keys of chunks start-1 .. end-1 (b+1, c, d) from their queries and key scales (also
     (b+1, c, ...)), built here and never stored whole, and the logits of chunks start .. end-1
     against their windows, (b, c, 2c) in `dtype`."""
-    keys = q_previous * key_scale_previous
+    keys = torch.mul(q_previous, key_scale_previous).to(q_previous.dtype)  # product in fp32
     scores = torch.bmm(q_previous[1:], _windows(keys).transpose(1, 2)).to(dtype)
     if extra_bias is not None:
         scores.add_(extra_bias[start:end])
@@ -262,7 +263,8 @@ class _ChunkedSharedQKAttention(torch.autograd.Function):
     with the duplicate correction as a bias), without ever storing a round's result."""
 
     @staticmethod
-    def forward(ctx, q, v, rows, query_positions, window_positions, causal, scale, extra_bias):
+    def forward(ctx, q, v, rows, query_positions, window_positions, causal, scale, extra_bias,
+                scores_per_block):
         n_total, chunk = query_positions.shape
         d = q.shape[-1]
         accumulate = score_dtype(q.dtype)
@@ -271,8 +273,9 @@ class _ChunkedSharedQKAttention(torch.autograd.Function):
         with torch.autocast(q.device.type, enabled=False):
             norms = torch.linalg.vector_norm(q, dim=-1, keepdim=True,
                                              dtype=accumulate)  # (N, c, 1) or (R, 1)
-            # keys = q * key_scale, |key| <= scale
-            key_scale = (scale / norms.clamp_min(1e-6)).to(q.dtype)
+            # keys = q * key_scale, |key| <= scale. Kept in fp32: for a zero (padding) query
+            # scale / 1e-6 is beyond fp16's range, and inf * 0 would be NaN
+            key_scale = scale / norms.clamp_min(1e-6)
             # fp16 values cannot hold exp(30): that dtype always takes the shifted path
             shifted = q.dtype == torch.float16 or (
                 bool(norms.max() * scale > UNSHIFTED_BOUND) if n_total else False)
@@ -280,10 +283,13 @@ class _ChunkedSharedQKAttention(torch.autograd.Function):
             blocks = _Blocks(queries, _Stream(key_scale, rows, chunk), query_positions,
                              window_positions, causal, extra_bias, accumulate)
             row_scalars = norms  # only its shape, dtype and device are used
-            shift = _row_shifts(blocks, queries, row_scalars) if shifted else None
+            shift = (_row_shifts(blocks, queries, row_scalars, scores_per_block) if shifted
+                     else None)
             shifts = None if shift is None else _Stream(shift, rows, chunk)
-            sums, totals = _RowSums(values, v), _RowSums(values, row_scalars)
-            for start, end in _blocks(n_total, chunk):
+            # sums in fp32 (fp64 for fp64), cast once at the end: one rounding, in any order
+            sums = _RowSums(values, v, accumulate)
+            totals = _RowSums(values, row_scalars, accumulate)
+            for start, end in _blocks(n_total, chunk, scores_per_block):
                 _, weights = blocks.weights(
                     start, end, None if shifts is None else shifts.chunks(start, end), shifted)
                 sums.put(start, end, torch.bmm(weights.to(v.dtype),
@@ -292,7 +298,7 @@ class _ChunkedSharedQKAttention(torch.autograd.Function):
         out, total = sums.tensor, totals.tensor
         alone = total == 0  # rows that may see no key but their own (in every round)
         total.masked_fill_(alone, 1.0)
-        out.div_(total.to(out.dtype))
+        out = out.div_(total).to(v.dtype)
         alone_rows = alone.view(-1).nonzero().squeeze(1)
         out.view(-1, d).index_copy_(0, alone_rows, v.reshape(-1, d).index_select(0, alone_rows))
         log_total = total.log_()  # (N, c, 1) or (R, 1): log of each row's denominator
@@ -301,6 +307,7 @@ class _ChunkedSharedQKAttention(torch.autograd.Function):
         ctx.save_for_backward(q, v, rows, key_scale, query_positions, window_positions,
                               extra_bias, out, log_total, alone_rows)
         ctx.causal, ctx.scale, ctx.shifted = causal, scale, shifted
+        ctx.scores_per_block = scores_per_block
         return out
 
     @staticmethod
@@ -319,15 +326,16 @@ class _ChunkedSharedQKAttention(torch.autograd.Function):
             row_term = _row_dots(grad_out, out, accumulate)
             grads, row_terms = _Stream(grad_out, rows, chunk), _Stream(row_term, rows, chunk)
             log_totals = _Stream(log_total, rows, chunk)
-            grad_q, grad_v = _RowSums(queries, q), _RowSums(values, v)
-            for start, end in _blocks(n_total, chunk):
+            grad_q = _RowSums(queries, q, accumulate)  # fp32 sums, cast once (as forward)
+            grad_v = _RowSums(values, v, accumulate)
+            for start, end in _blocks(n_total, chunk, ctx.scores_per_block):
                 (q_previous, scale_previous, keys), probs = blocks.weights(
                     start, end, log_totals.chunks(start, end), ctx.shifted)  # (b, c, 2c)
                 block_grad_out = grads.chunks(start, end)  # (b, c, d)
                 # values: each window key's gradient, the windows folded back onto chunks
                 # start-1 .. end-1
                 window_grad_v = torch.bmm(probs.to(v.dtype).transpose(1, 2), block_grad_out)
-                grad_v.put_with_previous(start, end, _fold_windows(window_grad_v))
+                grad_v.put_with_previous(start, end, _fold_windows(window_grad_v, accumulate))
                 grad_scores = torch.bmm(
                     block_grad_out, _windows(values.with_previous(start, end)).transpose(1, 2))
                 grad_scores = grad_scores.to(accumulate).sub_(row_terms.chunks(start, end))
@@ -336,43 +344,51 @@ class _ChunkedSharedQKAttention(torch.autograd.Function):
                 # row by row) and, for chunks start .. end-1, as queries
                 window_grad_keys = torch.bmm(grad_scores.transpose(1, 2), q_previous[1:])
                 grad_q_block = _key_grad_to_query(q_previous, scale_previous,
-                                                  _fold_windows(window_grad_keys),
+                                                  _fold_windows(window_grad_keys, accumulate),
                                                   ctx.scale)  # (b+1, c, d)
-                grad_q_block[1:].baddbmm_(grad_scores, _windows(keys))
+                _add_bmm_(grad_q_block[1:], grad_scores, _windows(keys))
                 grad_q.put_with_previous(start, end, grad_q_block)
         # a row alone in every round took its own value
-        grad_v.tensor.view(-1, d).index_add_(0, alone_rows,
-                                             grad_out.view(-1, d).index_select(0, alone_rows))
-        return grad_q.tensor, grad_v.tensor, None, None, None, None, None, None
+        own_grad = grad_out.view(-1, d).index_select(0, alone_rows)
+        grad_v.tensor.view(-1, d).index_add_(0, alone_rows, own_grad.to(accumulate))
+        return grad_q.tensor.to(q.dtype), grad_v.tensor.to(v.dtype), None, None, None, None, None, None, None
 
 
-def _row_shifts(blocks: _Blocks, queries: _Stream, like: torch.Tensor) -> torch.Tensor:
+def _row_shifts(blocks: _Blocks, queries: _Stream, like: torch.Tensor,
+                scores_per_block: int) -> torch.Tensor:
     """The largest allowed logit of each row over all its stream slots (0 for rows with none),
     shaped like `like`: subtracted before exp when logits could overflow (huge queries)."""
     n_total, chunk = blocks.query_positions.shape
-    shift = _RowSums(queries, like, fill=float("-inf"))
-    for start, end in _blocks(n_total, chunk):
+    shift = _RowSums(queries, like, like.dtype, fill=float("-inf"))
+    for start, end in _blocks(n_total, chunk, scores_per_block):
         _, scores, allowed = blocks.logits(start, end)
         shift.put_max(start, end, _masked_row_max(scores, allowed, chunk))
     return shift.tensor.masked_fill_(torch.isinf(shift.tensor), 0.0)
 
 
-def _fold_windows(windows: torch.Tensor) -> torch.Tensor:
-    """(b, 2c, d) per-window values -> (b+1, c, d) per chunk: chunk i of the block receives
-    the look-back half of window i and the self half of window i-1."""
+def _fold_windows(windows: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """(b, 2c, d) per-window values -> (b+1, c, d) per chunk in `dtype`: chunk i of the block
+    receives the look-back half of window i and the self half of window i-1."""
     blocks, double, d = windows.shape
     chunk = double // 2
-    folded = windows.new_empty(blocks + 1, chunk, d)
+    folded = windows.new_empty(blocks + 1, chunk, d, dtype=dtype)
     folded[:-1] = windows[:, :chunk]
     folded[-1] = 0
     folded[1:] += windows[:, chunk:]
     return folded
 
 
+def _add_bmm_(into: torch.Tensor, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """into += a @ b (batched), `into` possibly of a wider dtype than a and b."""
+    if a.dtype == into.dtype:
+        return into.baddbmm_(a, b)
+    return into.add_(torch.bmm(a, b))
+
+
 def _key_grad_to_query(q, key_scale, key_grad, scale):
     """The gradient through keys = q * s (s = key_scale = scale / |q|), row by row:
     dq = s (dk - u <u, dk>) with u = q / |q| = q s / scale,
-    i.e. s dk - (s^3 / scale^2) <q, dk> q."""
+    i.e. s dk - (s^3 / scale^2) <q, dk> q. In key_grad's dtype (the accumulation dtype)."""
     coefficient = (q * key_grad).sum(dim=-1, keepdim=True).mul_(key_scale.pow(3) / -scale ** 2)
     return (key_grad * key_scale).addcmul_(q, coefficient)
 
@@ -381,7 +397,8 @@ def chunked_attention(q: torch.Tensor, v: torch.Tensor,
                       positions: torch.Tensor, no_look_back: torch.Tensor,
                       causal: bool, scale: float,
                       extra_bias: torch.Tensor | None = None,
-                      rows: torch.Tensor | None = None) -> torch.Tensor:
+                      rows: torch.Tensor | None = None,
+                      scores_per_block: int = SCORES_PER_BLOCK) -> torch.Tensor:
     """Shared-QK attention of each chunk to itself and the previous chunk; the keys are the
     queries scaled to unit length, logits = q . k / |k| * scale.
 
@@ -420,5 +437,5 @@ def chunked_attention(q: torch.Tensor, v: torch.Tensor,
     else:
         q, v = q.contiguous(), v.contiguous()
     out = _ChunkedSharedQKAttention.apply(q, v, rows, query_positions, window_positions,
-                                          causal, scale, extra_bias)
+                                          causal, scale, extra_bias, scores_per_block)
     return out if rows is not None else out.view(groups, n_chunks, chunk, d)
