@@ -6,7 +6,6 @@ import pytest
 import torch
 
 from reformer_cli.config.model import ModelConfig
-from reformer_cli.core import chunked_ops
 from reformer_cli.core.attention_types import build_attention
 from reformer_cli.errors import ConfigError
 
@@ -107,12 +106,11 @@ def test_naive_equals_full_with_the_same_weights():
 @pytest.mark.parametrize("causal", [True, False])
 @pytest.mark.parametrize("use_padding", [False, True])
 @pytest.mark.parametrize("length", [8, 11])  # a multiple of the chunk (4) and not
-@pytest.mark.parametrize("chunks_per_block", [None, 1])  # None: the default (one big block)
-def test_local_matches_dense_band_reference(causal, use_padding, length, chunks_per_block,
-                                            monkeypatch):
-    if chunks_per_block:  # one chunk per block: every block boundary of the stream is crossed
-        monkeypatch.setattr(chunked_ops, "SCORES_PER_BLOCK", chunks_per_block * 2 * 4 * 4)
+@pytest.mark.parametrize("chunks_per_block", [None, 1])  # None: the default (one score block)
+def test_local_matches_dense_band_reference(causal, use_padding, length, chunks_per_block):
     layer = make("local", causal=causal).double()
+    if chunks_per_block:  # one chunk per score block: every block boundary is crossed
+        layer.scores_per_block = chunks_per_block * 2 * 4 * 4
     hidden = torch.randn(2, length, 16, dtype=torch.float64)
     padding_mask, real = padding_case(use_padding, 2, length)
     weights = torch.randn(2, length, 16, dtype=torch.float64)

@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from reformer_cli.config.model import ModelConfig
-from reformer_cli.core import chunked_ops, lsh_attention
+from reformer_cli.core import lsh_attention
 from reformer_cli.core.attention_types import build_attention
+from reformer_cli.core.chunked_ops import chunked_attention
 from reformer_cli.core.lsh_attention import bucket_factors, default_bucket_count, draw_rotations, hash_vectors
 
 HARD, SELF = -1e9, -1e5
@@ -87,11 +88,7 @@ def forced_run(layer, hidden, buckets, padding_mask=None):
 @pytest.mark.parametrize("causal", [True, False])
 @pytest.mark.parametrize("use_padding", [False, True])
 @pytest.mark.parametrize("duplicate_correction", [False, True])
-@pytest.mark.parametrize("chunks_per_block", [None, 1, 3])  # None: the default (one big block)
-def test_forced_buckets_match_brute_force_with_gradients(causal, use_padding, duplicate_correction,
-                                                         chunks_per_block, monkeypatch):
-    if chunks_per_block:  # blocks of a few chunks: every block boundary of the stream is crossed
-        monkeypatch.setattr(chunked_ops, "SCORES_PER_BLOCK", chunks_per_block * 2 * 4 * 4)
+def test_forced_buckets_match_brute_force_with_gradients(causal, use_padding, duplicate_correction):
     layer = make_layer(causal=causal, duplicate_correction=duplicate_correction).double()
     batch, length = 2, 10  # not a multiple of the chunk (4): padded to 12 inside
     generator = torch.Generator().manual_seed(1)
@@ -120,6 +117,40 @@ def test_forced_buckets_match_brute_force_with_gradients(causal, use_padding, du
     torch.testing.assert_close(ours, ref, rtol=1e-9, atol=1e-9)
     for mine, theirs in zip(our_grads, ref_grads):
         torch.testing.assert_close(mine, theirs, rtol=1e-8, atol=1e-8)
+
+
+def gathered_kernel_run(q, v, sort_index, extra_bias, causal, scores_per_block, weights):
+    """chunked_attention on rows read through a sort index of 3 rounds of 12 tokens in chunks
+    of 4 (as LSH calls it); returns the output and the q, v gradients."""
+    q, v = q.clone().requires_grad_(True), v.clone().requires_grad_(True)
+    positions = sort_index.view(1, 9, 4)
+    no_look_back = torch.arange(9) % 3 == 0  # the first chunk of each round
+    out = chunked_attention(q, v, positions, no_look_back, causal, 0.35, extra_bias,
+                            rows=sort_index, scores_per_block=scores_per_block)
+    (out * weights).sum().backward()
+    return out.detach(), q.grad, v.grad
+
+
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("large_queries", [False, True])  # True: the shifted softmax path
+@pytest.mark.parametrize("chunks_per_block", [1, 3])
+def test_score_block_size_changes_nothing_on_a_gathered_stream(causal, large_queries,
+                                                               chunks_per_block):
+    """The layer tests above run the default (one score block after chunk 0); a sort-index
+    stream cut into score blocks of one or three chunks, so every block boundary is crossed,
+    gives the same output and q, v gradients (fp64), with a bias and in the shifted path."""
+    generator = torch.Generator().manual_seed(6)
+    q = torch.randn(12, 8, dtype=torch.float64, generator=generator) * (40.0 if large_queries
+                                                                        else 1.0)
+    v = torch.randn(12, 8, dtype=torch.float64, generator=generator)
+    sort_index = torch.cat([torch.randperm(12, generator=generator) for _ in range(3)])
+    extra_bias = -torch.rand(1, 9, 4, 8, dtype=torch.float64, generator=generator)
+    weights = torch.randn(12, 8, dtype=torch.float64, generator=generator)
+    whole = gathered_kernel_run(q, v, sort_index, extra_bias, causal, 2 ** 20, weights)
+    cut = gathered_kernel_run(q, v, sort_index, extra_bias, causal, chunks_per_block * 2 * 4 * 4,
+                              weights)
+    for mine, theirs in zip(cut, whole):
+        torch.testing.assert_close(mine, theirs, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("causal", [True, False])

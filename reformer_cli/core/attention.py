@@ -21,7 +21,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from reformer_cli.config.model import ModelConfig
-from reformer_cli.core.chunked_ops import HARD_MASK, chunked_attention, encode_positions, score_dtype
+from reformer_cli.core.chunked_ops import (
+    HARD_MASK,
+    SCORES_PER_BLOCK,
+    chunked_attention,
+    encode_positions,
+    score_dtype,
+)
 from reformer_cli.core.positions import RotaryEmbedding, rotate_heads_
 
 
@@ -134,7 +140,8 @@ def pad_to_length(hidden: torch.Tensor, padding_mask: torch.Tensor | None, padde
 
 class SharedQKAttention(AttentionBase):
     """Projections of the shared-QK layers (local and LSH): keys are the unit-length queries
-    (normalised inside chunked_attention).
+    (normalised inside chunked_attention; its module docstring has the notation, the masks and
+    the identities the kernel relies on).
 
     Logit scale: q . k_unit / sqrt(d_head), i.e. |q| cos(angle) / sqrt(d_head)."""
 
@@ -145,6 +152,9 @@ class SharedQKAttention(AttentionBase):
         self.value = nn.Linear(d_model, d_model, bias=False)
         self.output = nn.Linear(d_model, d_model, bias=False)
         self.scale = 1.0 / math.sqrt(config.d_head)
+        # logits chunked_attention computes at once: a speed knob only (tests shrink it so
+        # that every score block boundary is crossed)
+        self.scores_per_block = SCORES_PER_BLOCK
 
     @staticmethod
     def unit_keys(q: torch.Tensor) -> torch.Tensor:
@@ -179,6 +189,7 @@ class LocalAttention(SharedQKAttention):
         no_look_back = torch.zeros(n_chunks, dtype=torch.bool, device=hidden.device)
         no_look_back[0] = True  # the first chunk has no predecessor (no wrap-around)
         out = chunked_attention(q.reshape(chunked), v.reshape(chunked), positions,
-                                no_look_back, self.causal, self.scale)
+                                no_look_back, self.causal, self.scale,
+                                scores_per_block=self.scores_per_block)
         out = out.view(batch, self.n_heads, padded_length, self.d_head)[:, :, :length]
         return self.output(self.merge_heads(out)), None
