@@ -70,7 +70,7 @@ class TrainConfig:
     seed: int = 0  # seeds the model init, the data order and dropout
     device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
     precision: str = "auto"  # auto (bf16 on capable GPUs, else fp32) | fp32 | bf16
-    compile: bool = False  # torch.compile the model
+    compile: bool = False  # torch.compile the model (the reversible stack itself stays eager)
     deterministic: bool = False  # deterministic kernels (exact resume on the CPU)
 
     def validate(self, prefix: str = "train") -> "TrainConfig":

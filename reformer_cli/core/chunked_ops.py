@@ -282,100 +282,148 @@ def _row_dots(a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype) -> torch.Ten
     return dots.view(a.shape[:-1] + (1,))
 
 
-class _ChunkedSharedQKAttention(torch.autograd.Function):
+# The kernel is a custom operator with its own backward (torch.library): autograd sees one
+# node, and torch.compile one opaque call, instead of tracing into its data-dependent loops.
+_FORWARD_SCHEMA = ("(Tensor q, Tensor v, Tensor? sort_index, Tensor query_positions, "
+                   "Tensor window_positions, Tensor? extra_bias, bool causal, float scale, "
+                   "int scores_per_block) -> (Tensor, Tensor, Tensor, Tensor, Tensor)")
+_BACKWARD_SCHEMA = ("(Tensor grad_out, Tensor q, Tensor v, Tensor? sort_index, "
+                    "Tensor key_scale, Tensor query_positions, Tensor window_positions, "
+                    "Tensor? extra_bias, Tensor out, Tensor log_total, Tensor alone, "
+                    "Tensor shifted, bool causal, float scale, int scores_per_block) "
+                    "-> (Tensor, Tensor)")
+
+
+@torch.library.custom_op("reformer::chunked_attention_forward", mutates_args=(),
+                         schema=_FORWARD_SCHEMA)
+def _attention_forward(q, v, sort_index, query_positions, window_positions, extra_bias,
+                       causal, scale, scores_per_block):
     """q, v: (N, c, d) slots of a contiguous stream, or rows (R, d) read through the sort
     index; positions float32 (N, c) and (N, 2c). Returns the output per row, (N, c, d) or
     (R, d): with a sort index, every slot reading a row contributes to it (LSH: all hash rounds
-    of a token, one softmax; see "Hash rounds" in the module docstring). Nothing of size
-    (N, c, 2c) is held, no key tensor, and no sorted copy of q or v."""
+    of a token, one softmax; see "Hash rounds" in the module docstring); and for the backward
+    each row's log Z, key scale and "alone" flag ((N, c, 1) or (R, 1)) and whether the shifted
+    softmax ran (0-dim bool). Nothing of size (N, c, 2c) is held, no key tensor, and no sorted
+    copy of q or v."""
+    n_total, chunk = query_positions.shape
+    d = q.shape[-1]
+    accumulation_dtype = score_dtype(q.dtype)
+    stream = _ContiguousStream(chunk) if sort_index is None else _GatheredStream(
+        sort_index, chunk)
+    # Every dtype below is chosen here: under autocast, CUDA would run the norm in fp32
+    # (its fp32 list) while the CPU keeps it in q's dtype.
+    with torch.autocast(q.device.type, enabled=False):
+        norms = torch.linalg.vector_norm(q, dim=-1, keepdim=True,
+                                         dtype=accumulation_dtype)  # (N, c, 1) or (R, 1)
+        # keys = q * key_scale, |key| <= scale. Kept in fp32: for a zero (padding) query
+        # scale / MIN_NORM is beyond fp16's range, and inf * 0 would be NaN
+        key_scale = scale / norms.clamp_min(MIN_NORM)
+        # fp16 values cannot hold exp(30): that dtype always takes the shifted path
+        shifted = q.dtype == torch.float16 or (
+            bool(norms.max() * scale > UNSHIFTED_BOUND) if n_total else False)
+        scores = _WindowScores(stream, q, key_scale, query_positions, window_positions,
+                               causal, extra_bias, accumulation_dtype)
+        shift = (_row_shifts(scores, norms, scores_per_block) if shifted else None)
+        sums = stream.sums_like(v, accumulation_dtype)  # S, cast once at the end
+        totals = stream.sums_like(norms, accumulation_dtype)  # Z
+        for start, end in _score_blocks(n_total, chunk, scores_per_block):
+            subtract = None if shift is None else stream.read(shift, start, end)
+            _, weights = scores.weights(start, end, subtract, shifted)  # (b, c, 2c)
+            values = _windows(stream.read_with_previous(v, start, end))  # (b, 2c, d)
+            stream.add(sums, start, end, torch.bmm(weights.to(v.dtype), values))
+            stream.add(totals, start, end, weights.sum(dim=-1, keepdim=True))  # (b, c, 1)
+    alone = totals == 0  # rows that may see no key but their own (in every round)
+    totals.masked_fill_(alone, 1.0)
+    out = sums.div_(totals).to(v.dtype)
+    alone_rows = alone.view(-1).nonzero().squeeze(1)
+    out.view(-1, d).index_copy_(0, alone_rows, v.reshape(-1, d).index_select(0, alone_rows))
+    log_total = totals.log_()  # (N, c, 1) or (R, 1): log Z of each row
+    if shift is not None:
+        log_total += shift
+    return out, log_total, key_scale, alone, torch.tensor(shifted, device=q.device)
 
-    @staticmethod
-    def forward(ctx, q, v, sort_index, query_positions, window_positions, causal, scale,
-                extra_bias, scores_per_block):
-        n_total, chunk = query_positions.shape
-        d = q.shape[-1]
-        accumulation_dtype = score_dtype(q.dtype)
-        stream = _ContiguousStream(chunk) if sort_index is None else _GatheredStream(
-            sort_index, chunk)
-        # Every dtype below is chosen here: under autocast, CUDA would run the norm in fp32
-        # (its fp32 list) while the CPU keeps it in q's dtype.
-        with torch.autocast(q.device.type, enabled=False):
-            norms = torch.linalg.vector_norm(q, dim=-1, keepdim=True,
-                                             dtype=accumulation_dtype)  # (N, c, 1) or (R, 1)
-            # keys = q * key_scale, |key| <= scale. Kept in fp32: for a zero (padding) query
-            # scale / MIN_NORM is beyond fp16's range, and inf * 0 would be NaN
-            key_scale = scale / norms.clamp_min(MIN_NORM)
-            # fp16 values cannot hold exp(30): that dtype always takes the shifted path
-            shifted = q.dtype == torch.float16 or (
-                bool(norms.max() * scale > UNSHIFTED_BOUND) if n_total else False)
-            scores = _WindowScores(stream, q, key_scale, query_positions, window_positions,
-                                   causal, extra_bias, accumulation_dtype)
-            shift = (_row_shifts(scores, norms, scores_per_block) if shifted else None)
-            sums = stream.sums_like(v, accumulation_dtype)  # S, cast once at the end
-            totals = stream.sums_like(norms, accumulation_dtype)  # Z
-            for start, end in _score_blocks(n_total, chunk, scores_per_block):
-                subtract = None if shift is None else stream.read(shift, start, end)
-                _, weights = scores.weights(start, end, subtract, shifted)  # (b, c, 2c)
-                values = _windows(stream.read_with_previous(v, start, end))  # (b, 2c, d)
-                stream.add(sums, start, end, torch.bmm(weights.to(v.dtype), values))
-                stream.add(totals, start, end, weights.sum(dim=-1, keepdim=True))  # (b, c, 1)
-        alone = totals == 0  # rows that may see no key but their own (in every round)
-        totals.masked_fill_(alone, 1.0)
-        out = sums.div_(totals).to(v.dtype)
-        alone_rows = alone.view(-1).nonzero().squeeze(1)
-        out.view(-1, d).index_copy_(0, alone_rows, v.reshape(-1, d).index_select(0, alone_rows))
-        log_total = totals.log_()  # (N, c, 1) or (R, 1): log Z of each row
-        if shift is not None:
-            log_total += shift
-        ctx.save_for_backward(q, v, sort_index, key_scale, query_positions, window_positions,
-                              extra_bias, out, log_total, alone_rows)
-        ctx.causal, ctx.scale, ctx.shifted = causal, scale, shifted
-        ctx.scores_per_block = scores_per_block
-        return out
 
-    @staticmethod
-    def backward(ctx, grad_out):
-        """dS = P o (dO V^T - rowsum(dO o O)) (module docstring), score block by score block."""
-        (q, v, sort_index, key_scale, query_positions, window_positions, extra_bias, out,
-         log_total, alone_rows) = ctx.saved_tensors
-        n_total, chunk = query_positions.shape
-        d = q.shape[-1]
-        accumulation_dtype = score_dtype(q.dtype)
-        stream = _ContiguousStream(chunk) if sort_index is None else _GatheredStream(
-            sort_index, chunk)
-        with torch.autocast(q.device.type, enabled=False):  # dtypes chosen here, as forward
-            scores = _WindowScores(stream, q, key_scale, query_positions, window_positions,
-                                   ctx.causal, extra_bias, accumulation_dtype)
-            grad_out = grad_out.to(v.dtype).contiguous()
-            row_term = _row_dots(grad_out, out, accumulation_dtype)  # <do_i, o_i>
-            grad_q = stream.sums_like(q, accumulation_dtype)  # cast once at the end
-            grad_v = stream.sums_like(v, accumulation_dtype)
-            for start, end in _score_blocks(n_total, chunk, ctx.scores_per_block):
-                (q_previous, scale_previous, keys), probs = scores.weights(
-                    start, end, stream.read(log_total, start, end), ctx.shifted)  # (b, c, 2c)
-                grad_out_chunks = stream.read(grad_out, start, end)  # (b, c, d)
-                # dv: each window key's gradient, folded back onto chunks start-1 .. end-1
-                window_grad_v = torch.bmm(probs.to(v.dtype).transpose(1, 2), grad_out_chunks)
-                stream.add_with_previous(grad_v, start, end,
-                                         _fold_windows(window_grad_v, accumulation_dtype))
-                values = _windows(stream.read_with_previous(v, start, end))  # (b, 2c, d)
-                grad_logits = torch.bmm(grad_out_chunks, values.transpose(1, 2))
-                grad_logits = grad_logits.to(accumulation_dtype).sub_(
-                    stream.read(row_term, start, end))
-                grad_logits = grad_logits.mul_(probs).to(q.dtype)  # (b, c, 2c)
-                # dq of chunks start-1 .. end-1: through the keys (keys = q * scale / |q|,
-                # row by row) and, for chunks start .. end-1, as queries
-                window_grad_keys = torch.bmm(grad_logits.transpose(1, 2), q_previous[1:])
-                grad_q_chunks = _key_grad_to_query(
-                    q_previous, scale_previous,
-                    _fold_windows(window_grad_keys, accumulation_dtype), ctx.scale)
-                _add_bmm_(grad_q_chunks[1:], grad_logits, _windows(keys))  # (b+1, c, d)
-                stream.add_with_previous(grad_q, start, end, grad_q_chunks)
-        # a row alone in every round took its own value
-        own_grad = grad_out.view(-1, d).index_select(0, alone_rows)
-        grad_v.view(-1, d).index_add_(0, alone_rows, own_grad.to(accumulation_dtype))
-        return (grad_q.to(q.dtype), grad_v.to(v.dtype), None, None, None, None, None, None,
-                None)
+@_attention_forward.register_fake
+def _(q, v, sort_index, query_positions, window_positions, extra_bias, causal, scale,
+      scores_per_block):
+    per_row = dict(size=q.shape[:-1] + (1,), dtype=score_dtype(q.dtype))
+    return (torch.empty_like(v), q.new_empty(**per_row), q.new_empty(**per_row),
+            q.new_empty(q.shape[:-1] + (1,), dtype=torch.bool), q.new_empty((), dtype=torch.bool))
+
+
+@torch.library.custom_op("reformer::chunked_attention_backward", mutates_args=(),
+                         schema=_BACKWARD_SCHEMA)
+def _attention_backward(grad_out, q, v, sort_index, key_scale, query_positions,
+                        window_positions, extra_bias, out, log_total, alone, shifted, causal,
+                        scale, scores_per_block):
+    """dS = P o (dO V^T - rowsum(dO o O)) (module docstring), score block by score block.
+    Returns (grad q, grad v)."""
+    shifted = bool(shifted)
+    alone_rows = alone.view(-1).nonzero().squeeze(1)
+    n_total, chunk = query_positions.shape
+    d = q.shape[-1]
+    accumulation_dtype = score_dtype(q.dtype)
+    stream = _ContiguousStream(chunk) if sort_index is None else _GatheredStream(
+        sort_index, chunk)
+    with torch.autocast(q.device.type, enabled=False):  # dtypes chosen here, as forward
+        scores = _WindowScores(stream, q, key_scale, query_positions, window_positions,
+                               causal, extra_bias, accumulation_dtype)
+        grad_out = grad_out.to(v.dtype).contiguous()
+        row_term = _row_dots(grad_out, out, accumulation_dtype)  # <do_i, o_i>
+        grad_q = stream.sums_like(q, accumulation_dtype)  # cast once at the end
+        grad_v = stream.sums_like(v, accumulation_dtype)
+        for start, end in _score_blocks(n_total, chunk, scores_per_block):
+            (q_previous, scale_previous, keys), probs = scores.weights(
+                start, end, stream.read(log_total, start, end), shifted)  # (b, c, 2c)
+            grad_out_chunks = stream.read(grad_out, start, end)  # (b, c, d)
+            # dv: each window key's gradient, folded back onto chunks start-1 .. end-1
+            window_grad_v = torch.bmm(probs.to(v.dtype).transpose(1, 2), grad_out_chunks)
+            stream.add_with_previous(grad_v, start, end,
+                                     _fold_windows(window_grad_v, accumulation_dtype))
+            values = _windows(stream.read_with_previous(v, start, end))  # (b, 2c, d)
+            grad_logits = torch.bmm(grad_out_chunks, values.transpose(1, 2))
+            grad_logits = grad_logits.to(accumulation_dtype).sub_(
+                stream.read(row_term, start, end))
+            grad_logits = grad_logits.mul_(probs).to(q.dtype)  # (b, c, 2c)
+            # dq of chunks start-1 .. end-1: through the keys (keys = q * scale / |q|,
+            # row by row) and, for chunks start .. end-1, as queries
+            window_grad_keys = torch.bmm(grad_logits.transpose(1, 2), q_previous[1:])
+            grad_q_chunks = _key_grad_to_query(
+                q_previous, scale_previous,
+                _fold_windows(window_grad_keys, accumulation_dtype), scale)
+            _add_bmm_(grad_q_chunks[1:], grad_logits, _windows(keys))  # (b+1, c, d)
+            stream.add_with_previous(grad_q, start, end, grad_q_chunks)
+    # a row alone in every round took its own value
+    own_grad = grad_out.view(-1, d).index_select(0, alone_rows)
+    grad_v.view(-1, d).index_add_(0, alone_rows, own_grad.to(accumulation_dtype))
+    return grad_q.to(q.dtype), grad_v.to(v.dtype)
+
+
+@_attention_backward.register_fake
+def _(grad_out, q, v, sort_index, key_scale, query_positions, window_positions, extra_bias,
+      out, log_total, alone, shifted, causal, scale, scores_per_block):
+    return torch.empty_like(q), torch.empty_like(v)
+
+
+def _save_for_backward(ctx, inputs, output):
+    q, v, sort_index, query_positions, window_positions, extra_bias, causal, scale, \
+        scores_per_block = inputs
+    out, log_total, key_scale, alone, shifted = output
+    ctx.save_for_backward(q, v, sort_index, key_scale, query_positions, window_positions,
+                          extra_bias, out, log_total, alone, shifted)
+    ctx.causal, ctx.scale, ctx.scores_per_block = causal, scale, scores_per_block
+
+
+def _differentiate(ctx, grad_out, *_):
+    (q, v, sort_index, key_scale, query_positions, window_positions, extra_bias, out,
+     log_total, alone, shifted) = ctx.saved_tensors
+    grad_q, grad_v = _attention_backward(
+        grad_out, q, v, sort_index, key_scale, query_positions, window_positions, extra_bias,
+        out, log_total, alone, shifted, ctx.causal, ctx.scale, ctx.scores_per_block)
+    return grad_q, grad_v, None, None, None, None, None, None, None
+
+
+_attention_forward.register_autograd(_differentiate, setup_context=_save_for_backward)
 
 
 def _row_shifts(scores: _WindowScores, like: torch.Tensor,
@@ -461,6 +509,6 @@ def chunked_attention(q: torch.Tensor, v: torch.Tensor,
         q, v = q.reshape(flat, chunk, d).contiguous(), v.reshape(flat, chunk, d).contiguous()
     else:
         q, v = q.contiguous(), v.contiguous()
-    out = _ChunkedSharedQKAttention.apply(q, v, rows, query_positions, window_positions,
-                                          causal, scale, extra_bias, scores_per_block)
+    out = _attention_forward(q, v, rows, query_positions, window_positions, extra_bias,
+                             causal, scale, scores_per_block)[0]
     return out if rows is not None else out.view(groups, n_chunks, chunk, d)

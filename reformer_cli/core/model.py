@@ -90,17 +90,19 @@ class ReformerLM(nn.Module):
             raise InputError(f"sequence of {ids.shape[1]} tokens is longer than "
                              f"model.max_seq_len={self.config.max_seq_len}",
                              "shorten the input or raise model.max_seq_len")
+        if padding_mask is not None and (padding_mask.shape != ids.shape
+                                         or padding_mask.dtype != torch.bool):
+            raise InputError(f"padding_mask must be a bool tensor of shape {tuple(ids.shape)}, "
+                             f"got {padding_mask.dtype} {tuple(padding_mask.shape)}",
+                             "True marks real tokens, False padding")
+        if torch.compiler.is_compiling():
+            return  # the id range needs a device sync; compiled training reads tokenizer ids
         low, high = int(ids.min()), int(ids.max())
         if low < 0 or high >= self.config.vocab_size:
             bad = low if low < 0 else high
             raise InputError(f"token id {bad} is outside the vocabulary of size "
                              f"{self.config.vocab_size}",
                              "use the tokenizer the model was trained with")
-        if padding_mask is not None and (padding_mask.shape != ids.shape
-                                         or padding_mask.dtype != torch.bool):
-            raise InputError(f"padding_mask must be a bool tensor of shape {tuple(ids.shape)}, "
-                             f"got {padding_mask.dtype} {tuple(padding_mask.shape)}",
-                             "True marks real tokens, False padding")
 
 
 def _init_weights(module: nn.Module) -> None:

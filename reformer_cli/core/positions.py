@@ -104,10 +104,12 @@ class _RotateHeadsInPlace(torch.autograd.Function):
 def rotate_heads_(x: torch.Tensor, rotations: torch.Tensor, n_heads: int) -> torch.Tensor:
     """Rotary positions for a fresh projection output x (B, L, H*d) (heads side by side),
     rotations (L, d/2) complex. In place for fp32/fp64 (at 64K tokens a rotated copy is a
-    fresh 64 MiB tensor per layer and pass); else (bf16/fp16 under autocast) a rotated copy.
+    fresh 64 MiB tensor per layer and pass); else (bf16/fp16 under autocast, or compiled) a
+    rotated copy.
     Returns (B, L, H*d)."""
     batch, length, width = x.shape
-    if x.dtype not in (torch.float32, torch.float64):
+    # a copy too under torch.compile, which cannot trace mark_dirty (and fuses the copy away)
+    if x.dtype not in (torch.float32, torch.float64) or torch.compiler.is_compiling():
         heads = x.view(batch, length, n_heads, width // n_heads)
         return apply_rotary(heads, rotations[:, None]).view(batch, length, width)
     return _RotateHeadsInPlace.apply(x, rotations, n_heads)

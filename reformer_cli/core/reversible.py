@@ -122,7 +122,8 @@ class ReversibleBlock(nn.Module):
 
 def add_into(fresh: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
     """other + fresh, written into `fresh` when the result fits it."""
-    if fresh.dtype == torch.result_type(fresh, other) and fresh.shape == other.shape:
+    # promote_types of two same-rank tensors is result_type, and torch.compile can trace it
+    if fresh.dtype == torch.promote_types(fresh.dtype, other.dtype) and fresh.shape == other.shape:
         return fresh.add_(other)
     return other + fresh
 
@@ -131,7 +132,7 @@ def add_into(fresh: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
 def subtract_into(fresh: torch.Tensor, other: torch.Tensor) -> torch.Tensor:
     """other - fresh, written into `fresh` when the result fits it (no autograd: it rebuilds
     a block's input, whose gradient the reversible backward computes itself)."""
-    if fresh.dtype == torch.result_type(fresh, other) and fresh.shape == other.shape:
+    if fresh.dtype == torch.promote_types(fresh.dtype, other.dtype) and fresh.shape == other.shape:
         return torch.sub(other, fresh, out=fresh)
     return other - fresh
 
@@ -185,6 +186,14 @@ class _ReversibleFunction(torch.autograd.Function):
         return (grad_y1, grad_y2, None, None, *[param_grads.get(p) for p in params])
 
 
+# torch.compile cannot trace the reversible backward (it calls torch.autograd.grad and replays
+# RNG states), so the reversible stack always runs eagerly: under `train.compile` the compiled
+# graphs are the embedding, the final norm and the loss, or every block when reversible=False.
+@torch.compiler.disable
+def _reversible_stack(x1, x2, padding_mask, blocks, *params):
+    return _ReversibleFunction.apply(x1, x2, padding_mask, blocks, *params)
+
+
 class ReversibleStack(nn.Module):
     """n_layers blocks; reversible (memory independent of depth) or plain autograd."""
 
@@ -199,7 +208,7 @@ class ReversibleStack(nn.Module):
         needs_grad = torch.is_grad_enabled() and (
             x1.requires_grad or x2.requires_grad or any(p.requires_grad for p in params))
         if self.reversible and needs_grad:
-            return _ReversibleFunction.apply(x1, x2, padding_mask, self.blocks, *params)
+            return _reversible_stack(x1, x2, padding_mask, self.blocks, *params)
         for block in self.blocks:  # plain autograd (or no grad at all: nothing is kept anyway)
             x1, x2 = block(x1, x2, padding_mask)
         return x1, x2
