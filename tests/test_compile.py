@@ -6,6 +6,8 @@ import torch._dynamo
 from test_train import make_trainer, tiny_run_config
 
 from reformer_cli.config.model import ModelConfig
+from reformer_cli.core import chunked_ops
+from reformer_cli.core.chunked_ops import SCORES_PER_BLOCK, window_key_positions
 from reformer_cli.core.model import ReformerLM
 
 VOCAB = 29
@@ -56,3 +58,21 @@ def test_compiled_training_gives_the_eager_losses():
     eager, compiled = logged_losses(False), logged_losses(True)
     assert len(compiled) == len(eager) == 3
     assert compiled == pytest.approx(eager, rel=1e-4, abs=1e-4)
+
+
+@pytest.mark.parametrize("gathered", [False, True])
+def test_the_chunked_kernel_is_a_well_formed_custom_operator(gathered):
+    """torch.library's own checks: schema, autograd registration, the fake (shape-only)
+    implementation the compiler traces with, and forward/backward through AOT dispatch."""
+    generator = torch.Generator().manual_seed(0)
+    sort_index = torch.cat([torch.randperm(12, generator=generator) for _ in range(2)])
+    shape = (12, 8) if gathered else (6, 4, 8)
+    q = torch.randn(shape, dtype=torch.float64, generator=generator, requires_grad=True)
+    v = torch.randn(shape, dtype=torch.float64, generator=generator, requires_grad=True)
+    query_positions = (sort_index if gathered else torch.arange(24)).float().view(6, 4)
+    no_look_back = torch.arange(6) % 3 == 0
+    window_positions = window_key_positions(query_positions[None], no_look_back).view(6, 8)
+    arguments = (q, v, sort_index if gathered else None, query_positions, window_positions,
+                 None, True, 0.35, SCORES_PER_BLOCK)
+    results = torch.library.opcheck(chunked_ops._attention_forward, arguments)
+    assert set(results.values()) == {"SUCCESS"}, results
