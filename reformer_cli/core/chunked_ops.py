@@ -11,7 +11,8 @@ Notation and layout
   row      one d-vector of a source tensor (R, d): one token of one head
   sort index  `rows` (N*c,) int64, LSH only: slot i reads row rows[i] of q and v, and its
            output and gradients are added back into that row (a gathered stream); without
-           it the stream is q, v themselves (a contiguous stream, local attention)
+           it the stream is q, v themselves (a contiguous stream, local attention); both
+           kinds read and write through one interface (chunk_streams.py)
   accumulation dtype  fp32 (fp64 for fp64): logits, softmax and every sum
 
       q, v rows (R, d):    row 0   row 1   row 2   ...          (token-major, LSH)
@@ -57,11 +58,11 @@ dl_ij = p_ij (dp_ij - sum_k p_ik dp_ik) = p_ij (do_i . v_j - do_i . o_i), since
 sum_k p_ik v_k = o_i. In matrix form dS = P o (dO V^T - rowsum(dO o O)) (o: elementwise):
 one row term <do_i, o_i> per row, and p_ij = exp(l_ij - log Z_i) from the saved log Z_i.
 
-`chunked_attention` is a custom autograd Function in the spirit of FlashAttention: the forward
+`chunked_attention` is a custom operator in the spirit of FlashAttention: the forward
 keeps no (N, c, 2c) tensor for the backward; the backward recomputes the logits from the saved
 q, v and each row's log Z. Both walk the stream one score block at a time, so the memory is
 O(L * d) per head. Keys (q scaled to unit length, times `scale`) are built per score block and
-never stored whole; the key gradient is folded into the query gradient block by block, and
+never stored whole; the key gradient is folded into the query gradient one score block at a time, and
 every gradient row a score block touches is written with one index_add. Sums are kept in the
 accumulation dtype and cast to q's dtype once (one rounding in bf16, in any order).
 """
@@ -69,6 +70,8 @@ accumulation dtype and cast to q's dtype once (one rounding in bf16, in any orde
 from __future__ import annotations
 
 import torch
+
+from reformer_cli.core.chunk_streams import ContiguousStream, GatheredStream, Stream
 
 HARD_MASK = -1e9  # additive mask for logits elsewhere (decoding); representable in fp32/bf16
 SELF_MASK = -1e5  # the own key's logit offset (see above)
@@ -117,88 +120,6 @@ def _score_blocks(n_total: int, chunk: int, scores_per_block: int):
     return [(start, min(n_total, 1 if start == 0 else start + step)) for start in starts]
 
 
-class _Stream:
-    """How the kernel reads chunks of a per-slot tensor and writes sums back into it. Two
-    kinds with one interface, chosen once per call: _ContiguousStream (the tensor is
-    (N, c, k) in stream order) and _GatheredStream (source rows (R, k) read through the sort
-    index, so no sorted copy of the stream is ever made). Writes go chunk range by chunk
-    range in stream order: `add` for chunks no earlier score block touched, `add_with_previous`
-    for those plus the chunk before them (which an earlier block did touch)."""
-
-    def __init__(self, chunk: int):
-        self.chunk = chunk
-
-    def read_with_previous(self, tensor: torch.Tensor, start: int, end: int) -> torch.Tensor:
-        """Chunks start-1 .. end-1, (b+1, c, k) contiguous. For start == 0 chunk 0 stands in
-        for the missing chunk -1 (its look-back is always disabled)."""
-        if start > 0:
-            return self.read(tensor, start - 1, end).contiguous()
-        return torch.cat([self.read(tensor, 0, 1), self.read(tensor, 0, end)], dim=0)
-
-    def add_with_previous(self, into: torch.Tensor, start: int, end: int,
-                          value: torch.Tensor) -> None:
-        """value (b+1, c, ...) for chunks start-1 .. end-1, added to `into`. For start == 0,
-        value[0] belongs to the missing chunk -1 and is dropped."""
-        if start == 0:
-            self.add(into, 0, end, value[1:])
-        else:
-            self._add_including_previous(into, start, end, value)
-
-
-class _ContiguousStream(_Stream):
-    """Slot tensors (N, c, k) in stream order: every slot is written exactly once (plus the
-    look-back half added into the chunk before), so sums need no initial fill."""
-
-    def read(self, tensor, start, end):
-        """Chunks start .. end-1, (b, c, k)."""
-        return tensor[start:end]
-
-    def sums_like(self, like, dtype, fill=0.0):
-        return torch.empty_like(like, dtype=dtype)
-
-    def add(self, into, start, end, value):
-        into[start:end] = value
-
-    def _add_including_previous(self, into, start, end, value):
-        into[start - 1] += value[0]
-        into[start:end] = value[1:]
-
-    def running_max(self, into, start, end, value):
-        into[start:end] = value
-
-
-class _GatheredStream(_Stream):
-    """Source rows (R, k) read through the sort index (N*c,): slot i is row sort_index[i].
-    LSH rounds reach each row several times, so every write is an index_add (the rounds are
-    summed right there)."""
-
-    def __init__(self, sort_index: torch.Tensor, chunk: int):
-        super().__init__(chunk)
-        self.sort_index = sort_index
-
-    def _index(self, start, end):
-        return self.sort_index[start * self.chunk:end * self.chunk]
-
-    def read(self, tensor, start, end):
-        """Chunks start .. end-1, (b, c, k)."""
-        return tensor.index_select(0, self._index(start, end)).view(end - start, self.chunk, -1)
-
-    def sums_like(self, like, dtype, fill=0.0):
-        return torch.full_like(like, fill, dtype=dtype)
-
-    def add(self, into, start, end, value):
-        into.index_add_(0, self._index(start, end),
-                        value.reshape((-1,) + into.shape[1:]).to(into.dtype))
-
-    def _add_including_previous(self, into, start, end, value):
-        self.add(into, start - 1, end, value)
-
-    def running_max(self, into, start, end, value):
-        value = value.reshape((-1,) + into.shape[1:])
-        index = self._index(start, end).view((-1,) + (1,) * (value.dim() - 1))
-        into.scatter_reduce_(0, index.expand_as(value), value, "amax")
-
-
 def _windows(with_previous: torch.Tensor) -> torch.Tensor:
     """(b+1, c, d) contiguous -> (b, 2c, d): each chunk preceded by the one before it, as a
     zero-copy overlapping view (bmm reads it directly)."""
@@ -233,7 +154,7 @@ class _WindowScores:
     """Logits and softmax weights of a score block's chunks against their windows: what every
     pass over the stream needs (q and the key scales, the positions, the bias)."""
 
-    def __init__(self, stream: _Stream, q, key_scale, query_positions, window_positions,
+    def __init__(self, stream: Stream, q, key_scale, query_positions, window_positions,
                  causal, extra_bias, accumulation_dtype):
         self.stream, self.q, self.key_scale = stream, q, key_scale
         self.query_positions, self.window_positions = query_positions, window_positions
@@ -308,7 +229,7 @@ def _attention_forward(q, v, sort_index, query_positions, window_positions, extr
     n_total, chunk = query_positions.shape
     d = q.shape[-1]
     accumulation_dtype = score_dtype(q.dtype)
-    stream = _ContiguousStream(chunk) if sort_index is None else _GatheredStream(
+    stream = ContiguousStream(chunk) if sort_index is None else GatheredStream(
         sort_index, chunk)
     # Every dtype below is chosen here: under autocast, CUDA would run the norm in fp32
     # (its fp32 list) while the CPU keeps it in q's dtype.
@@ -363,7 +284,7 @@ def _attention_backward(grad_out, q, v, sort_index, key_scale, query_positions,
     n_total, chunk = query_positions.shape
     d = q.shape[-1]
     accumulation_dtype = score_dtype(q.dtype)
-    stream = _ContiguousStream(chunk) if sort_index is None else _GatheredStream(
+    stream = ContiguousStream(chunk) if sort_index is None else GatheredStream(
         sort_index, chunk)
     with torch.autocast(q.device.type, enabled=False):  # dtypes chosen here, as forward
         scores = _WindowScores(stream, q, key_scale, query_positions, window_positions,
