@@ -62,9 +62,9 @@ one row term <do_i, o_i> per row, and p_ij = exp(l_ij - log Z_i) from the saved 
 keeps no (N, c, 2c) tensor for the backward; the backward recomputes the logits from the saved
 q, v and each row's log Z. Both walk the stream one score block at a time, so the memory is
 O(L * d) per head. Keys (q scaled to unit length, times `scale`) are built per score block and
-never stored whole; the key gradient is folded into the query gradient one score block at a time, and
-every gradient row a score block touches is written with one index_add. Sums are kept in the
-accumulation dtype and cast to q's dtype once (one rounding in bf16, in any order).
+never stored whole; the key gradient is folded into the query gradient one score block at a
+time, and every gradient row a score block touches is written with one index_add. Sums are
+kept in the accumulation dtype and cast to q's dtype once (one rounding in bf16, any order).
 """
 
 from __future__ import annotations
