@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from reformer_cli.config.model import ModelConfig
-from reformer_cli.core import lsh_attention
 from reformer_cli.core.attention_types import build_attention
 from reformer_cli.core.chunked_ops import chunked_attention
 from reformer_cli.core.lsh_attention import bucket_factors, default_bucket_count, draw_rotations, hash_vectors
@@ -273,9 +272,8 @@ def test_n_hashes_can_change_at_run_time():
 
 
 @pytest.mark.parametrize("positions_per_block", [None, 7])  # 7: 50 = 7 * 7 + 1 positions
-def test_hashing_is_argmax_of_rotated_vectors_and_factorised(positions_per_block, monkeypatch):
-    if positions_per_block:
-        monkeypatch.setattr(lsh_attention, "HASH_POSITIONS_PER_BLOCK", positions_per_block)
+def test_hashing_is_argmax_of_rotated_vectors_and_factorised(positions_per_block):
+    blocks = {"positions_per_block": positions_per_block} if positions_per_block else {}
     assert default_bucket_count(1024, 64) == 32
     assert default_bucket_count(1000, 64) == 16  # rounded down to a power of two
     assert default_bucket_count(64, 64) == 2
@@ -284,7 +282,7 @@ def test_hashing_is_argmax_of_rotated_vectors_and_factorised(positions_per_block
     torch.manual_seed(0)
     vectors = torch.randn(1, 2, 50, 8)
     rotations = draw_rotations(2, 8, 3, [8], "cpu", seed=1)
-    buckets = hash_vectors(vectors, rotations, [8])
+    buckets = hash_vectors(vectors, rotations, [8], **blocks)
     for h in range(2):
         for r in range(3):
             projected = vectors[0, h] @ rotations[h, :, r]  # (50, 4)
@@ -292,9 +290,9 @@ def test_hashing_is_argmax_of_rotated_vectors_and_factorised(positions_per_block
             assert torch.equal(buckets[0, h, r], expected)
     factors = bucket_factors(2048)
     rotations = draw_rotations(2, 8, 1, factors, "cpu", seed=1)
-    buckets = hash_vectors(vectors, rotations, factors)
-    first = hash_vectors(vectors, rotations[..., :32], [64])
-    second = hash_vectors(vectors, rotations[..., 32:], [32])
+    buckets = hash_vectors(vectors, rotations, factors, **blocks)
+    first = hash_vectors(vectors, rotations[..., :32], [64], **blocks)
+    second = hash_vectors(vectors, rotations[..., 32:], [32], **blocks)
     assert torch.equal(buckets, first * 32 + second)
     assert int(buckets.max()) < 2048 and len(buckets.unique()) > 50  # spread over many buckets
 

@@ -50,35 +50,36 @@ def bucket_factors(n_buckets: int) -> list[int]:
 
 def draw_rotations(n_heads: int, d_head: int, n_hashes: int, factors: list[int],
                    device, seed: int | None = None) -> torch.Tensor:
-    """Random rotations (H, d, r, sum(factors)/2) fp32. With a seed: a private generator, so
-    the global RNG is untouched; without: the global RNG (fresh each forward)."""
+    """Random rotations (H, d, r, sum(factors)/2) fp32, always drawn on the CPU and then moved,
+    so a seed means the same rotations on every device (a model trained on a GPU hashes alike
+    on the CPU). With a seed: a private generator, so the global RNG is untouched; without:
+    the global CPU RNG (fresh each forward)."""
     shape = (n_heads, d_head, n_hashes, sum(factors) // 2)
-    if seed is None:
-        return torch.randn(shape, device=device)
-    generator = torch.Generator(device=device)
-    generator.manual_seed(seed)
-    return torch.randn(shape, device=device, generator=generator)
+    generator = None if seed is None else torch.Generator().manual_seed(seed)
+    return torch.randn(shape, generator=generator).to(device)
 
 
 HASH_POSITIONS_PER_BLOCK = 4096  # positions hashed at a time: the projections stay small
 
 
-def hash_vectors(vectors: torch.Tensor, rotations: torch.Tensor,
-                 factors: list[int]) -> torch.Tensor:
+def hash_vectors(vectors: torch.Tensor, rotations: torch.Tensor, factors: list[int],
+                 positions_per_block: int = HASH_POSITIONS_PER_BLOCK) -> torch.Tensor:
     """Angular LSH. vectors (B, H, L, d), rotations (H, d, r, sum(f)/2) -> buckets (B, H, r, L)
     int64 in [0, prod(factors)). Works for a single new token too (L = 1). Hashed
-    HASH_POSITIONS_PER_BLOCK positions at a time: at 64K tokens the whole projection would be
-    a fresh ~100 MiB tensor."""
+    `positions_per_block` positions at a time: at 64K tokens the whole projection would be a
+    fresh ~100 MiB tensor. Always fp32 with autocast off, so a token falls in the same bucket in
+    training (under autocast) as at generation (without)."""
     length = vectors.shape[2]
-    if length <= HASH_POSITIONS_PER_BLOCK:
-        return _hash_block(vectors, rotations, factors)
-    return torch.cat([_hash_block(vectors[:, :, start:start + HASH_POSITIONS_PER_BLOCK],
-                                  rotations, factors)
-                      for start in range(0, length, HASH_POSITIONS_PER_BLOCK)], dim=-1)
+    with torch.autocast(vectors.device.type, enabled=False):
+        if length <= positions_per_block:
+            return _hash_block(vectors, rotations, factors)
+        return torch.cat([_hash_block(vectors[:, :, start:start + positions_per_block],
+                                      rotations, factors)
+                          for start in range(0, length, positions_per_block)], dim=-1)
 
 
 def _hash_block(vectors, rotations, factors):
-    projected = torch.einsum("bhld,hdrk->bhrlk", vectors.detach().float(), rotations)
+    projected = torch.einsum("bhld,hdrk->bhrlk", vectors.detach().float(), rotations.float())
     buckets = None
     start = 0
     for factor in factors:

@@ -11,8 +11,22 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass
+from typing import Callable
 
 import torch
+
+
+def cuda_index(device: torch.device,
+               current_index: Callable[[], int] = torch.cuda.current_device) -> int:
+    """The CUDA device a tensor on `device` lands on: its index, or the current device for a bare
+    "cuda" (not device 0: another device may be current)."""
+    return device.index if device.index is not None else current_index()
+
+
+def forked_devices(device: torch.device,
+                   current_index: Callable[[], int] = torch.cuda.current_device) -> list[int]:
+    """The CUDA generators that ops on `device` draw from: none on the CPU, one on a GPU."""
+    return [cuda_index(device, current_index)] if device.type == "cuda" else []
 
 
 @dataclass
@@ -27,7 +41,7 @@ class RNGState:
     def capture(cls, device: torch.device) -> "RNGState":
         """Snapshot the generators that ops on `device` draw from (CPU always; CUDA if used)."""
         if device.type == "cuda":
-            index = device.index if device.index is not None else torch.cuda.current_device()
+            index = cuda_index(device)
             return cls(torch.get_rng_state(), index, torch.cuda.get_rng_state(index))
         return cls(torch.get_rng_state())
 
@@ -51,7 +65,6 @@ def seeded(seed: int, device: torch.device):
     """Run the body with the generators seeded by `seed` (CPU, and `device` when it is a CUDA
     device); the global RNG state is unchanged afterwards. Evaluation and summaries use it so
     that their LSH rotations are the same every time without shifting the caller's stream."""
-    devices = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
+    with torch.random.fork_rng(devices=forked_devices(device)):
         torch.manual_seed(seed)
         yield

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from reformer_cli.core.rng import cuda_index
 from reformer_cli.errors import ResourceError
 
 
@@ -90,18 +91,31 @@ def precision_in_use(device: torch.device, precision: str) -> str:
 
 
 def capture_rng_state(device: torch.device) -> dict:
+    """Python, numpy and CPU generators, and on a GPU this process's device generator only: a
+    run may resume with a different number of devices (or none)."""
     state = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
     if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state_all()
+        state["cuda"] = torch.cuda.get_rng_state(cuda_index(device))
     return state
 
 
-def restore_rng_state(state: dict) -> None:
+def cuda_state_for(saved, index: int) -> torch.Tensor | None:
+    """The saved CUDA generator state for device `index`: the one state a process saves, or, from
+    checkpoints that stored every device's (a list), that device's entry when there is one."""
+    if isinstance(saved, torch.Tensor):
+        return saved
+    return saved[index] if index < len(saved) else None
+
+
+def restore_rng_state(state: dict, device: torch.device) -> None:
     random.setstate(state["python"])
     np.random.set_state(state["numpy"])
     torch.set_rng_state(state["torch"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
+    if device.type == "cuda" and "cuda" in state:
+        index = cuda_index(device)
+        cuda_state = cuda_state_for(state["cuda"], index)
+        if cuda_state is not None:
+            torch.cuda.set_rng_state(cuda_state, index)
 
 
 def seed_everything(seed: int) -> None:

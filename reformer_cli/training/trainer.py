@@ -216,7 +216,7 @@ class Trainer:
                              "resume with the same files, or start a new run with --name")
         self.optimizer.load_state_dict(state["optimizer"])
         self.sampler.load_state_dict(state["sampler"])
-        restore_rng_state(state["rng"])
+        restore_rng_state(state["rng"], self.device)
         self.step = int(state["step"])
         self.tokens_seen = int(state.get("tokens_seen", 0))
         self.elapsed_before = float(state.get("elapsed", 0.0))
