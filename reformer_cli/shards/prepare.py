@@ -130,10 +130,11 @@ class _Preparation:
                 self.data.vocab_size if self.data.tokenizer == "sentencepiece" else None}
 
     def _stored_tokenizer(self):
-        """The folder's tokenizer, when it was made for the same request, else None."""
-        if self.given is not None:
-            return self.given
+        """The tokenizer the folder's shards were encoded with, when it is the one asked for
+        (the given one, or one trained with the same settings), else None."""
         stored = (self.index or {}).get("tokenizer", {})
+        if self.given is not None:
+            return self.given if stored.get("fingerprint") == self.given.fingerprint() else None
         if stored.get("request") != self._tokenizer_request():
             return None
         return _load_stored_tokenizer(self.folder, stored["fingerprint"])
@@ -153,7 +154,7 @@ class _Preparation:
         from reformer_cli.data.split import split_validation
 
         request = {"layout": "whole", "val_fraction": self.data.val_fraction,
-                   "encoding": self.data.encoding, "tokenizer": self._tokenizer_request()}
+                   "encoding": self.data.encoding}
         if sources is not None and self.index and self.index.get("request") == request:
             tokenizer = self._stored_tokenizer()
             recorded = self.index["sources"]
@@ -190,7 +191,7 @@ class _Preparation:
                 draw_sample(sources, self.data.encoding, self.seed, splittable=splittable))
         dtype = fmt.token_dtype(tokenizer.vocab_size)
         request = {"layout": "files", "encoding": self.data.encoding,
-                   "piece_bytes": self.options.piece_bytes, "tokenizer": self._tokenizer_request()}
+                   "piece_bytes": self.options.piece_bytes}
         same_kind = (self.index is not None and self.index.get("request") == request
                      and self.index.get("tokenizer", {}).get("fingerprint") == tokenizer.fingerprint())
         recorded = {entry["path"]: entry for entry in self.index["sources"]} if same_kind else {}
@@ -242,8 +243,12 @@ class _Preparation:
         if tokenizer.kind == "sentencepiece":
             fmt.write_file_atomically(self.folder / _TOKENIZER_FILE, tokenizer.model_proto,
                                       self.options.write)
+        stored = (self.index or {}).get("tokenizer", {})
+        request = self._tokenizer_request()
+        if self.given is not None and stored.get("fingerprint") == tokenizer.fingerprint():
+            request = stored["request"]  # a resume keeps what the first run trained it with
         index["tokenizer"] = {"fingerprint": tokenizer.fingerprint(), "kind": tokenizer.kind,
-                              "vocab_size": tokenizer.vocab_size, "request": self._tokenizer_request()}
+                              "vocab_size": tokenizer.vocab_size, "request": request}
         fmt.write_index(self.folder, index, self.options.write)
         listed = {span["file"] for span in index["train"] + index["val"]}
         fmt.remove_unlisted(self.folder, listed)

@@ -241,8 +241,8 @@ def _prepare_once(request, config, tokenizer, run_dir: Path, data_dir: Path, lau
         if launched is None:
             return prepare_data(request.paths, config, tokenizer, data_dir, on_event)
         prepared = []
-        launched.share_from_main(lambda: prepared.append(
-            prepare_data(request.paths, config, tokenizer, data_dir, on_event)) or b"")
+        launched.share_from_main(lambda: prepared.append(  # the others wait for rank 0 here
+            prepare_data(request.paths, config, tokenizer, data_dir, on_event)) or b"ready")
         return prepared[0] if prepared else prepare_data(request.paths, config, tokenizer, data_dir)
     except BaseException:
         if created and run_dir.exists() and (launched is None or launched.is_main):
