@@ -46,7 +46,7 @@ class ShardEncoder:
     write: Writer = plain_write
 
     def __call__(self, job: Job) -> dict:
-        """The shard's record: name, token count, checksums of its source bytes and its ids."""
+        """The shard's record: name, token count, and the checksum of its source bytes."""
         record = {"shard": job.shard}
         if job.piece is not None:
             data = _read_range(job.piece)
@@ -54,16 +54,25 @@ class ShardEncoder:
             ids = self._encode_bytes(data, job.piece)
         else:
             ids = self.tokenizer.encode_to_array(job.text)
-        payload = np.ascontiguousarray(ids, dtype=np.dtype(self.dtype).newbyteorder("<")).tobytes()
-        write_file_atomically(self.folder / job.shard, payload, self.write)
-        record.update(tokens=len(ids), sha256=hashlib.sha256(payload).hexdigest())
+        tokens = np.ascontiguousarray(ids, dtype=np.dtype(self.dtype).newbyteorder("<"))
+        write_file_atomically(self.folder / job.shard, memoryview(tokens).cast("B"), self.write)
+        record["tokens"] = len(tokens)
         return record
 
     def _encode_bytes(self, data: bytes, piece: Piece) -> np.ndarray:
-        text = decode_piece(data, piece.path, self.encoding, piece.start)
+        text = decode_piece(data, piece.path, self.encoding, piece.start)  # validates, too
+        if self.tokenizer.kind == "byte" and self.encoding.lower().replace("-", "") == "utf8" \
+                and len(text) and "\r" not in text and not (piece.start == 0 and data[:3] == BOM):
+            # the normalised text is the file's bytes: no re-encoding needed
+            ids = np.frombuffer(data, dtype=np.uint8)
+            return np.concatenate([ids, SEPARATOR_BYTES]) if piece.last else ids
         if piece.last:
             text += DOCUMENT_SEPARATOR
         return self.tokenizer.encode_to_array(text)
+
+
+BOM = "\ufeff".encode("utf-8")
+SEPARATOR_BYTES = np.frombuffer(DOCUMENT_SEPARATOR.encode("utf-8"), dtype=np.uint8)
 
 
 def _read_range(piece: Piece) -> bytes:

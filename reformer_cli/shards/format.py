@@ -42,7 +42,7 @@ def plain_write(file, data: bytes) -> None:
     file.write(data)
 
 
-def write_file_atomically(path: Path, data: bytes, write: Writer = plain_write) -> None:
+def write_file_atomically(path: Path, data: bytes | memoryview, write: Writer = plain_write) -> None:
     """Write `data` to a temporary name beside `path`, fsync, then rename it over `path`.
 
     A full disk or any other OSError removes the temporary file and becomes one ResourceError.

@@ -216,9 +216,10 @@ class _Preparation:
             train, val = _cut_tail(train, self.data.val_fraction)
         index = {"layout": "files", "request": request, "dtype": dtype, "sources": entries,
                  "train": train, "val": val}
-        digest = hashlib.sha256(dtype.encode())
+        # The ids are a function of the source bytes and the tokenizer: no need to hash them.
+        digest = hashlib.sha256(f"{dtype}:{tokenizer.fingerprint()}".encode())
         for span in train:
-            digest.update(f"{span['sha256']}:{span['first']}:{span['count']};".encode())
+            digest.update(f"{span['source_sha256']}:{span['first']}:{span['count']};".encode())
         index["fingerprint"] = digest.hexdigest()[:32]
         return self._commit(index, tokenizer, encoded=len(jobs))
 
@@ -294,9 +295,9 @@ def _load_stored_tokenizer(folder: Path, fingerprint: str):
 
 
 def _span(record: dict, first: int, count: int) -> dict:
-    """A run of tokens of one shard: its file, checksum and size, and the part taken."""
-    return {"file": record["shard"], "sha256": record["sha256"], "total": record["tokens"],
-            "first": first, "count": count}
+    """A run of tokens of one shard: its file, size and source checksum, and the part taken."""
+    return {"file": record["shard"], "source_sha256": record.get("source_sha256"),
+            "total": record["tokens"], "first": first, "count": count}
 
 
 def _cut_tail(spans: list[dict], val_fraction: float) -> tuple[list[dict], list[dict]]:

@@ -135,10 +135,10 @@ class SentencePieceTokenizer(Tokenizer):
         # No piece contains a newline (training lines never do), so cutting after one cannot
         # change the segmentation: the result equals encoding the whole text at once.
         arrays = [np.zeros(0, dtype=np.int32)]
-        for start in range(0, len(pieces), 8):  # a few MB at a time: Python int lists are large
-            encoded = self.processor.encode(pieces[start:start + 8], num_threads=self.encode_threads)
-            arrays.extend(np.asarray(ids, dtype=np.int32) for ids in encoded)
-        return np.concatenate(arrays)
+        for start in range(0, len(pieces), 8):  # a few MB at a time
+            arrays.extend(self.processor.encode_as_numpy(pieces[start:start + 8],
+                                                         num_threads=self.encode_threads))
+        return np.concatenate(arrays).astype(np.int32, copy=False)
 
     def decode(self, ids: Iterable[int]) -> str:
         ids = [int(i) for i in ids]
