@@ -132,13 +132,15 @@ def torchrun(*args, cwd, nproc=2, timeout=120):
 def test_torchrun_trains_writes_one_run_folder_and_resumes(tmp_path):
     (tmp_path / "corpus.txt").write_text("\n\n".join(topics[k] for k in sorted(topics))[:60_000])
     (tmp_path / "tiny.yaml").write_text(TINY_YAML)
-    # SentencePiece: rank 0 trains it, rank 1 receives the model over the process group.
+    # SentencePiece and the shards: rank 0 trains and encodes, rank 1 waits and maps them.
     first = torchrun("corpus.txt", "--config", "tiny.yaml", "--vocab-size", "700", "--out", "run",
                      cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-3000:]
     run = tmp_path / "run"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["corpus.txt", "run", "tiny.yaml"]
-    assert {p.name for p in run.iterdir()} == {"config.yaml", "metrics.jsonl", "final", "step-000002"}
+    assert {p.name for p in run.iterdir()} == {"config.yaml", "metrics.jsonl", "final", "step-000002",
+                                               "data"}  # rank 0 encoded the shards, both mapped them
+    assert "encoded 2 shard(s)" in first.stderr
     assert "effective batch 1 × 2 × 2 = 4 windows per step" in first.stderr
     assert first.stderr.count("step 4/4") == 1  # only rank 0 reports progress
     records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
@@ -155,7 +157,7 @@ def test_torchrun_trains_writes_one_run_folder_and_resumes(tmp_path):
                            "--steps", "6"], cwd=tmp_path, capture_output=True, text=True,
                           timeout=120, env=ENV)
     assert more.returncode == 0, more.stderr[-3000:]
-    assert "resuming from run/final at step 4" in more.stderr
+    assert "resuming from run/final at step 4" in more.stderr and "reused all 2 shard(s)" in more.stderr
     # ... and back to two processes.
     again = torchrun("corpus.txt", "--config", "tiny.yaml", "--out", "run", "--resume", "auto",
                      "--steps", "8", cwd=tmp_path)

@@ -57,7 +57,8 @@ def test_a_run_writes_a_complete_self_describing_folder(byte_run):
     run, result = byte_run
     assert result.stdout == ""  # progress goes to stderr only
     assert "step 12/12" in result.stderr and "bits/byte" in result.stderr
-    assert {p.name for p in run.iterdir()} == {"config.yaml", "metrics.jsonl", "final", "step-000006"}
+    assert {p.name for p in run.iterdir()} == {"config.yaml", "metrics.jsonl", "final", "step-000006",
+                                               "data"}  # data: the token shards, reused on resume
     assert {p.name for p in (run / "final").iterdir()} == {
         "config.yaml", "model.safetensors", "tokenizer.json", "training_state.json",
         "training_state.safetensors", "manifest.json"}

@@ -15,6 +15,8 @@ from rich.progress import BarColumn, Progress, TextColumn
 
 from reformer_cli.config.run import UNLIMITED_STEPS
 
+ENCODE_LINE_SECONDS = 5.0  # without a terminal: one tokenizing line this often
+
 if TYPE_CHECKING:  # the trainer imports torch; the display itself does not need it
     from reformer_cli.training.trainer import TrainEvent
 
@@ -46,6 +48,9 @@ class ProgressDisplay:
         self.time_budget: float | None = None
         self.session_start_step = 0
         self.session_start_time = time.perf_counter()
+        self.encode_progress: Progress | None = None
+        self.encode_task = None
+        self.encode_printed = 0.0
         self.fields = {"steps": "0", "loss": "-", "val": "-", "speed": "-", "elapsed": "00:00",
                        "eta": "--:--"}
 
@@ -56,6 +61,9 @@ class ProgressDisplay:
         self.close()
 
     def close(self) -> None:
+        if self.encode_progress is not None:
+            self.encode_progress.stop()
+            self.encode_progress = None
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
@@ -70,6 +78,38 @@ class ProgressDisplay:
             message, highlight=False, soft_wrap=True)
 
     # -- events ------------------------------------------------------------------------------
+
+    def _on_waiting(self, event) -> None:
+        self.print(f"waiting for another process preparing the token shards in {event.values['folder']}")
+
+    def _on_encode(self, event) -> None:
+        """Tokenizing the corpus: MB/s, tokens and ETA (a bar on a terminal, else a line every
+        few seconds and at the end)."""
+        values = event.values
+        done, total, elapsed = values["bytes_done"], values["bytes_total"], values["elapsed"]
+        speed = done / max(elapsed, 1e-9) / 1e6
+        eta = (total - done) / (speed * 1e6) if speed > 0 else None
+        text = (f"encode {done / 1e6:,.1f}/{total / 1e6:,.1f} MB  {speed:.1f} MB/s  "
+                f"{format_count(values['tokens'])} tokens  {values['workers']} process(es)  "
+                f"ETA {format_duration(eta)}")
+        finished = done >= total
+        if self.live:
+            if self.encode_progress is None:
+                self.encode_progress = Progress(TextColumn("[bold]tokenize"), BarColumn(),
+                                                TextColumn("{task.fields[text]}"),
+                                                console=self.console, transient=True)
+                self.encode_progress.start()
+                self.encode_task = self.encode_progress.add_task("encode", total=total, text=text)
+            self.encode_progress.update(self.encode_task, completed=done, text=text)
+            if finished:
+                self.encode_progress.stop()
+                self.encode_progress = None
+        # Plain lines every few seconds, and the last one only after those: a corpus that
+        # tokenizes in moments gets no line at all.
+        due = elapsed - self.encode_printed >= ENCODE_LINE_SECONDS
+        if (due or (finished and self.encode_printed > 0)) and (not self.live or finished):
+            self.encode_printed = elapsed
+            self.print(text)
 
     def _on_start(self, event: TrainEvent) -> None:
         values = event.values

@@ -54,6 +54,12 @@ def train_command(
                                             help="Start a new run from a trained model's weights and "
                                                  "tokenizer (e.g. a language model, to fine-tune with "
                                                  "--task summarize, or a longer --seq-len)."),
+    data_cache: Optional[str] = typer.Option(None, "--data-cache", rich_help_panel=DATA, metavar="DIR",
+                                             show_default="RUN/data",
+                                             help="Folder of the token shards: the corpus is tokenized "
+                                                  "once and reused by every run that names it."),
+    prepare_only: bool = typer.Option(False, "--prepare-only", rich_help_panel=DATA,
+                                      help="Tokenize the corpus into the shard folder, then stop."),
     seq_len: Optional[int] = typer.Option(None, "--seq-len", metavar="N", rich_help_panel=DATA,
                                           show_default=_default(DataConfig.seq_len),
                                           help="Tokens per training window."),
@@ -95,10 +101,12 @@ def train_command(
     flags = {"name": name, "data.seq_len": seq_len, "data.tokenizer": tokenizer,
              "data.vocab_size": vocab_size, "data.tokenizer_model": tokenizer_model,
              "data.val_path": val, "data.encoding": encoding, "data.task": task,
+             "data.cache": data_cache,
              "train.steps": steps, "train.time_budget": time_budget,
              "train.batch_size": batch_size, "train.device": device, "train.seed": seed}
     request = TrainRequest(paths=list(paths), config_path=config, overrides=list(settings or []),
-                           flags=flags, out=out, resume=resume, init_from=init_from)
+                           flags=flags, out=out, resume=resume, init_from=init_from,
+                           prepare_only=prepare_only)
     # Under torchrun only rank 0 reports (the others would repeat every line).
     quiet = launched_rank() != 0
     try:

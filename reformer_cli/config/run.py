@@ -32,6 +32,8 @@ class DataConfig:
     val_path: str | None = None  # a separate validation file (then val_fraction is unused)
     encoding: str = "utf-8"  # text encoding of the input files
     task: str = "lm"  # lm | summarize (JSONL of {"document", "summary"} pairs)
+    cache: str | None = None  # folder of the token shards (None: <run folder>/data)
+    workers: int = 0  # processes encoding the corpus (0 = one per CPU core)
 
     def validate(self, prefix: str = "data") -> "DataConfig":
         check_range(f"{prefix}.seq_len", self.seq_len, low=2)
@@ -46,6 +48,7 @@ class DataConfig:
             raise ConfigError(f"{prefix}.encoding={self.encoding!r} is not a known text encoding",
                               "use e.g. utf-8, latin-1, gb18030") from None
         check_choice(f"{prefix}.task", self.task, TASKS)
+        check_range(f"{prefix}.workers", self.workers, low=0)
         return self
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from reformer_cli.errors import InputError
+from reformer_cli.shards.tokens import as_token_sequence
 
 
 class WindowSampler:
@@ -22,8 +23,8 @@ class WindowSampler:
     epoch ends. The state is (epoch, index), so resuming replays exactly the same batches.
     """
 
-    def __init__(self, tokens: np.ndarray, seq_len: int, seed: int = 0):
-        self.tokens = np.asarray(tokens, dtype=np.int32)
+    def __init__(self, tokens, seq_len: int, seed: int = 0):
+        self.tokens = as_token_sequence(tokens)  # an array, or shards read through memmap
         self.seq_len = int(seq_len)
         self.seed = int(seed)
         if len(self.tokens) < self.seq_len + 1:
@@ -79,19 +80,18 @@ class WindowSampler:
         self._order_epoch = -1
 
 
-def _windows(tokens: np.ndarray, starts: np.ndarray, seq_len: int):
-    offsets = starts[:, None] + np.arange(seq_len + 1)[None, :]  # (B, seq_len + 1)
-    block = torch.from_numpy(tokens[offsets].astype(np.int64))
+def _windows(tokens, starts: np.ndarray, seq_len: int):
+    block = torch.from_numpy(tokens.take(starts, seq_len + 1))  # (B, seq_len + 1)
     return block[:, :-1].contiguous(), block[:, 1:].contiguous()  # (B, seq_len) each
 
 
-def evaluation_batches(tokens: np.ndarray, seq_len: int, batch_size: int, max_batches: int) -> list:
+def evaluation_batches(tokens, seq_len: int, batch_size: int, max_batches: int) -> list:
     """Deterministic validation batches: non-overlapping windows spread evenly over the tokens.
 
     A validation text shorter than one window gives one shorter window (the model takes any
     length); fewer than 2 tokens give no batches.
     """
-    tokens = np.asarray(tokens, dtype=np.int32)
+    tokens = as_token_sequence(tokens)
     if len(tokens) < 2:
         return []
     seq_len = min(seq_len, len(tokens) - 1)

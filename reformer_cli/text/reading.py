@@ -23,6 +23,68 @@ class Document:
     text: str
 
 
+@dataclass(frozen=True)
+class SourceFile:
+    """An input file found by `scan_input_files`, not yet read."""
+
+    path: str
+    size: int
+    mtime_ns: int
+
+
+def scan_input_files(paths: Sequence[str | Path], encoding: str = "utf-8") -> list[SourceFile]:
+    """The files `read_documents` would read, without reading them: only the first bytes of each
+    are probed (binary files inside folders are skipped, as are empty ones), so a corpus of any
+    size is listed in moments. '-' (stdin) is not a file and is refused here."""
+    if not paths:
+        raise InputError("no input given", "pass one or more text files, a folder, or - for stdin")
+    found = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            inside = [p for p in _folder_files(path) if _probe(p, encoding) == "text"]
+            if not inside:
+                raise InputError(f"the folder {path} contains no text files",
+                                 "give a folder with non-empty text files, or the files themselves")
+            found.extend(inside)
+        elif path.is_file():
+            kind = _probe(path, encoding)
+            if kind == "binary":
+                raise InputError(f"{path} looks binary (it contains NUL bytes), not text",
+                                 "give plain text files")
+            if kind == "empty":
+                raise InputError(f"{path} is empty", "give files that contain text")
+            found.append(path)
+        elif path.exists():
+            raise InputError(f"{path} is not a regular file or folder", "give text files or folders")
+        else:
+            raise InputError(f"input path {str(raw)!r} does not exist", "check the path")
+    return [_source_file(path) for path in found]
+
+
+def _folder_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*")
+                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def _probe(path: Path, encoding: str) -> str:
+    """text | binary | empty, from the first BINARY_PROBE_BYTES of the file."""
+    try:
+        with open(path, "rb") as file:
+            head = file.read(BINARY_PROBE_BYTES)
+    except OSError as error:
+        raise InputError(f"cannot read {path}: {error.strerror or error}",
+                         "check its permissions, or leave it out") from None
+    if _looks_binary(head, encoding):
+        return "binary"
+    if not head.strip() and len(head) < BINARY_PROBE_BYTES:
+        return "empty"
+    return "text"
+
+
+def _source_file(path: Path) -> SourceFile:
+    stat = path.stat()
+    return SourceFile(str(path), stat.st_size, stat.st_mtime_ns)
 
 
 def read_documents(paths: Sequence[str | Path], encoding: str = "utf-8") -> list[Document]:
@@ -58,9 +120,7 @@ def read_documents(paths: Sequence[str | Path], encoding: str = "utf-8") -> list
 
 def _read_folder(folder: Path, encoding: str) -> list[Document]:
     documents = []
-    files = sorted(p for p in folder.rglob("*")
-                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
-    for path in files:
+    for path in _folder_files(folder):
         data = _read_bytes(path)
         if not data.strip() or _looks_binary(data, encoding):
             continue  # a folder may hold images, archives, empty placeholders: skip them
@@ -84,18 +144,26 @@ def _looks_binary(data: bytes, encoding: str) -> bool:
     return b"\x00" in data[:BINARY_PROBE_BYTES]
 
 
-def _decode(data: bytes, name: str, encoding: str) -> str:
+def _decode(data: bytes, name: str, encoding: str, offset: int = 0) -> str:
+    """The text of `data` (which starts at byte `offset` of the file), normalised."""
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as error:
         raise InputError(f"{name} is not valid {encoding}: byte 0x{data[error.start]:02x} at offset "
-                         f"{error.start} cannot be decoded",
+                         f"{offset + error.start} cannot be decoded",
                          "pass --encoding (e.g. latin-1, cp1252, gb18030) or fix the file") from None
     except LookupError:
         raise InputError(f"unknown encoding {encoding!r}", "use e.g. utf-8, latin-1, gb18030") from None
-    if text.startswith("\ufeff"):
+    if text.startswith("\ufeff") and offset == 0:
         text = text[1:]
-    return text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+
+
+def decode_piece(data: bytes, name: str, encoding: str, offset: int) -> str:
+    """Decode bytes [offset, offset + len(data)) of a file as `read_documents` decodes the whole
+    file (a leading byte-order mark dropped, line ends normalised); the caller cuts pieces after
+    a line end, so no character and no CR LF pair is split."""
+    return _decode(data, name, encoding, offset)
 
 
 def read_document(name: str) -> str:

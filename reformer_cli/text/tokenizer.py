@@ -15,6 +15,7 @@ Bytes: 0..255, </s>=256, <sep>=257.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -61,6 +62,10 @@ class Tokenizer:
         return {"kind": self.kind, "vocab_size": self.vocab_size, "eos_id": self.eos_id,
                 "sep_id": self.sep_id}
 
+    def fingerprint(self) -> str:
+        """Identifies the mapping from text to ids: token shards are valid for this value only."""
+        raise NotImplementedError
+
 
 class ByteTokenizer(Tokenizer):
     """UTF-8 bytes 0..255 plus end-of-text (256) and separator (257)."""
@@ -79,6 +84,9 @@ class ByteTokenizer(Tokenizer):
     def decode(self, ids: Iterable[int]) -> str:
         # Specials are dropped; a model can emit an invalid byte sequence, shown as U+FFFD.
         return bytes(int(i) for i in ids if 0 <= int(i) < 256).decode("utf-8", errors="replace")
+
+    def fingerprint(self) -> str:
+        return "byte-utf8"
 
     def save(self, directory: str | Path) -> Path:
         path = Path(directory) / BYTE_FILE
@@ -105,19 +113,32 @@ class SentencePieceTokenizer(Tokenizer):
                              "train the tokenizer with `reformer train` or drop --tokenizer-model")
         self.notes = list(notes or [])  # what training adjusted (e.g. a lowered vocabulary)
         self.character_coverage = character_coverage  # known only right after training
+        self.encode_threads = 2  # SentencePiece's own threads; 1 in each encoding process
+
+    def __getstate__(self) -> dict:  # to encoding processes: the proto, not the C++ object
+        return {key: value for key, value in self.__dict__.items() if key != "processor"}
+
+    def __setstate__(self, state: dict) -> None:
+        import sentencepiece
+
+        self.__dict__.update(state)
+        self.processor = sentencepiece.SentencePieceProcessor(model_proto=self.model_proto)
+
+    def fingerprint(self) -> str:
+        return "sentencepiece-" + hashlib.sha256(self.model_proto).hexdigest()[:32]
 
     def encode(self, text: str) -> list[int]:
         return self.encode_to_array(text).tolist()
 
     def encode_to_array(self, text: str) -> np.ndarray:
-        pieces = _cut_after_newlines(text, ENCODE_CHUNK_CHARS)
+        pieces = cut_after_newlines(text, ENCODE_CHUNK_CHARS)
         # No piece contains a newline (training lines never do), so cutting after one cannot
         # change the segmentation: the result equals encoding the whole text at once.
         arrays = [np.zeros(0, dtype=np.int32)]
-        for start in range(0, len(pieces), 8):  # a few MB at a time: Python int lists are large
-            encoded = self.processor.encode(pieces[start:start + 8], num_threads=2)
-            arrays.extend(np.asarray(ids, dtype=np.int32) for ids in encoded)
-        return np.concatenate(arrays)
+        for start in range(0, len(pieces), 8):  # a few MB at a time
+            arrays.extend(self.processor.encode_as_numpy(pieces[start:start + 8],
+                                                         num_threads=self.encode_threads))
+        return np.concatenate(arrays).astype(np.int32, copy=False)
 
     def decode(self, ids: Iterable[int]) -> str:
         ids = [int(i) for i in ids]
@@ -223,7 +244,9 @@ def split_long_line(line: str, limit: int) -> list[str]:
     return pieces
 
 
-def _cut_after_newlines(text: str, size: int) -> list[str]:
+def cut_after_newlines(text: str, size: int) -> list[str]:
+    """`text` in slices of about `size` characters, each ending after a line end when the slice
+    holds one; the slices join back to `text`."""
     pieces, start = [], 0
     while start < len(text):
         end = min(start + size, len(text))

@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +28,7 @@ from reformer_cli.errors import ConfigError, InputError
 FIXED_ON_RESUME = ("data.seq_len", "data.tokenizer", "data.vocab_size", "data.task")
 # Model settings that define the weights: a run started --init-from a checkpoint keeps them.
 # The others (chunk_length, n_hashes, dropout, reversible, max_seq_len, ...) may change.
+DATA_FOLDER = "data"  # the run's token shards, unless data.cache names a shared folder
 WEIGHT_SETTINGS = ("vocab_size", "d_model", "n_heads", "d_ff", "n_layers", "layer_types",
                    "tie_embeddings", "causal", "rotary_base")
 
@@ -39,6 +42,7 @@ class TrainRequest:
     out: str | None = None  # run folder (default models/<name>)
     resume: str | None = None  # "auto" or a checkpoint / run folder
     init_from: str | None = None  # start a new run from these weights (and their tokenizer)
+    prepare_only: bool = False  # tokenize into the shard folder, then stop
 
 
 @dataclass
@@ -49,6 +53,8 @@ class PreparedData:
     fingerprint: str  # identifies the training tokens, checked on resume
     train_tokens: int
     warnings: list[str] = field(default_factory=list)  # for the user, e.g. a lowered vocabulary
+    shards: object = None  # shards.prepare.PreparedShards (language models)
+    keep_alive: object = None  # the temporary shard folder of a call without one
 
 
 def resolve_run(request: TrainRequest, initial_weights: Path | None = None):
@@ -129,22 +135,24 @@ def _check_unchanged(saved, config) -> None:
                               "drop that setting, or start a new run with --name")
 
 
-def prepare_data(paths: list[str], config, tokenizer=None) -> PreparedData:
-    """Read, split, tokenize and window the text. `tokenizer` given = reuse it (resume). What
-    deserves a warning (a lowered vocabulary, truncated summaries) is in `warnings`."""
+def prepare_data(paths: list[str], config, tokenizer=None, data_dir: str | Path | None = None,
+                 on_event: Callable | None = None) -> PreparedData:
+    """Read, split, tokenize and window the text. `tokenizer` given = reuse it (resume). Language
+    models read token shards kept in `data_dir` (None: a temporary folder). What deserves a
+    warning (a lowered vocabulary, truncated summaries) is in `warnings`."""
     data = config.data
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if data.task == "summarize":
             prepared = _prepare_summarization(paths, config, tokenizer)
         else:
-            prepared = _prepare_language_model(paths, config, tokenizer)
+            prepared = _prepare_language_model(paths, config, tokenizer, data_dir, on_event)
     prepared.warnings = [str(warning.message) for warning in caught]
     return prepared
 
 
 def _load_or_train_tokenizer(config, texts: list[str], tokenizer):
-    from reformer_cli.text.tokenizer import ByteTokenizer, load_tokenizer
+    from reformer_cli.text.tokenizer import ByteTokenizer, load_tokenizer, train_sentencepiece
 
     data = config.data
     if tokenizer is not None:
@@ -153,46 +161,30 @@ def _load_or_train_tokenizer(config, texts: list[str], tokenizer):
         return load_tokenizer(data.tokenizer_model)
     if data.tokenizer == "byte":
         return ByteTokenizer()
-    return _train_sentencepiece_once(texts, data.vocab_size, config.train.seed)
+    return train_sentencepiece(texts, data.vocab_size, seed=config.train.seed)
 
 
-def _train_sentencepiece_once(texts, vocab_size: int, seed: int):
-    """Under torchrun only rank 0 trains; the others receive its model (no shared disk needed)."""
-    from reformer_cli.text.tokenizer import SentencePieceTokenizer, train_sentencepiece
-    from reformer_cli.training.data_parallel import active_runtime
-
-    runtime = active_runtime()
-    if runtime is None:
-        return train_sentencepiece(texts, vocab_size, seed=seed)
-    trained = []
-
-    def train_on_main() -> bytes:
-        trained.append(train_sentencepiece(texts, vocab_size, seed=seed))
-        return trained[0].model_proto
-
-    proto = runtime.share_from_main(train_on_main)
-    return trained[0] if trained else SentencePieceTokenizer(proto)
-
-
-def _prepare_language_model(paths, config, tokenizer) -> PreparedData:
-    from reformer_cli.data.split import split_validation
+def _prepare_language_model(paths, config, tokenizer, data_dir, on_event) -> PreparedData:
     from reformer_cli.data.windows import WindowSampler, evaluation_batches
-    from reformer_cli.text.reading import read_documents
+    from reformer_cli.shards.prepare import ShardOptions, prepare_shards
+    from reformer_cli.text.tokenizer import load_tokenizer
 
     data, train = config.data, config.train
-    documents = read_documents(paths, data.encoding)
-    val_documents = read_documents([data.val_path], data.encoding) if data.val_path else None
-    train_text, val_text = split_validation(documents, data.val_fraction, val_documents)
-    tokenizer = _load_or_train_tokenizer(config, [train_text], tokenizer)
-    train_tokens = tokenizer.encode_to_array(train_text)  # (N,) int32
-    sampler = WindowSampler(train_tokens, data.seq_len, seed=train.seed)
+    temporary = None
+    if data_dir is None:
+        temporary = tempfile.TemporaryDirectory(prefix="reformer-shards-")
+        data_dir = temporary.name
+    if tokenizer is None and data.tokenizer_model:
+        tokenizer = load_tokenizer(data.tokenizer_model)
+    shards = prepare_shards(paths, data, train.seed, data_dir, tokenizer, on_event,
+                            ShardOptions(workers=data.workers))
+    sampler = WindowSampler(shards.train, data.seq_len, seed=train.seed)
     eval_set = None
-    if val_text.strip():
-        val_tokens = tokenizer.encode_to_array(val_text)
-        batches = evaluation_batches(val_tokens, data.seq_len, train.batch_size, train.eval_batches)
-        eval_set = _eval_set(batches, tokenizer) if batches else None
-    return PreparedData(tokenizer, sampler, eval_set, _fingerprint(train_tokens.tobytes()),
-                        int(len(train_tokens)))
+    if shards.val is not None:
+        batches = evaluation_batches(shards.val, data.seq_len, train.batch_size, train.eval_batches)
+        eval_set = _eval_set(batches, shards.tokenizer) if batches else None
+    return PreparedData(shards.tokenizer, sampler, eval_set, shards.fingerprint, len(shards.train),
+                        shards=shards, keep_alive=temporary)
 
 
 def _prepare_summarization(paths, config, tokenizer) -> PreparedData:
@@ -239,6 +231,33 @@ def _fingerprint(payload: bytes) -> str:
     return hashlib.sha256(payload).hexdigest()[:32]
 
 
+def _prepare_once(request, config, tokenizer, run_dir: Path, data_dir: Path, launched,
+                  on_event) -> PreparedData:
+    """prepare_data for this process. Under torchrun rank 0 prepares first and the others then
+    find its shards (the lock in shards/prepare.py also serialises runs sharing a folder). A
+    failure in a run folder this call created removes it: bad input leaves no half-made run."""
+    created = not run_dir.exists()
+    try:
+        if launched is None:
+            return prepare_data(request.paths, config, tokenizer, data_dir, on_event)
+        prepared = []
+        launched.share_from_main(lambda: prepared.append(  # the others wait for rank 0 here
+            prepare_data(request.paths, config, tokenizer, data_dir, on_event)) or b"ready")
+        return prepared[0] if prepared else prepare_data(request.paths, config, tokenizer, data_dir)
+    except BaseException:
+        if created and run_dir.exists() and (launched is None or launched.is_main):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+
+
+def _describe_shards(prepared: PreparedData) -> str:
+    shards = prepared.shards
+    validation = f", {len(shards.val):,} for validation" if shards.val is not None else ""
+    work = (f"encoded {shards.encoded} shard(s), reused {shards.reused}" if shards.encoded
+            else f"reused all {shards.reused} shard(s)")
+    return f"tokens: {prepared.train_tokens:,} for training{validation} in {shards.folder} ({work})"
+
+
 def run_training(request: TrainRequest, on_event: Callable | None,
                  notify: Callable[[str], None]) -> dict:
     """The whole `reformer train`: returns the final evaluation (and `path`). `on_event` receives
@@ -258,9 +277,14 @@ def run_training(request: TrainRequest, on_event: Callable | None,
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
     tokenizer_source = resume_from or initial_weights
     saved_tokenizer = load_tokenizer(tokenizer_source) if tokenizer_source is not None else None
-    prepared = prepare_data(request.paths, config, saved_tokenizer)
+    data_dir = Path(config.data.cache) if config.data.cache else run_dir / DATA_FOLDER
+    prepared = _prepare_once(request, config, saved_tokenizer, run_dir, data_dir, launched, on_event)
     for warning in prepared.warnings:
         notify(f"warning: {warning}")
+    if prepared.shards is not None:
+        notify(_describe_shards(prepared))
+    if request.prepare_only:
+        return {"path": str(data_dir), "train_tokens": prepared.train_tokens}
     # torch is imported only now: bad configs and inputs are reported without waiting for it.
     from reformer_cli.core.model import ReformerLM
     from reformer_cli.training.trainer import MetricsLog, Runtime, Trainer, seed_everything
