@@ -110,14 +110,14 @@ def apply_budget(generated: str, options: SummarizeOptions, n_document_sentences
 _LOADED: dict = {}
 
 
-def load_summarizer(model_dir):
-    """The checkpoint's LoadedModel, after checking it was trained to summarize (cached, so
-    several files share one load)."""
+def load_summarizer(model_dir, device="cpu"):
+    """The checkpoint's LoadedModel on `device`, after checking it was trained to summarize
+    (cached, so several files share one load)."""
     from reformer_cli import checkpoint
 
     path = checkpoint.resolve_model_dir(model_dir)
     weights = path / checkpoint.MODEL_FILE  # its time stamp: a model re-trained in place reloads
-    key = (str(path.resolve()), weights.stat().st_mtime_ns if weights.exists() else 0)
+    key = (str(path.resolve()), weights.stat().st_mtime_ns if weights.exists() else 0, str(device))
     if key not in _LOADED:
         config = checkpoint.load_config(path)
         if config.data.task != "summarize":
@@ -125,19 +125,20 @@ def load_summarizer(model_dir):
                              f"--task {config.data.task}",
                              "pass such a model with --model, or use --method extractive")
         _LOADED.clear()
-        _LOADED[key] = (checkpoint.load_model(path), config.model.n_hashes)
+        _LOADED[key] = (checkpoint.load_model(path, device=device), config.model.n_hashes)
     return _LOADED[key]
 
 
 def summarize_abstractive(text: str, model_dir: str | Path, options: SummarizeOptions,
-                          decoding: DecodingOptions | dict | None = None) -> Summary:
-    """Summarize `text` with the summarization model at `model_dir` (see the module doc)."""
+                          decoding: DecodingOptions | dict | None = None, device="cpu") -> Summary:
+    """Summarize `text` with the summarization model at `model_dir`, run on `device` (a
+    torch.device or its name; see the module doc)."""
     if not text.strip():
         raise InputError("the document is empty or only whitespace", "give a file with text in it")
     options.budget.validate()
     language = detect_language(text, options.language)
     decoding = DecodingOptions.from_any(decoding).validate()
-    loaded, trained_hashes = load_summarizer(model_dir)
+    loaded, trained_hashes = load_summarizer(model_dir, device)
     loaded.model.set_n_hashes(decoding.n_hashes or trained_hashes)
     context = min(loaded.config.data.seq_len, loaded.model.config.max_seq_len)
     generated, info = generate_summary(loaded.model, loaded.tokenizer, text, context, decoding,

@@ -190,7 +190,7 @@ def _prepare_language_model(paths, config, tokenizer) -> PreparedData:
     if val_text.strip():
         val_tokens = tokenizer.encode_to_array(val_text)
         batches = evaluation_batches(val_tokens, data.seq_len, train.batch_size, train.eval_batches)
-        eval_set = _eval_set(batches, tokenizer) if batches else None
+        eval_set = eval_set_for(batches, tokenizer) if batches else None
     return PreparedData(tokenizer, sampler, eval_set, _fingerprint(train_tokens.tobytes()),
                         int(len(train_tokens)))
 
@@ -214,13 +214,13 @@ def _prepare_summarization(paths, config, tokenizer) -> PreparedData:
     eval_set = None
     if val_pairs:
         val_examples = SummarizationExamples(val_pairs, tokenizer, data.seq_len, seed=train.seed)
-        eval_set = _eval_set(val_examples.evaluation_batches(train.batch_size, train.eval_batches),
+        eval_set = eval_set_for(val_examples.evaluation_batches(train.batch_size, train.eval_batches),
                              tokenizer)
     fingerprint = _fingerprint(sampler.inputs.tobytes() + sampler.targets.tobytes())
     return PreparedData(tokenizer, sampler, eval_set, fingerprint, int(sampler.inputs.size))
 
 
-def _eval_set(batches: list, tokenizer):
+def eval_set_for(batches: list, tokenizer):
     """Fixed validation batches plus the characters (or bytes) of the text their targets score."""
     from reformer_cli.core.head_loss import IGNORE_INDEX
     from reformer_cli.training.trainer import EvalSet
