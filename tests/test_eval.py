@@ -248,3 +248,39 @@ def test_english_rouge_without_nltk_says_how_to_install_it(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV,
                             timeout=60)
     assert_one_line_error(result, "NLTK", "reformer-cli[eval]")
+
+
+@pytest.fixture(scope="module")
+def random_summarizer(tmp_path_factory):
+    """models/summ: a checkpoint marked --task summarize, random weights, byte tokenizer."""
+    import torch
+
+    from reformer_cli.checkpoint import save_checkpoint
+    from reformer_cli.config.model import ModelConfig
+    from reformer_cli.config.run import DataConfig, RunConfig
+    from reformer_cli.core.model import ReformerLM
+    from reformer_cli.text.tokenizer import ByteTokenizer
+
+    root = tmp_path_factory.mktemp("summarizer")
+    torch.manual_seed(0)
+    model_config = ModelConfig(vocab_size=258, d_model=32, n_heads=2, d_ff=64, n_layers=2,
+                               chunk_length=8, max_seq_len=4096)
+    run = RunConfig(name="summ", model=model_config,
+                    data=DataConfig(seq_len=256, tokenizer="byte", task="summarize"))
+    save_checkpoint(root / "models" / "summ" / "final", config=run, model=ReformerLM(model_config),
+                    tokenizer=ByteTokenizer(), step=0)
+    return root
+
+
+def test_eval_of_a_summarizer_scores_its_own_summaries(random_summarizer, tmp_path):
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", PAIRS[1:])
+    result = reformer("eval", pairs, "--model", "summ", "--device", "cpu", "--format", "json",
+                      cwd=random_summarizer)
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["method"] == "abstractive" and record["model"].endswith("summ/final")
+    assert record["n_pairs"] == 2 and all(0 <= record[k] <= 100 for k in ("rouge1", "rouge2", "rougeL"))
+    extractive = json.loads(reformer("eval", pairs, "--model", "summ", "--method", "extractive",
+                                     "--format", "json", cwd=random_summarizer).stdout)
+    assert extractive["method"] == "extractive" and extractive["model"] is None
+    assert extractive["rouge1"] == pytest.approx(expected_rouge(PAIRS[1:])[0], abs=1e-9)

@@ -146,5 +146,6 @@ def summarize_abstractive(text: str, model_dir: str | Path, options: SummarizeOp
     n_sentences = len(split_sentences(text))
     sentences = apply_budget(generated, options, n_sentences)
     info["model"] = str(loaded.path)
+    info["device"] = str(next(loaded.model.parameters()).device)
     return Summary(sentences=sentences, method="abstractive", language=language,
                    n_sentences=n_sentences, n_words=count_words(text), config=info)
