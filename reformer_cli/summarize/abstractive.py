@@ -16,6 +16,7 @@ from pathlib import Path
 from reformer_cli.core.rng import seeded
 from reformer_cli.errors import InputError
 from reformer_cli.generation.search import CachedDecoder, DecodingOptions, beam_search, greedy_search
+from reformer_cli.summarize.selection import cut_sentence, first_words
 from reformer_cli.summarize.summary import (
     NOT_A_SUMMARIZER,
     SummarizeOptions,
@@ -23,7 +24,7 @@ from reformer_cli.summarize.summary import (
     SummarySentence,
     detect_language,
 )
-from reformer_cli.text.sentences import count_words, split_sentences, truncate_words
+from reformer_cli.text.sentences import count_words, split_sentences
 
 # Seed of the LSH hash rotations while summarizing (for a model without its own hash_seed):
 # the same document and settings always give the same summary.
@@ -83,8 +84,10 @@ def generate_summary(model, tokenizer, text: str, context: int,
 
 def apply_budget(generated: str, options: SummarizeOptions, n_document_sentences: int
                  ) -> list[SummarySentence]:
-    """The generated sentences within the user's budget: --max-words cuts the last one,
-    --sentences / --ratio keep the first ones; no budget keeps the model's whole summary."""
+    """The generated sentences within the user's budget: --max-words keeps whole sentences and
+    cuts the one that does not fit as the extractive method does (selection.cut_sentence; a
+    fragment is dropped), --sentences / --ratio keep the first ones; no budget keeps the model's
+    whole summary."""
     budget = options.budget.validate()
     sentences = split_sentences(generated) if generated.strip() else []
     limit = None
@@ -94,16 +97,17 @@ def apply_budget(generated: str, options: SummarizeOptions, n_document_sentences
     for sentence in sentences[:limit]:
         text, truncated = sentence.text, False
         if words_left is not None:
-            if words_left <= 0:
-                break
-            cut = truncate_words(text, words_left)
-            text, truncated = cut, cut != sentence.text
+            if count_words(text) > words_left:
+                cut = cut_sentence(text, words_left)
+                if cut is None and kept:
+                    break
+                text, truncated = cut or first_words(text, words_left), True
             words_left -= count_words(text)
-            if not text.strip():
-                break
         # Generated text has no place in the input: offsets 0, as for any abstractive sentence.
         kept.append(SummarySentence(text=text, index=len(kept), start=0, end=0, score=0.0,
                                     rank=len(kept), truncated=truncated))
+        if truncated or words_left == 0:
+            break
     return kept
 
 
