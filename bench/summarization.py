@@ -1,8 +1,9 @@
 """Extractive summarization quality on the dev sets, with the issue's rules so numbers compare.
 
 Rules: each summary is cut to the reference's length (English: its whitespace word count;
-Chinese: its character count without punctuation); ROUGE-1/2/L F1 from Google's rouge-score,
-stemming on for English, single characters (punctuation and spaces dropped) for Chinese.
+Chinese: its character count without punctuation); ROUGE-1/2/L F1 as Google's rouge-score
+computes them, stemming on for English, single characters (punctuation and spaces dropped) for
+Chinese: reformer_cli/evaluation/rouge.py, the code `reformer eval` uses.
 Lead is recomputed here with the same rules; the other baselines are quoted from the issue.
 
     .venv/bin/python bench/summarization.py [--data ../shared/data/summarization] [--limit N]
@@ -12,13 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
-from rouge_score import rouge_scorer
-
+from reformer_cli.evaluation.pairs import EvalPair, evaluate_summaries
+from reformer_cli.evaluation.rouge import ROUGE_TYPES
 from reformer_cli.summarize.extractive import summarize_extractive
 from reformer_cli.summarize.selection import Budget
 from reformer_cli.text.sentences import split_sentences
@@ -39,33 +38,6 @@ DEV_SETS = {  # file: (label, best baseline R-1/R-2/R-L as quoted in issue 5, wh
 }
 
 
-class CharacterTokenizer:
-    """rouge-score tokenizer for Chinese: one token per character, punctuation/space dropped."""
-
-    def tokenize(self, text: str) -> list[str]:
-        return [char for char in text if char.isalnum()]
-
-
-def reference_length(reference: str, language: str) -> int:
-    if language == "zh":
-        return len(CharacterTokenizer().tokenize(reference))
-    return len(reference.split())
-
-
-def cut_to_length(summary: str, length: int, language: str) -> str:
-    """The issue's rule: the first `length` words (English) or non-punctuation characters."""
-    if language != "zh":
-        return " ".join(summary.split()[:length])
-    kept, count = [], 0
-    for char in summary:
-        if char.isalnum():
-            if count == length:
-                break
-            count += 1
-        kept.append(char)
-    return "".join(kept)
-
-
 def lead_summary(document: str) -> str:
     return "\n".join(sentence.text for sentence in split_sentences(document))
 
@@ -74,26 +46,11 @@ def method_summary(document: str, length: int, language: str) -> str:
     return summarize_extractive(document, Budget(max_words=length), language=language).text
 
 
-def scorer_for(language: str) -> rouge_scorer.RougeScorer:
-    if language == "zh":
-        return rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"],
-                                        tokenizer=CharacterTokenizer())
-    return rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
-
-
 def evaluate(rows: list[dict], summarizer) -> tuple[tuple[float, float, float], float]:
     """Mean ROUGE-1/2/L F1 (x100) and the mean seconds per document."""
-    totals, seconds = [[], [], []], 0.0
-    for row in rows:
-        language = row.get("lang", "en")
-        length = reference_length(row["reference"], language)
-        started = time.perf_counter()
-        summary = summarizer(row["document"], length, language)
-        seconds += time.perf_counter() - started
-        scores = scorer_for(language).score(row["reference"], cut_to_length(summary, length, language))
-        for total, key in zip(totals, ("rouge1", "rouge2", "rougeL")):
-            total.append(scores[key].fmeasure * 100)
-    return tuple(statistics.fmean(total) for total in totals), seconds / max(1, len(rows))
+    pairs = [EvalPair(row["document"], row["reference"], row.get("lang", "en")) for row in rows]
+    report = evaluate_summaries(pairs, summarizer)
+    return tuple(report.rouge[name] for name in ROUGE_TYPES), report.seconds_per_document
 
 
 def main() -> int:

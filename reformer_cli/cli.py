@@ -17,7 +17,7 @@ from reformer_cli import __version__
 from reformer_cli.commands import messages
 from reformer_cli.errors import ReformerError
 
-COMMAND_MODULES = ("train", "continue_", "summarize", "memprofile")
+COMMAND_MODULES = ("train", "continue_", "summarize", "memprofile", "eval")
 
 app = typer.Typer(
     name="reformer",

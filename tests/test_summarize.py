@@ -13,9 +13,9 @@ import pytest
 from reformer_cli.errors import InputError
 from reformer_cli.summarize.extractive import summarize_extractive
 from reformer_cli.summarize.scoring import directed_centrality
-from reformer_cli.summarize.selection import Budget
+from reformer_cli.summarize.selection import CUT_MARK, MIN_CUT_WORDS, Budget, cut_sentence
 from reformer_cli.summarize.terms import terms, tfidf_matrix
-from reformer_cli.text.sentences import count_words
+from reformer_cli.text.sentences import count_words, split_sentences
 
 DEV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "summarization"
 DOCUMENT = "\n\n".join(topics[key] for key in sorted(topics)[:40])
@@ -35,10 +35,66 @@ def test_word_budget_is_never_exceeded():
         assert sum(count_words(s.text) for s in summary.sentences) <= budget
 
 
-def test_word_budget_is_filled_by_cutting_the_last_sentence():
-    summary = summarize_extractive(DOCUMENT, Budget(max_words=50))
-    assert sum(count_words(s.text) for s in summary.sentences) == 50
-    assert sum(s.truncated for s in summary.sentences) <= 1
+def assert_whole_sentences_or_one_clause(text, summary, budget):
+    """The budget holds; every line is a whole sentence of `text`, except at most one cut that
+    keeps MIN_CUT_WORDS words or more of its sentence's opening; lines in document order."""
+    sentences = {sentence.index: sentence.text for sentence in split_sentences(text)}
+    assert sum(count_words(s.text) for s in summary.sentences) <= budget
+    assert [s.index for s in summary.sentences] == sorted(s.index for s in summary.sentences)
+    cuts = [s for s in summary.sentences if s.truncated]
+    assert len(cuts) <= 1
+    for line in summary.sentences:
+        whole = sentences[line.index]
+        if not line.truncated:
+            assert line.text == whole
+            continue
+        assert line.text.endswith(CUT_MARK) and whole.startswith(line.text[:-1])
+        assert count_words(line.text) >= MIN_CUT_WORDS or (
+            budget < MIN_CUT_WORDS and len(summary.sentences) == 1), line.text
+
+
+def test_no_fragments_over_many_budgets_and_the_budget_is_filled_nearly():
+    filled, cuts = [], 0
+    english = "\n\n".join(topics[key] for key in sorted(topics)[40:46])
+    for budget in range(1, 300, 4):
+        summary = summarize_extractive(english, Budget(max_words=budget))
+        assert_whole_sentences_or_one_clause(english, summary, budget)
+        cuts += any(s.truncated for s in summary.sentences)
+        filled.append(sum(count_words(s.text) for s in summary.sentences) / budget)
+    for budget in range(1, 200, 3):
+        summary = summarize_extractive(CHINESE, Budget(max_words=budget))
+        assert summary.language == "zh"
+        assert_whole_sentences_or_one_clause(CHINESE, summary, budget)
+        cuts += any(s.truncated for s in summary.sentences)
+        filled.append(sum(count_words(s.text) for s in summary.sentences) / budget)
+    assert np.mean(filled) > 0.9  # whole sentences and one cut still use the budget
+    assert cuts >= 10  # the cutting rule was exercised, not only whole sentences
+
+
+@pytest.mark.parametrize("text, budget, fragment", [
+    (DOCUMENT, 41, "The…"), (DOCUMENT, 67, "When the…"), (CHINESE, 20, "孫…"), (CHINESE, 27, "曹操…")])
+def test_budgets_that_used_to_end_in_a_fragment_give_whole_sentences(text, budget, fragment):
+    summary = summarize_extractive(text, Budget(max_words=budget))
+    assert fragment not in summary.text.splitlines()
+    assert_whole_sentences_or_one_clause(text, summary, budget)
+
+
+def test_a_budget_below_every_sentence_gets_the_first_words_of_the_best_one():
+    summary = summarize_extractive("Alpha beta gamma delta epsilon zeta eta theta.", Budget(max_words=3))
+    assert [s.text for s in summary.sentences] == ["Alpha beta gamma…"]
+
+
+def test_cut_sentence_ends_on_a_content_word_or_a_chinese_clause():
+    rules = "The rules of the game are simple for everyone"
+    assert cut_sentence(rules, 7) == "The rules of the game are simple…"
+    assert cut_sentence("The rules of the game are simple", 6) == "The rules of the game…"  # not "are"
+    assert cut_sentence("The rules of the game are simple", 4) is None  # "The rules" is too short
+    assert cut_sentence("Alpha beta gamma delta, epsilon zeta", 5) == "Alpha beta gamma delta, epsilon…"
+    assert cut_sentence("劉備與關羽、張飛在桃園結義，誓同生死。", 15) == "劉備與關羽、張飛在桃園結義…"
+    assert cut_sentence("劉備與關羽張飛在桃園結義", 7) == "劉備與關羽張飛…"
+    for budget in range(1, 30):
+        cut = cut_sentence("Hello world 中文字 more, and the rest of it goes on", budget)
+        assert cut is None or MIN_CUT_WORDS <= count_words(cut) <= budget
 
 
 def test_sentence_and_ratio_budgets():
@@ -174,3 +230,17 @@ def test_feature_flags_quotes_sections_and_cues():
     assert ROADMAP.search("The rest of this document is organized as follows.")
     roadmap = texts.index("The rest of this document is organized as follows.")
     assert features.form[roadmap] < features.form[texts.index("Hashing is fast.")]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not DEV.is_dir(), reason=f"dev data not found at {DEV} (../shared/data absent)")
+def test_no_fragment_in_the_dev_set_summaries_at_the_reference_length():
+    from reformer_cli.evaluation.rouge import reference_length
+
+    for path in sorted(DEV.glob("*.dev.jsonl")):
+        for line in path.open(encoding="utf-8"):
+            row = json.loads(line)
+            language = row.get("lang", "en")
+            budget = reference_length(row["reference"], language)
+            summary = summarize_extractive(row["document"], Budget(max_words=budget), language)
+            assert_whole_sentences_or_one_clause(row["document"], summary, budget)

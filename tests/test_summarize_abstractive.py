@@ -244,8 +244,14 @@ def test_prompt_cuts_the_end_of_the_document_and_ends_with_the_separator():
 def test_budget_on_the_generated_text():
     text = "One two three four. Five six seven. Eight nine."
     words = apply_budget(text, SummarizeOptions(budget=Budget(max_words=6)), 10)
-    assert [s.text for s in words] == ["One two three four.", "Five six"]
-    assert [s.truncated for s in words] == [False, True]
+    assert [s.text for s in words] == ["One two three four."]  # not the fragment "Five six"
+    assert [s.truncated for s in words] == [False]
+    long = "Alpha beta. Gamma delta epsilon zeta eta theta iota."
+    cut = apply_budget(long, SummarizeOptions(budget=Budget(max_words=8)), 10)
+    assert [(s.text, s.truncated) for s in cut] == [("Alpha beta.", False),
+                                                   ("Gamma delta epsilon zeta eta theta…", True)]
+    tiny = apply_budget(long[12:], SummarizeOptions(budget=Budget(max_words=2)), 10)
+    assert [s.text for s in tiny] == ["Gamma delta…"]  # nothing else fits: the first words
     first = apply_budget(text, SummarizeOptions(budget=Budget(sentences=1)), 10)
     assert [s.text for s in first] == ["One two three four."]
     assert len(apply_budget(text, SummarizeOptions(), 10)) == 3

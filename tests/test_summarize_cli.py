@@ -177,3 +177,28 @@ def test_extractive_path_does_not_import_torch(document):
     assert result.returncode == 0, result.stderr
     assert result.stderr.decode().strip().endswith("NO-TORCH"), result.stderr
     assert len(result.stdout.decode().splitlines()) == 2
+
+
+def test_device_cpu_runs_the_model_there(models_root, document):
+    result = reformer(document, "--model", "summ", "--device", "cpu", "--max-new-tokens", 4,
+                      "--format", "json", cwd=models_root)
+    assert result.returncode == 0, result.stderr
+    generation = json.loads(result.stdout)["generation"]
+    assert generation["device"] == "cpu" and generation["model"].endswith("summ/final")
+
+
+def test_device_cuda_without_cuda_is_the_same_line_as_continue(models_root, document):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is available here: the error case cannot happen")
+    result = reformer(document, "--model", "summ", "--device", "cuda", cwd=models_root)
+    assert_one_line_error(result)
+    assert "CUDA is not available" in result.stderr.decode()
+    continued = subprocess.run([PYTHON, "-m", "reformer_cli", "continue", str(document), "--model",
+                                "lm", "--device", "cuda"], capture_output=True, cwd=models_root,
+                               timeout=60)
+    assert continued.returncode == result.returncode
+    assert continued.stderr.decode().strip().splitlines() == result.stderr.decode().strip().splitlines()
+    extractive = reformer(document, "--device", "cuda", "--sentences", 1)  # no model: the CPU
+    assert extractive.returncode == 0, extractive.stderr

@@ -49,13 +49,16 @@ def summarize_command(
     n_hashes: Optional[int] = typer.Option(None, "--n-hashes",
                                            help="Abstractive: LSH hash rounds while reading the "
                                                 "document (default: as trained; more rounds miss less)."),
+    device: str = typer.Option("auto", "--device",
+                               help="Abstractive: auto, cpu, cuda, cuda:N or mps (the extractive "
+                                    "method runs on the CPU)."),
 ) -> None:
     """Summarize documents: one sentence a line, in document order."""
     decoding = {"max_new_tokens": max_new_tokens, "num_beams": num_beams, "n_hashes": n_hashes,
                 "no_repeat_ngram_size": no_repeat_ngram, "repetition_penalty": repetition_penalty}
     decoding = {key: value for key, value in decoding.items() if value is not None}
     result = run_summarize(files or [], model, method, sentences, ratio, max_words, language,
-                           output_format, decoding)
+                           output_format, decoding, device)
     write_output(result, output)
 
 
@@ -76,7 +79,7 @@ def choose_method(method: str, model_dir: Path | None) -> str:
 
 def run_summarize(files: list[str], model: str | None, method: str, sentences: int | None,
                   ratio: float | None, max_words: int | None, language: str, output_format: str,
-                  decoding: dict) -> str:
+                  decoding: dict, device_name: str = "auto") -> str:
     """Summarize each input; returns what goes to stdout (or to --output)."""
     from reformer_cli.checkpoint import resolve_model_dir
     from reformer_cli.summarize.selection import Budget
@@ -95,10 +98,13 @@ def run_summarize(files: list[str], model: str | None, method: str, sentences: i
     chosen = choose_method(method, model_dir)
     documents = [(name, read_document(name)) for name in files]  # all checked before any work
     if chosen == "abstractive":
+        from reformer_cli.config.device import resolve_device
         from reformer_cli.summarize.abstractive import summarize_abstractive
 
+        device = resolve_device(device_name)  # as `continue --device`: unavailable = one line
         options = SummarizeOptions(budget=budget, language=language)
-        summarize = lambda text: summarize_abstractive(text, model_dir, options, decoding)  # noqa: E731
+        summarize = lambda text: summarize_abstractive(text, model_dir, options, decoding,  # noqa: E731
+                                                       device)
     else:
         from reformer_cli.summarize.extractive import summarize_extractive
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from reformer_cli.core.rng import seeded
 from reformer_cli.errors import InputError
 from reformer_cli.generation.search import CachedDecoder, DecodingOptions, beam_search, greedy_search
+from reformer_cli.summarize.selection import cut_sentence, first_words
 from reformer_cli.summarize.summary import (
     NOT_A_SUMMARIZER,
     SummarizeOptions,
@@ -23,7 +24,7 @@ from reformer_cli.summarize.summary import (
     SummarySentence,
     detect_language,
 )
-from reformer_cli.text.sentences import count_words, split_sentences, truncate_words
+from reformer_cli.text.sentences import count_words, split_sentences
 
 # Seed of the LSH hash rotations while summarizing (for a model without its own hash_seed):
 # the same document and settings always give the same summary.
@@ -83,8 +84,10 @@ def generate_summary(model, tokenizer, text: str, context: int,
 
 def apply_budget(generated: str, options: SummarizeOptions, n_document_sentences: int
                  ) -> list[SummarySentence]:
-    """The generated sentences within the user's budget: --max-words cuts the last one,
-    --sentences / --ratio keep the first ones; no budget keeps the model's whole summary."""
+    """The generated sentences within the user's budget: --max-words keeps whole sentences and
+    cuts the one that does not fit as the extractive method does (selection.cut_sentence; a
+    fragment is dropped), --sentences / --ratio keep the first ones; no budget keeps the model's
+    whole summary."""
     budget = options.budget.validate()
     sentences = split_sentences(generated) if generated.strip() else []
     limit = None
@@ -94,30 +97,31 @@ def apply_budget(generated: str, options: SummarizeOptions, n_document_sentences
     for sentence in sentences[:limit]:
         text, truncated = sentence.text, False
         if words_left is not None:
-            if words_left <= 0:
-                break
-            cut = truncate_words(text, words_left)
-            text, truncated = cut, cut != sentence.text
+            if count_words(text) > words_left:
+                cut = cut_sentence(text, words_left)
+                if cut is None and kept:
+                    break
+                text, truncated = cut or first_words(text, words_left), True
             words_left -= count_words(text)
-            if not text.strip():
-                break
         # Generated text has no place in the input: offsets 0, as for any abstractive sentence.
         kept.append(SummarySentence(text=text, index=len(kept), start=0, end=0, score=0.0,
                                     rank=len(kept), truncated=truncated))
+        if truncated or words_left == 0:
+            break
     return kept
 
 
 _LOADED: dict = {}
 
 
-def load_summarizer(model_dir):
-    """The checkpoint's LoadedModel, after checking it was trained to summarize (cached, so
-    several files share one load)."""
+def load_summarizer(model_dir, device="cpu"):
+    """The checkpoint's LoadedModel on `device`, after checking it was trained to summarize
+    (cached, so several files share one load)."""
     from reformer_cli import checkpoint
 
     path = checkpoint.resolve_model_dir(model_dir)
     weights = path / checkpoint.MODEL_FILE  # its time stamp: a model re-trained in place reloads
-    key = (str(path.resolve()), weights.stat().st_mtime_ns if weights.exists() else 0)
+    key = (str(path.resolve()), weights.stat().st_mtime_ns if weights.exists() else 0, str(device))
     if key not in _LOADED:
         config = checkpoint.load_config(path)
         if config.data.task != "summarize":
@@ -125,19 +129,20 @@ def load_summarizer(model_dir):
                              f"--task {config.data.task}",
                              "pass such a model with --model, or use --method extractive")
         _LOADED.clear()
-        _LOADED[key] = (checkpoint.load_model(path), config.model.n_hashes)
+        _LOADED[key] = (checkpoint.load_model(path, device=device), config.model.n_hashes)
     return _LOADED[key]
 
 
 def summarize_abstractive(text: str, model_dir: str | Path, options: SummarizeOptions,
-                          decoding: DecodingOptions | dict | None = None) -> Summary:
-    """Summarize `text` with the summarization model at `model_dir` (see the module doc)."""
+                          decoding: DecodingOptions | dict | None = None, device="cpu") -> Summary:
+    """Summarize `text` with the summarization model at `model_dir`, run on `device` (a
+    torch.device or its name; see the module doc)."""
     if not text.strip():
         raise InputError("the document is empty or only whitespace", "give a file with text in it")
     options.budget.validate()
     language = detect_language(text, options.language)
     decoding = DecodingOptions.from_any(decoding).validate()
-    loaded, trained_hashes = load_summarizer(model_dir)
+    loaded, trained_hashes = load_summarizer(model_dir, device)
     loaded.model.set_n_hashes(decoding.n_hashes or trained_hashes)
     context = min(loaded.config.data.seq_len, loaded.model.config.max_seq_len)
     generated, info = generate_summary(loaded.model, loaded.tokenizer, text, context, decoding,
@@ -145,5 +150,6 @@ def summarize_abstractive(text: str, model_dir: str | Path, options: SummarizeOp
     n_sentences = len(split_sentences(text))
     sentences = apply_budget(generated, options, n_sentences)
     info["model"] = str(loaded.path)
+    info["device"] = str(next(loaded.model.parameters()).device)
     return Summary(sentences=sentences, method="abstractive", language=language,
                    n_sentences=n_sentences, n_words=count_words(text), config=info)

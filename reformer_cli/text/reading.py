@@ -6,6 +6,7 @@ Binary files, undecodable bytes, empty inputs and missing paths become one Input
 from __future__ import annotations
 
 import json
+import lzma
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -201,7 +202,14 @@ def read_document(name: str) -> str:
 
 def read_summarization_pairs(path: str | Path, encoding: str = "utf-8") -> list[tuple[str, str]]:
     """Read JSONL lines of {"document": str, "summary": str} (other keys are ignored;
-    "reference" is accepted in place of "summary")."""
+    "reference" is accepted in place of "summary"); a name ending in .xz is decompressed."""
+    return [(record["document"], record["summary"])
+            for record in read_summarization_records(path, encoding)]
+
+
+def read_summarization_records(path: str | Path, encoding: str = "utf-8") -> list[dict]:
+    """The JSONL records of `read_summarization_pairs`, every key kept ("summary" filled in from
+    "reference" where only that is given)."""
     name = "<stdin>" if str(path) == "-" else str(path)
     if name == "<stdin>":
         data = sys.stdin.buffer.read()
@@ -209,9 +217,15 @@ def read_summarization_pairs(path: str | Path, encoding: str = "utf-8") -> list[
         data = _read_bytes(Path(path))
     else:
         raise InputError(f"summarization file {name!r} does not exist", "check the path")
+    if name.endswith(".xz"):
+        try:
+            data = lzma.decompress(data)
+        except lzma.LZMAError as error:
+            raise InputError(f"{name} is not a valid .xz file ({error})",
+                             "give the file uncompressed or recompress it with xz") from None
     if _looks_binary(data, encoding):
         raise InputError(f"{name} looks binary (it contains NUL bytes), not JSONL")
-    pairs = []
+    records = []
     for number, line in enumerate(_decode(data, name, encoding).split("\n"), 1):
         if not line.strip():
             continue
@@ -228,8 +242,8 @@ def read_summarization_pairs(path: str | Path, encoding: str = "utf-8") -> list[
         if not record["document"].strip() or not record["summary"].strip():
             raise InputError(f"{name} line {number} has an empty document or summary",
                              "remove that line or fill it in")
-        pairs.append((record["document"], record["summary"]))
-    if not pairs:
+        records.append(record)
+    if not records:
         raise InputError(f"{name} holds no document/summary pairs",
                          "give a JSONL file with one pair per line")
-    return pairs
+    return records

@@ -182,7 +182,7 @@ def _prepare_language_model(paths, config, tokenizer, data_dir, on_event) -> Pre
     eval_set = None
     if shards.val is not None:
         batches = evaluation_batches(shards.val, data.seq_len, train.batch_size, train.eval_batches)
-        eval_set = _eval_set(batches, shards.tokenizer) if batches else None
+        eval_set = eval_set_for(batches, shards.tokenizer) if batches else None
     return PreparedData(shards.tokenizer, sampler, eval_set, shards.fingerprint, len(shards.train),
                         shards=shards, keep_alive=temporary)
 
@@ -206,13 +206,13 @@ def _prepare_summarization(paths, config, tokenizer) -> PreparedData:
     eval_set = None
     if val_pairs:
         val_examples = SummarizationExamples(val_pairs, tokenizer, data.seq_len, seed=train.seed)
-        eval_set = _eval_set(val_examples.evaluation_batches(train.batch_size, train.eval_batches),
+        eval_set = eval_set_for(val_examples.evaluation_batches(train.batch_size, train.eval_batches),
                              tokenizer)
     fingerprint = _fingerprint(sampler.inputs.tobytes() + sampler.targets.tobytes())
     return PreparedData(tokenizer, sampler, eval_set, fingerprint, int(sampler.inputs.size))
 
 
-def _eval_set(batches: list, tokenizer):
+def eval_set_for(batches: list, tokenizer):
     """Fixed validation batches plus the characters (or bytes) of the text their targets score."""
     from reformer_cli.core.head_loss import IGNORE_INDEX
     from reformer_cli.training.trainer import EvalSet

@@ -1,0 +1,68 @@
+"""`reformer eval FILE`: parse the options, measure the file (evaluation/files.py), print a table
+or JSON. A pairs file (.jsonl, .jsonl.xz) gives ROUGE-1/2/L of the summaries; any other file
+gives the model's bits per character and perplexity on it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Optional
+
+import typer
+
+from reformer_cli.commands.messages import note
+from reformer_cli.errors import InputError
+
+FORMATS = ("text", "json")
+ROUGE_COLUMNS = (("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2"), ("rougeL", "ROUGE-L"))
+
+
+def eval_command(
+    file: str = typer.Argument(..., help="Pairs (.jsonl or .jsonl.xz: document, reference) "
+                                          "or held-out text."),
+    model: Optional[str] = typer.Option(None, "--model", help="Model name (models/NAME/) or directory."),
+    method: str = typer.Option("auto", "--method",
+                               help="Pairs: auto (the model's summaries; extractive without a model), "
+                                    "extractive or abstractive."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
+    limit: Optional[int] = typer.Option(None, "--limit", help="Pairs: only the first N."),
+    output_format: str = typer.Option("text", "--format", help="text (a table) or json."),
+) -> None:
+    """Measure a summarizer (ROUGE F1 x 100, each summary cut to its reference's length) or a
+    model (bits per character, perplexity on held-out text)."""
+    from reformer_cli.evaluation.files import evaluate_file
+
+    if output_format not in FORMATS:
+        raise InputError(f"unknown format {output_format!r}", f"use one of {', '.join(FORMATS)}")
+    record = evaluate_file(file, model, method, device, limit)
+    if output_format == "json":
+        sys.stdout.write(json.dumps(record, ensure_ascii=False, indent=2) + "\n")
+    else:
+        print_table(record)
+    note(f"eval: {record['file']} done")
+
+
+def print_table(record: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 150)
+    table = Table()
+    if record["kind"] == "rouge":
+        source = record["method"] + (f" ({record['model']})" if record["model"] else "")
+        cells = {"file": record["file"], "pairs": str(record["n_pairs"]), "summaries": source}
+        cells.update((label, f"{record[key]:.2f}") for key, label in ROUGE_COLUMNS)
+    else:
+        unit = "byte" if "bits_per_byte" in record else "char"
+        cells = {"file": record["file"], "model": record["model"],
+                 f"bits/{unit}": f"{record['bits_per_' + unit]:.4f}",
+                 "perplexity": f"{record['perplexity']:.3f}", "loss (nats/token)": f"{record['loss']:.4f}",
+                 "tokens": f"{record['tokens']:,}"}
+    for index, label in enumerate(cells):
+        table.add_column(label, justify="left" if index < 3 else "right")
+    table.add_row(*cells.values())
+    console.print(table)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_command)

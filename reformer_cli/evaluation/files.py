@@ -1,0 +1,99 @@
+"""What `reformer eval FILE` measures: a pairs file (.jsonl, .jsonl.xz) gives the ROUGE of a
+summarizer's summaries against its references; any other file is held-out text, scored by a
+model in bits per character and perplexity. Returns plain records; printing is the command's."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from reformer_cli.errors import InputError
+
+PAIRS_SUFFIXES = (".jsonl", ".jsonl.xz")
+METHODS = ("auto", "extractive", "abstractive")
+
+
+def is_pairs_file(name: str) -> bool:
+    return name.lower().endswith(PAIRS_SUFFIXES)
+
+
+def evaluate_file(name: str, model: str | None, method: str = "auto", device_name: str = "auto",
+                  limit: int | None = None) -> dict:
+    """The measurement of one file as a JSON-ready record (see the module doc)."""
+    if method not in METHODS:
+        raise InputError(f"unknown method {method!r}", f"use one of {', '.join(METHODS)}")
+    if limit is not None and limit <= 0:
+        raise InputError(f"--limit must be positive, got {limit}", "pass --limit 1 or more")
+    if is_pairs_file(name):
+        return evaluate_pairs_file(name, model, method, device_name, limit)
+    if model is None:
+        raise InputError(f"scoring the text of {name} needs a model",
+                         "pass --model M, or give a .jsonl pairs file to measure summaries")
+    if method != "auto":
+        raise InputError(f"--method applies to pairs files (.jsonl, .jsonl.xz), not to {name}",
+                         "leave --method out to score the text with the model")
+    return evaluate_text_file(name, model, device_name)
+
+
+def _choose_method(method: str, model_dir: Path | None) -> str:
+    from reformer_cli.summarize.summary import NOT_A_SUMMARIZER
+
+    if method == "extractive" or (method == "auto" and model_dir is None):
+        return "extractive"
+    if model_dir is None:
+        raise InputError(NOT_A_SUMMARIZER, "pass --model or use --method extractive")
+    return "abstractive"
+
+
+def evaluate_pairs_file(name: str, model: str | None, method: str, device_name: str,
+                        limit: int | None) -> dict:
+    from reformer_cli.checkpoint import resolve_model_dir
+    from reformer_cli.evaluation.pairs import evaluate_summaries, pairs_from_records
+    from reformer_cli.summarize.selection import Budget
+    from reformer_cli.text.reading import read_summarization_records
+
+    if not Path(name).is_file():
+        raise InputError(f"no such file: {name}", "check the path")
+    model_dir = resolve_model_dir(model) if model else None
+    chosen = _choose_method(method, model_dir)
+    if chosen == "abstractive":
+        from reformer_cli.config.device import resolve_device
+        from reformer_cli.summarize.abstractive import load_summarizer, summarize_abstractive
+        from reformer_cli.summarize.summary import SummarizeOptions
+
+        device = resolve_device(device_name)
+        load_summarizer(model_dir, device)  # not a summarizer: fails before reading the pairs
+
+        def summarize(document: str, length: int, language: str) -> str:
+            options = SummarizeOptions(budget=Budget(max_words=max(1, length)), language=language)
+            return summarize_abstractive(document, model_dir, options, device=device).text
+    else:
+        from reformer_cli.summarize.extractive import summarize_extractive
+
+        def summarize(document: str, length: int, language: str) -> str:
+            return summarize_extractive(document, Budget(max_words=max(1, length)), language).text
+
+    pairs = pairs_from_records(read_summarization_records(name))[:limit]
+    started = time.perf_counter()
+    report = evaluate_summaries(pairs, summarize)
+    return {"file": name, "kind": "rouge", "method": chosen,
+            "model": str(model_dir) if chosen == "abstractive" else None,
+            "n_pairs": report.n_pairs, **report.rouge,  # mean F1 x 100
+            "seconds": round(time.perf_counter() - started, 3)}
+
+
+def evaluate_text_file(name: str, model: str, device_name: str) -> dict:
+    from reformer_cli.text.reading import read_document
+
+    text = read_document(name)  # missing, empty, binary, not UTF-8: one line each
+    from reformer_cli.checkpoint import load_model
+    from reformer_cli.config.device import resolve_device
+    from reformer_cli.evaluation.perplexity import evaluate_text
+
+    device = resolve_device(device_name)
+    loaded = load_model(model, device=device)
+    report = evaluate_text(loaded, text, device)
+    bits_name = "bits_per_byte" if report.unit == "byte" else "bits_per_char"
+    return {"file": name, "kind": "text", "model": str(loaded.path), "device": str(device),
+            "loss": report.loss, "perplexity": report.perplexity, bits_name: report.bits,
+            "tokens": report.tokens, report.unit + "s": report.characters}

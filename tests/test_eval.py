@@ -1,0 +1,286 @@
+"""`reformer eval`: our ROUGE against a slow, obviously-correct reference and against rouge-score,
+the command end to end on pairs (numbers checked) and on text (the trainer's own numbers), and
+bad input as one line each."""
+
+import json
+import lzma
+import os
+import random
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from pydoc_data.topics import topics
+
+import pytest
+
+from reformer_cli.evaluation.rouge import (
+    cut_to_length,
+    lcs_length,
+    reference_length,
+    rouge,
+    rouge_tokens,
+    tokens,
+)
+from reformer_cli.summarize.extractive import summarize_extractive
+from reformer_cli.summarize.selection import Budget
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = dict(os.environ, OMP_NUM_THREADS="1", COLUMNS="200")
+TINY_YAML = """\
+model: {d_model: 32, n_heads: 2, d_ff: 64, n_layers: 2, layer_types: [local, lsh], chunk_length: 32}
+data: {seq_len: 128}
+train: {steps: 4, batch_size: 2, warmup_steps: 1, eval_every: 4, eval_batches: 2, log_every: 2,
+        checkpoint_every: 4, keep_checkpoints: 1, device: cpu, deterministic: true, lr: 3.0e-3}
+"""
+CHINESE = ("劉備與關羽、張飛在桃園結義，誓同生死。曹操聞之大怒；孫權按兵不動！諸葛亮曰：「此乃天意也。」"
+           "眾人皆服。") * 6
+
+
+def reformer(*args, cwd=ROOT, timeout=300):
+    return subprocess.run([sys.executable, "-m", "reformer_cli", *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, timeout=timeout, env=ENV)
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), lines
+    assert result.stdout == ""
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+# --- ROUGE against a slow reference ------------------------------------------------------------
+
+def slow_lcs(first, second):
+    table = [[0] * (len(second) + 1) for _ in range(len(first) + 1)]
+    for i, a in enumerate(first):
+        for j, b in enumerate(second):
+            table[i + 1][j + 1] = table[i][j] + 1 if a == b else max(table[i][j + 1], table[i + 1][j])
+    return table[-1][-1]
+
+
+def slow_f1(overlap, predicted, target):
+    if overlap == 0:
+        return 0.0
+    precision, recall = overlap / predicted, overlap / target
+    return 2 * precision * recall / (precision + recall)
+
+
+def slow_ngram_f1(target, prediction, n):
+    def grams(seq):
+        return Counter(tuple(seq[i:i + n]) for i in range(len(seq) - n + 1))
+
+    target_grams, predicted_grams = grams(target), grams(prediction)
+    overlap = sum(min(count, predicted_grams[gram]) for gram, count in target_grams.items())
+    return slow_f1(overlap, sum(predicted_grams.values()), sum(target_grams.values()))
+
+
+def slow_rouge(target, prediction):
+    lcs = slow_lcs(target, prediction) if target and prediction else 0
+    return (slow_ngram_f1(target, prediction, 1), slow_ngram_f1(target, prediction, 2),
+            slow_f1(lcs, len(prediction), len(target)))
+
+
+def test_rouge_of_random_token_lists_matches_the_slow_reference():
+    rng = random.Random(0)
+    for trial in range(400):
+        vocabulary = [f"w{i}" for i in range(rng.randint(1, 12))]
+        target = rng.choices(vocabulary, k=rng.randint(0, 90 if trial % 10 else 200))
+        prediction = rng.choices(vocabulary, k=rng.randint(0, 90))
+        assert lcs_length(target, prediction) == slow_lcs(target, prediction)
+        ours = rouge_tokens(target, prediction).as_tuple()
+        assert ours == pytest.approx(slow_rouge(target, prediction), abs=1e-12)
+
+
+def test_length_rule_cuts_english_words_and_chinese_letters():
+    assert reference_length("one two  three\nfour", "en") == 4
+    assert cut_to_length("a b c d e f", 3, "en") == "a b c"
+    assert reference_length("桃園結義，誓同生死。", "zh") == 8
+    assert cut_to_length("桃園，結義。誓同生死", 3, "zh") == "桃園，結"  # punctuation is free
+    assert tokens("桃園，結義。A1", "zh") == ["桃", "園", "結", "義", "A", "1"]
+
+
+def test_scores_equal_rouge_score_on_english_and_chinese_text():
+    rouge_scorer = pytest.importorskip("rouge_score.rouge_scorer", reason="rouge-score (dev extra)")
+
+    class Characters:
+        def tokenize(self, text):
+            return [char for char in text if char.isalnum()]
+
+    english = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], use_stemmer=True)
+    chinese = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL"], tokenizer=Characters())
+    keys = sorted(topics)
+    rng = random.Random(1)
+    for _ in range(30):
+        document = topics[rng.choice(keys)]
+        reference = " ".join(document.split()[:rng.randint(5, 60)])
+        summary = summarize_extractive(document, Budget(max_words=80)).text
+        expected = english.score(reference, cut_to_length(summary, len(reference.split()), "en"))
+        assert rouge(summary, reference, "en").as_tuple() == tuple(
+            expected[key].fmeasure for key in ("rouge1", "rouge2", "rougeL"))
+    for start in range(0, 60, 7):
+        reference, summary = CHINESE[start:start + 20], CHINESE[start + 5:start + 60]
+        expected = chinese.score(reference, cut_to_length(summary, reference_length(reference, "zh"), "zh"))
+        assert rouge(summary, reference, "zh").as_tuple() == tuple(
+            expected[key].fmeasure for key in ("rouge1", "rouge2", "rougeL"))
+
+
+# --- the command on pairs ----------------------------------------------------------------------
+
+PAIRS = [
+    {"document": topics["typesseq"], "reference": " ".join(topics["typesseq"].split()[40:90]),
+     "lang": "en"},
+    {"document": topics["with"], "summary": "The with statement wraps a block with methods "
+                                            "defined by a context manager."},
+    {"document": CHINESE, "reference": "桃園結義，曹操大怒。"},  # no "lang": detected
+]
+
+
+def write_jsonl(path, records, compress=False):
+    data = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records).encode()
+    path.write_bytes(lzma.compress(data) if compress else data)
+    return path
+
+
+def expected_rouge(pairs):
+    """Mean F1 x 100 by the slow reference, on the extractive summaries asked for within and cut
+    to each reference's length."""
+    totals = [0.0, 0.0, 0.0]
+    for pair in pairs:
+        reference = pair.get("reference", pair.get("summary"))
+        language = pair.get("lang") or ("zh" if pair["document"] is CHINESE else "en")
+        length = reference_length(reference, language)
+        summary = summarize_extractive(pair["document"], Budget(max_words=length), language).text
+        scores = slow_rouge(tokens(reference, language),
+                            tokens(cut_to_length(summary, length, language), language))
+        totals = [total + score * 100 for total, score in zip(totals, scores)]
+    return [total / len(pairs) for total in totals]
+
+
+def test_eval_extractive_on_pairs_prints_the_reference_rouge(tmp_path):
+    plain = write_jsonl(tmp_path / "pairs.jsonl", PAIRS)
+    result = reformer("eval", plain, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["kind"] == "rouge" and record["method"] == "extractive" and record["n_pairs"] == 3
+    assert [record["rouge1"], record["rouge2"], record["rougeL"]] == pytest.approx(
+        expected_rouge(PAIRS), abs=1e-9)
+    assert 0 < record["rouge2"] < record["rouge1"] <= 100
+
+    packed = write_jsonl(tmp_path / "pairs.jsonl.xz", PAIRS, compress=True)
+    table = reformer("eval", packed, "--method", "extractive")
+    assert table.returncode == 0, table.stderr
+    assert "ROUGE-1" in table.stdout and f"{record['rouge1']:.2f}" in table.stdout
+    assert f"{record['rougeL']:.2f}" in table.stdout
+
+    first = reformer("eval", plain, "--limit", 1, "--format", "json")
+    assert json.loads(first.stdout)["rouge1"] == pytest.approx(expected_rouge(PAIRS[:1])[0], abs=1e-9)
+
+
+@pytest.mark.parametrize("content, fragments", [
+    (None, ["no such file"]),
+    ("", ["holds no document/summary pairs"]),
+    ('{"document": "a b c", "summary": "a"}\n{"document": "x", oops}\n', ["line 2", "not valid JSON"]),
+    ('{"document": "a b c"}\n', ["line 1", '"summary"']),
+])
+def test_bad_pairs_files_are_one_line(tmp_path, content, fragments):
+    path = tmp_path / "pairs.jsonl"
+    if content is not None:
+        path.write_text(content)
+    assert_one_line_error(reformer("eval", path), *fragments)
+
+
+def test_text_needs_a_model_and_method_is_for_pairs(tmp_path):
+    text = tmp_path / "held_out.txt"
+    text.write_text("some held-out text")
+    assert_one_line_error(reformer("eval", text), "needs a model", "--model")
+    assert_one_line_error(reformer("eval", tmp_path / "empty.txt", "--model", tmp_path), "no such")
+
+
+# --- the command with a model --------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny language model trained 4 steps (SentencePiece, so bits per character) whose
+    validation text is held_out.txt, and a summarizer checkpoint with random weights."""
+    folder = tmp_path_factory.mktemp("eval")
+    corpus = "\n\n".join(topics[key] for key in sorted(topics))[:60_000]
+    (folder / "corpus.txt").write_text(corpus)
+    (folder / "held_out.txt").write_text(topics["with"][:700])
+    (folder / "tiny.yaml").write_text(TINY_YAML)
+    result = reformer("train", "corpus.txt", "--config", "tiny.yaml", "--vocab-size", 400,
+                      "--val", "held_out.txt", "--out", "lm", cwd=folder)
+    assert result.returncode == 0, result.stderr
+    return folder
+
+
+@pytest.mark.slow
+def test_bits_per_character_equal_the_trainers_own_evaluation(trained):
+    metrics = [json.loads(line) for line in (trained / "lm" / "metrics.jsonl").read_text().splitlines()]
+    final = [record for record in metrics if record["kind"] == "eval"][-1]
+    result = reformer("eval", "held_out.txt", "--model", "lm", "--device", "cpu", "--format", "json",
+                      cwd=trained)
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["kind"] == "text" and record["tokens"] == final["val_tokens"]
+    assert record["bits_per_char"] == pytest.approx(final["val_bits_per_char"], rel=1e-6)
+    assert record["perplexity"] == pytest.approx(final["val_perplexity"], rel=1e-6)
+    table = reformer("eval", "held_out.txt", "--model", "lm", cwd=trained)
+    assert "bits/char" in table.stdout and f"{final['val_bits_per_char']:.4f}" in table.stdout
+
+
+def test_a_model_that_is_not_a_summarizer_is_one_line_for_pairs(trained, tmp_path):
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", PAIRS)
+    assert_one_line_error(reformer("eval", pairs, "--model", "lm", cwd=trained), "--task summarize",
+                          "--task lm")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("")
+    assert_one_line_error(reformer("eval", empty, "--model", "lm", cwd=trained), "empty")
+
+
+def test_english_rouge_without_nltk_says_how_to_install_it(tmp_path):
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", PAIRS[:1])
+    code = ("import sys\nsys.modules['nltk'] = None  # as if it were not installed\n"
+            "from reformer_cli.cli import main\n"
+            f"main(['eval', {str(pairs)!r}])\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV,
+                            timeout=60)
+    assert_one_line_error(result, "NLTK", "reformer-cli[eval]")
+
+
+@pytest.fixture(scope="module")
+def random_summarizer(tmp_path_factory):
+    """models/summ: a checkpoint marked --task summarize, random weights, byte tokenizer."""
+    import torch
+
+    from reformer_cli.checkpoint import save_checkpoint
+    from reformer_cli.config.model import ModelConfig
+    from reformer_cli.config.run import DataConfig, RunConfig
+    from reformer_cli.core.model import ReformerLM
+    from reformer_cli.text.tokenizer import ByteTokenizer
+
+    root = tmp_path_factory.mktemp("summarizer")
+    torch.manual_seed(0)
+    model_config = ModelConfig(vocab_size=258, d_model=32, n_heads=2, d_ff=64, n_layers=2,
+                               chunk_length=8, max_seq_len=4096)
+    run = RunConfig(name="summ", model=model_config,
+                    data=DataConfig(seq_len=256, tokenizer="byte", task="summarize"))
+    save_checkpoint(root / "models" / "summ" / "final", config=run, model=ReformerLM(model_config),
+                    tokenizer=ByteTokenizer(), step=0)
+    return root
+
+
+def test_eval_of_a_summarizer_scores_its_own_summaries(random_summarizer, tmp_path):
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", PAIRS[1:])
+    result = reformer("eval", pairs, "--model", "summ", "--device", "cpu", "--format", "json",
+                      cwd=random_summarizer)
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["method"] == "abstractive" and record["model"].endswith("summ/final")
+    assert record["n_pairs"] == 2 and all(0 <= record[k] <= 100 for k in ("rouge1", "rouge2", "rougeL"))
+    extractive = json.loads(reformer("eval", pairs, "--model", "summ", "--method", "extractive",
+                                     "--format", "json", cwd=random_summarizer).stdout)
+    assert extractive["method"] == "extractive" and extractive["model"] is None
+    assert extractive["rouge1"] == pytest.approx(expected_rouge(PAIRS[1:])[0], abs=1e-9)
