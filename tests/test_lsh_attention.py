@@ -87,8 +87,12 @@ def forced_run(layer, hidden, buckets, padding_mask=None):
 @pytest.mark.parametrize("causal", [True, False])
 @pytest.mark.parametrize("use_padding", [False, True])
 @pytest.mark.parametrize("duplicate_correction", [False, True])
-def test_forced_buckets_match_brute_force_with_gradients(causal, use_padding, duplicate_correction):
+@pytest.mark.parametrize("one_chunk_per_score_block", [False, True])
+def test_forced_buckets_match_brute_force_with_gradients(causal, use_padding, duplicate_correction,
+                                                         one_chunk_per_score_block):
     layer = make_layer(causal=causal, duplicate_correction=duplicate_correction).double()
+    if one_chunk_per_score_block:  # every score block boundary of the layer's stream is crossed
+        layer.scores_per_block = 2 * 4 * 4
     batch, length = 2, 10  # not a multiple of the chunk (4): padded to 12 inside
     generator = torch.Generator().manual_seed(1)
     hidden = torch.randn(batch, length, 16, dtype=torch.float64, generator=generator)

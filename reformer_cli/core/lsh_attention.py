@@ -15,7 +15,8 @@ Steps of one forward (B batch, H heads, L padded length, r rounds, b buckets, c 
   6. combine the rounds with weights softmax_r(lse_r) (lse_r: the round's log-sum-exp). That
      equals ONE softmax over all the rounds' attended keys (a key met in two rounds counted
      twice), which is how it is computed: every block adds its unnormalised sums and
-     denominators into the token's row (chunked_ops), so un-sorting costs nothing extra.
+     denominators into the token's row, so un-sorting costs nothing extra (derivation:
+     "Hash rounds, combined as ONE softmax" in chunked_ops.py).
      Optional duplicate correction subtracts log(N_ij), N_ij = number of rounds in which key j
      is in query i's attended set (paper, section 2.2 / trax).
 Logit scale: q . (k / |k|) / sqrt(d_head).
@@ -188,7 +189,8 @@ class LSHSelfAttention(SharedQKAttention):
         # and every round's result is summed straight back into the token-major rows
         merged = chunked_attention(q.reshape(-1, d), v.reshape(-1, d), sorted_positions,
                                    no_look_back, self.causal, self.scale, extra_bias,
-                                   rows=flat_index)  # (B*Lp*H, d)
+                                   rows=flat_index,
+                                   scores_per_block=self.scores_per_block)  # (B*Lp*H, d)
         return merged.view(batch, padded_length, heads * d)
 
     @staticmethod
