@@ -238,3 +238,31 @@ def test_memprofile_on_cuda(tmp_path):
     assert document["header"]["device"] == torch.cuda.get_device_name()
     measured = [row for row in document["rows"] if row["source"] == "measured"]
     assert measured and all(row["peak_bytes"] > row["param_bytes"] for row in measured)
+
+
+def test_summarize_abstractive_on_cuda_and_extractive(tmp_path, capsys, monkeypatch):
+    """A model saved for --task summarize writes a summary on CUDA (greedy: the CPU's tokens);
+    the extractive method ignores the device."""
+    torch.manual_seed(0)
+    config = ModelConfig(vocab_size=258, d_model=32, n_heads=2, d_ff=64, n_layers=2,
+                         chunk_length=8, max_seq_len=4096)
+    run = RunConfig(name="summ", model=config,
+                    data=DataConfig(seq_len=256, tokenizer="byte", task="summarize"))
+    save_checkpoint(tmp_path / "models" / "summ" / "final", config=run,
+                    model=ReformerLM(config), tokenizer=ByteTokenizer(), step=0)
+    (tmp_path / "doc.txt").write_text(topics["with"][:3000], encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    records = {}
+    for device in ("cuda", "cpu"):
+        code, out, err = invoke(capsys, "summarize", "doc.txt", "--model", "summ", "--method",
+                                "abstractive", "--max-new-tokens", "12", "--format", "json",
+                                "--device", device)
+        assert code == 0, err
+        records[device] = json.loads(out)
+    assert records["cuda"]["method"] == "abstractive"
+    assert records["cuda"]["generation"]["generated_tokens"] >= 1
+    texts = {device: [s["text"] for s in record["sentences"]] for device, record in records.items()}
+    assert texts["cuda"] == texts["cpu"]
+    code, out, err = invoke(capsys, "summarize", "doc.txt", "--sentences", "2", "--device", "cuda")
+    assert code == 0, err
+    assert len(out.strip().splitlines()) == 2

@@ -27,7 +27,9 @@ from reformer_cli.core.chunked_ops import (
     chunked_attention,
     encode_positions,
     score_dtype,
+    unit_keys,
 )
+from reformer_cli.core.flex_window import flex_local_attention, uses_flex
 from reformer_cli.core.positions import RotaryEmbedding, rotate_heads_
 
 
@@ -159,7 +161,7 @@ class SharedQKAttention(AttentionBase):
     @staticmethod
     def unit_keys(q: torch.Tensor) -> torch.Tensor:
         """The keys of shared-QK attention (the same formula chunked_attention uses)."""
-        return q / q.norm(dim=-1, keepdim=True).clamp_min(1e-6).to(q.dtype)
+        return unit_keys(q)
 
 
 class LocalAttention(SharedQKAttention):
@@ -177,6 +179,9 @@ class LocalAttention(SharedQKAttention):
 
         q = self.split_heads(self.rotated(self.query_key(hidden)))  # (B, H, Lp, d)
         v = self.split_heads(self.value(hidden))
+        if uses_flex(hidden.device):  # the GPU path (flex_window.py)
+            out = flex_local_attention(q, v, key_valid, chunk, self.causal, self.scale)
+            return self.output(self.merge_heads(out[:, :, :length])), None
         chunked = (groups, n_chunks, chunk, self.d_head)
 
         positions = torch.arange(padded_length, device=hidden.device)

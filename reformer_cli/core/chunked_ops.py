@@ -91,6 +91,12 @@ def encode_positions(positions: torch.Tensor, valid: torch.Tensor | None) -> tor
     return torch.where(valid, positions, positions + PADDING_OFFSET)
 
 
+def unit_keys(q: torch.Tensor) -> torch.Tensor:
+    """Shared-QK keys q / max(|q|, MIN_NORM) in q's dtype (differentiable): what the kernel
+    computes inside, for the decoding cache and the flex path."""
+    return q / q.norm(dim=-1, keepdim=True).clamp_min(MIN_NORM).to(q.dtype)
+
+
 def look_back(x: torch.Tensor) -> torch.Tensor:
     """(G, n, c, ...) -> (G, n, 2c, ...): each chunk preceded by the previous chunk (wrapping)."""
     return torch.cat([x.roll(1, dims=1), x], dim=2)

@@ -29,6 +29,8 @@ import torch
 from reformer_cli.config.model import ModelConfig
 from reformer_cli.core.attention import SharedQKAttention, pad_to_length
 from reformer_cli.core.chunked_ops import chunked_attention, encode_positions, look_back
+from reformer_cli.core.flex_lsh import flex_lsh_attention
+from reformer_cli.core.flex_window import uses_flex
 from reformer_cli.errors import InputError
 
 FACTORISE_ABOVE = 64  # bucket counts above this are hashed as b1 * b2
@@ -152,6 +154,10 @@ class LSHSelfAttention(SharedQKAttention):
         batch, padded_length, heads, d = q.shape
         groups, n_hashes = batch * heads, buckets.shape[2]
         chunk = self.config.chunk_length
+        if uses_flex(q.device):  # the GPU path (flex_lsh.py)
+            out = flex_lsh_attention(q, v, buckets, key_valid, n_buckets, chunk, self.causal,
+                                     self.scale, self.config.duplicate_correction)
+            return out.view(batch, padded_length, heads * d)
         stream = n_hashes * padded_length
         n_chunks = stream // chunk
         device = q.device
