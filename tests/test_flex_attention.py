@@ -313,3 +313,36 @@ def test_model_on_the_flex_path_under_cuda_autocast_rules_is_close_to_fp32(
     for name, grad in grads.items():
         scale = reference_grads[name].abs().max().clamp_min(1e-3)
         assert (grad - reference_grads[name]).abs().max() < 0.03 * scale, name
+
+
+def test_continue_prefills_through_the_flex_path_with_the_chunked_core_s_text(
+        tmp_path, monkeypatch, capsys):
+    """`reformer continue` prefills the prompt with each layer's ordinary forward (the flex
+    path on a GPU); greedy text from a [local, lsh] model is the chunked core's."""
+    from pydoc_data.topics import topics
+
+    from reformer_cli.checkpoint import save_checkpoint
+    from reformer_cli.cli import main
+    from reformer_cli.config.run import DataConfig, RunConfig
+    from reformer_cli.text.tokenizer import ByteTokenizer
+
+    torch.manual_seed(0)
+    config = ModelConfig(vocab_size=258, d_model=32, n_heads=2, d_ff=64, n_layers=2,
+                         layer_types=["local", "lsh"], chunk_length=8, max_seq_len=4096)
+    run = RunConfig(name="tiny", model=config, data=DataConfig(seq_len=64, tokenizer="byte"))
+    save_checkpoint(tmp_path / "models" / "tiny" / "final", config=run,
+                    model=ReformerLM(config), tokenizer=ByteTokenizer(), step=0)
+    (tmp_path / "prompt.txt").write_text(topics["with"][:400], encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    texts = {}
+    for path in ("chunked", "flex"):
+        monkeypatch.setenv(flex_window.PATH_VARIABLE, path)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="flex_attention called without")
+            try:
+                main(["continue", "prompt.txt", "--model", "tiny", "-n", "24", "-t", "0",
+                      "--seed", "3", "--device", "cpu", "--no-stream"])
+            except SystemExit as done:
+                assert done.code in (0, None)
+        texts[path] = capsys.readouterr().out
+    assert texts["flex"].strip() and texts["flex"] == texts["chunked"]
