@@ -111,6 +111,11 @@ def test_local_matches_dense_band_reference(causal, use_padding, length, chunks_
     layer = make("local", causal=causal).double()
     if chunks_per_block:  # one chunk per score block: every block boundary is crossed
         layer.scores_per_block = chunks_per_block * 2 * 4 * 4
+    assert_local_matches_dense_band(layer, length, use_padding)
+
+
+def assert_local_matches_dense_band(layer, length, use_padding):
+    """Values and every gradient of a local layer (fp64, width 16) against the dense band."""
     hidden = torch.randn(2, length, 16, dtype=torch.float64)
     padding_mask, real = padding_case(use_padding, 2, length)
     weights = torch.randn(2, length, 16, dtype=torch.float64)

@@ -14,16 +14,14 @@ from pydoc_data.topics import topics
 
 import pytest
 import torch
+from tiny_models import save_tiny_model
 
 from reformer_cli import checkpoint as ckpt
-from reformer_cli.checkpoint import save_checkpoint
 from reformer_cli.cli import main
 from reformer_cli.config.model import ModelConfig
-from reformer_cli.config.run import DataConfig, RunConfig
 from reformer_cli.core.lsh_attention import LSHSelfAttention, bucket_factors, draw_rotations, hash_vectors
 from reformer_cli.core.model import ReformerLM
 from reformer_cli.core.reversible import ReversibleStack
-from reformer_cli.text.tokenizer import ByteTokenizer
 from reformer_cli.training.runtime import autocast_context, capture_rng_state, restore_rng_state
 
 pytestmark = [pytest.mark.cuda,
@@ -196,12 +194,7 @@ def test_resume_on_cuda_and_on_the_cpu(cuda_run):
 
 @pytest.fixture
 def continue_model(tmp_path, monkeypatch):
-    torch.manual_seed(0)
-    config = ModelConfig(vocab_size=258, d_model=32, n_heads=2, d_ff=64, n_layers=2,
-                         chunk_length=8, max_seq_len=4096)
-    run = RunConfig(name="tiny", model=config, data=DataConfig(seq_len=64, tokenizer="byte"))
-    save_checkpoint(tmp_path / "models" / "tiny" / "final", config=run, model=ReformerLM(config),
-                    tokenizer=ByteTokenizer(), step=0)
+    save_tiny_model(tmp_path, "tiny")
     (tmp_path / "prompt.txt").write_text(topics["with"][:400], encoding="utf-8")
     monkeypatch.chdir(tmp_path)
 
@@ -243,13 +236,7 @@ def test_memprofile_on_cuda(tmp_path):
 def test_summarize_abstractive_on_cuda_and_extractive(tmp_path, capsys, monkeypatch):
     """A model saved for --task summarize writes a summary on CUDA (greedy: the CPU's tokens);
     the extractive method ignores the device."""
-    torch.manual_seed(0)
-    config = ModelConfig(vocab_size=258, d_model=32, n_heads=2, d_ff=64, n_layers=2,
-                         chunk_length=8, max_seq_len=4096)
-    run = RunConfig(name="summ", model=config,
-                    data=DataConfig(seq_len=256, tokenizer="byte", task="summarize"))
-    save_checkpoint(tmp_path / "models" / "summ" / "final", config=run,
-                    model=ReformerLM(config), tokenizer=ByteTokenizer(), step=0)
+    save_tiny_model(tmp_path, "summ", task="summarize", seq_len=256)
     (tmp_path / "doc.txt").write_text(topics["with"][:3000], encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     records = {}

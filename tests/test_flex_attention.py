@@ -20,12 +20,11 @@ import warnings
 
 import pytest
 import torch
-from test_attention import dense_local_reference, padding_case, value_and_grads
-from test_lsh_attention import brute_force_lsh, forced_run, make_layer
+from test_attention import assert_local_matches_dense_band, make, value_and_grads
+from test_lsh_attention import brute_force_lsh, forced_case, forced_run, make_layer
 
 from reformer_cli.config.model import ModelConfig
 from reformer_cli.core import flex_lsh, flex_window
-from reformer_cli.core.attention_types import build_attention
 from reformer_cli.core.chunked_ops import PADDING_OFFSET, unit_keys
 from reformer_cli.core.model import ReformerLM
 from reformer_cli.errors import ConfigError
@@ -59,17 +58,7 @@ def test_lsh_flex_matches_brute_force_with_gradients(causal, use_padding, duplic
                                                      n_hashes, flex_backward_on_cpu):
     layer = make_layer(causal=causal, duplicate_correction=duplicate_correction,
                        n_hashes=n_hashes).double()
-    batch, length = 2, 10  # not a multiple of the chunk (4): padded to 12 inside
-    generator = torch.Generator().manual_seed(1)
-    hidden = torch.randn(batch, length, 16, dtype=torch.float64, generator=generator)
-    buckets = torch.randint(0, 4, (batch, 2, n_hashes, 12), generator=generator)
-    padding_mask, real = None, torch.ones(batch, length, dtype=torch.bool)
-    if use_padding:
-        padding_mask = real.clone()
-        padding_mask[0, :2] = False  # left padding
-        padding_mask[1, 7:] = False  # right padding
-        real = padding_mask
-    weights = torch.randn(batch, length, 16, dtype=torch.float64, generator=generator)
+    hidden, buckets, padding_mask, real, weights = forced_case(use_padding, n_hashes)
     ours = value_and_grads(layer, lambda x: forced_run(layer, x, buckets, padding_mask),
                            hidden, real, weights)
     ref = value_and_grads(layer, lambda x: brute_force_lsh(layer, x, buckets, padding_mask),
@@ -123,17 +112,7 @@ def test_lsh_flex_other_chunk_sizes_and_head_passes(chunk_length, length, flex_b
 @pytest.mark.parametrize("length", [8, 11])
 def test_local_flex_matches_dense_band_reference(causal, use_padding, length,
                                                  flex_backward_on_cpu):
-    torch.manual_seed(0)
-    layer = build_attention("local", ModelConfig(d_model=16, n_heads=2, chunk_length=4,
-                                                 causal=causal), 0).double()
-    hidden = torch.randn(2, length, 16, dtype=torch.float64)
-    padding_mask, real = padding_case(use_padding, 2, length)
-    weights = torch.randn(2, length, 16, dtype=torch.float64)
-    ours = value_and_grads(layer, lambda x: layer(x, padding_mask)[0], hidden, real, weights)
-    ref = value_and_grads(layer, lambda x: dense_local_reference(layer, x, padding_mask),
-                          hidden, real, weights)
-    for mine, theirs in zip(ours, ref):
-        torch.testing.assert_close(mine, theirs)
+    assert_local_matches_dense_band(make("local", causal=causal).double(), length, use_padding)
 
 
 @functools.lru_cache(maxsize=None)
@@ -298,21 +277,9 @@ def test_model_on_the_flex_path_under_cuda_autocast_rules_is_close_to_fp32(
         reversible, flex_backward_on_cpu):
     """bf16 autocast with CUDA's fp32 list imitated (tests/cuda_autocast.py): the flex path's
     forward and backward meet no bf16/fp32 mismatch and stay close to fp32."""
-    from cuda_autocast import cuda_like_autocast
-    from test_low_precision import VOCAB, loss_and_grads, make_model
+    from test_low_precision import assert_close_to_fp32_under_cuda_autocast
 
-    model = make_model(["local", "lsh", "full"], reversible)
-    generator = torch.Generator().manual_seed(1)
-    ids = torch.randint(0, VOCAB, (2, 40), generator=generator)
-    targets = torch.randint(0, VOCAB, (2, 40), generator=generator)
-    reference, reference_grads = loss_and_grads(model, ids, targets)
-    with cuda_like_autocast(torch.bfloat16):
-        loss, grads = loss_and_grads(model, ids, targets)
-    assert loss.dtype == torch.float32
-    assert abs(loss.item() - reference.item()) < 2e-3
-    for name, grad in grads.items():
-        scale = reference_grads[name].abs().max().clamp_min(1e-3)
-        assert (grad - reference_grads[name]).abs().max() < 0.03 * scale, name
+    assert_close_to_fp32_under_cuda_autocast(reversible)
 
 
 def test_continue_prefills_through_the_flex_path_with_the_chunked_core_s_text(
@@ -321,17 +288,11 @@ def test_continue_prefills_through_the_flex_path_with_the_chunked_core_s_text(
     path on a GPU); greedy text from a [local, lsh] model is the chunked core's."""
     from pydoc_data.topics import topics
 
-    from reformer_cli.checkpoint import save_checkpoint
-    from reformer_cli.cli import main
-    from reformer_cli.config.run import DataConfig, RunConfig
-    from reformer_cli.text.tokenizer import ByteTokenizer
+    from tiny_models import save_tiny_model
 
-    torch.manual_seed(0)
-    config = ModelConfig(vocab_size=258, d_model=32, n_heads=2, d_ff=64, n_layers=2,
-                         layer_types=["local", "lsh"], chunk_length=8, max_seq_len=4096)
-    run = RunConfig(name="tiny", model=config, data=DataConfig(seq_len=64, tokenizer="byte"))
-    save_checkpoint(tmp_path / "models" / "tiny" / "final", config=run,
-                    model=ReformerLM(config), tokenizer=ByteTokenizer(), step=0)
+    from reformer_cli.cli import main
+
+    save_tiny_model(tmp_path, "tiny", layer_types=["local", "lsh"])
     (tmp_path / "prompt.txt").write_text(topics["with"][:400], encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     texts = {}

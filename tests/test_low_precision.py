@@ -32,6 +32,12 @@ def loss_and_grads(model, ids, targets):
 def test_model_trains_under_cuda_autocast_rules_close_to_fp32(reversible):
     """CUDA runs norms, sums, softmax, exp, pow, layer_norm in fp32 under autocast (the CPU
     keeps them in bf16): the forward and backward must still meet no bf16/fp32 mismatch."""
+    assert_close_to_fp32_under_cuda_autocast(reversible)
+
+
+def assert_close_to_fp32_under_cuda_autocast(reversible):
+    """A [local, lsh, full] model's loss and gradients under the imitated CUDA bf16 autocast
+    against fp32 (whichever attention path the environment picks)."""
     model = make_model(["local", "lsh", "full"], reversible)
     generator = torch.Generator().manual_seed(1)
     ids = torch.randint(0, VOCAB, (2, 40), generator=generator)

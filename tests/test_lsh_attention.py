@@ -84,6 +84,24 @@ def forced_run(layer, hidden, buckets, padding_mask=None):
     return out
 
 
+def forced_case(use_padding, n_hashes=2):
+    """(hidden, buckets, padding_mask, real, weights) in fp64 for a layer from make_layer:
+    batch 2, length 10 (not a multiple of the chunk 4: padded to 12 inside), 4 buckets;
+    with padding, row 0 is padded on the left and row 1 on the right."""
+    batch, length = 2, 10
+    generator = torch.Generator().manual_seed(1)
+    hidden = torch.randn(batch, length, 16, dtype=torch.float64, generator=generator)
+    buckets = torch.randint(0, 4, (batch, 2, n_hashes, 12), generator=generator)
+    padding_mask, real = None, torch.ones(batch, length, dtype=torch.bool)
+    if use_padding:
+        padding_mask = real.clone()
+        padding_mask[0, :2] = False
+        padding_mask[1, 7:] = False
+        real = padding_mask
+    weights = torch.randn(batch, length, 16, dtype=torch.float64, generator=generator)
+    return hidden, buckets, padding_mask, real, weights
+
+
 @pytest.mark.parametrize("causal", [True, False])
 @pytest.mark.parametrize("use_padding", [False, True])
 @pytest.mark.parametrize("duplicate_correction", [False, True])
@@ -93,18 +111,7 @@ def test_forced_buckets_match_brute_force_with_gradients(causal, use_padding, du
     layer = make_layer(causal=causal, duplicate_correction=duplicate_correction).double()
     if one_chunk_per_score_block:  # every score block boundary of the layer's stream is crossed
         layer.scores_per_block = 2 * 4 * 4
-    batch, length = 2, 10  # not a multiple of the chunk (4): padded to 12 inside
-    generator = torch.Generator().manual_seed(1)
-    hidden = torch.randn(batch, length, 16, dtype=torch.float64, generator=generator)
-    buckets = torch.randint(0, 4, (batch, 2, 2, 12), generator=generator)
-    padding_mask = None
-    real = torch.ones(batch, length, dtype=torch.bool)
-    if use_padding:
-        padding_mask = real.clone()
-        padding_mask[0, :2] = False  # left padding
-        padding_mask[1, 7:] = False  # right padding
-        real = padding_mask
-    weights = torch.randn(batch, length, 16, dtype=torch.float64, generator=generator)
+    hidden, buckets, padding_mask, real, weights = forced_case(use_padding)
 
     def loss_and_grads(fn):
         layer.zero_grad()

@@ -126,23 +126,11 @@ def test_missing_file_is_one_line(tmp_path):
 def models_root(tmp_path_factory):
     """models/lm and models/summ: tiny checkpoints (random weights, byte tokenizer) of a
     language model and of a model trained with --task summarize."""
-    import torch
-
-    from reformer_cli.checkpoint import save_checkpoint
-    from reformer_cli.config.model import ModelConfig
-    from reformer_cli.config.run import DataConfig, RunConfig
-    from reformer_cli.core.model import ReformerLM
-    from reformer_cli.text.tokenizer import ByteTokenizer
+    from tiny_models import save_tiny_model
 
     root = tmp_path_factory.mktemp("work")
-    torch.manual_seed(0)
-    model_config = ModelConfig(vocab_size=258, d_model=32, n_heads=2, d_ff=64, n_layers=2,
-                               chunk_length=8, max_seq_len=4096)
     for name, task in (("lm", "lm"), ("summ", "summarize")):
-        run = RunConfig(name=name, model=model_config,
-                        data=DataConfig(seq_len=256, tokenizer="byte", task=task))
-        save_checkpoint(root / "models" / name / "final", config=run,
-                        model=ReformerLM(model_config), tokenizer=ByteTokenizer(), step=0)
+        save_tiny_model(root, name, task=task, seq_len=256)
     return root
 
 
