@@ -16,8 +16,9 @@ tokens/s, model FLOP/s as a share of a bf16 matmul measured in this run, peak me
 Every row runs in its own try: an out-of-memory row prints OOM, a failing row prints its
 error (traceback on stderr) and the rest go on. A time budget (--budget, default 450 s)
 keeps the whole run under 8 minutes: a row whose predicted time would not fit (full attention
-grows with L^2, the rest with L) prints "skip" with the prediction. Order: bf16 layers, the
-model, fp32 layers. `--json FILE` writes every measurement.
+grows with L^2, the rest with L) prints "skip" with the prediction. Order: the bf16 rows the
+targets name (SDPA, lsh and local at chunk 64, 4K..64K), the model, the other bf16 rows,
+then fp32. `--json FILE` writes every measurement.
 """
 
 from __future__ import annotations
@@ -138,44 +139,72 @@ def predicted_seconds(history: dict, key, length: int, quadratic: bool) -> float
     return last_seconds * (length / last_length) ** (2 if quadratic else 1)
 
 
-def attention_rows(runner: Runner, dtype, lengths, with_chunked: bool):
-    name = "bf16" if dtype == torch.bfloat16 else "fp32"
+def layer_kinds(with_chunked: bool) -> list:
+    """(kind, chunk) of every layer row: full (SDPA), lsh and local at each chunk, and with
+    --with-chunked the chunked core on the GPU."""
     kinds = [("full", None)] + [(kind, chunk) for kind in ("lsh", "local") for chunk in CHUNKS]
     if with_chunked:
         kinds += [("lsh-chunked", chunk) for chunk in CHUNKS]
-    print(f"\n## One attention layer, {name} (batch 1, d_model 256, 4 heads, causal, 2 rounds)")
-    print(f"{'tokens':>9} {'layer':>16} {'fwd ms':>9} {'f+b ms':>9} {'peak GiB':>9} "
-          f"{'fwd x':>7} {'f+b x':>7} {'first s':>8}")
-    history: dict = {}
-    for length in lengths:
-        sdpa = None
-        for kind, chunk in kinds:
-            label = kind if chunk is None else f"{kind} c{chunk}"
-            record = dict(table="attention", dtype=name, tokens=length, layer=label)
-            prediction = predicted_seconds(history, (kind, chunk), length, kind == "full")
-            # first call, one timed call, a forward and the peak pass: about 4 of them
-            if prediction is not None and 4 * prediction > runner.remaining():
-                record["skipped"] = f"predicted {prediction:.1f} s per fwd+bwd"
-                print(f"{length:>9} {label:>16}   skip (predicted {prediction:.1f} s per "
-                      f"fwd+bwd, {runner.remaining():.0f} s left)", flush=True)
-                runner.records.append(record)
-                continue
-            result = measure_layer(runner, kind, length, chunk or 64, dtype)
-            record.update(result)
-            runner.records.append(record)
-            if "error" in result:
-                print(f"{length:>9} {label:>16}   {result['error']}", flush=True)
-                continue
-            history[(kind, chunk)] = (length, result["fwd_bwd_s"])
-            if kind == "full":
-                sdpa = result
-            ratio = ("" if sdpa is None else
-                     f"{sdpa['fwd_s'] / result['fwd_s']:>7.2f} "
-                     f"{sdpa['fwd_bwd_s'] / result['fwd_bwd_s']:>7.2f}")
-            peak = "n/a" if result["peak_bytes"] is None else f"{result['peak_bytes'] / GiB:.3f}"
-            print(f"{length:>9} {label:>16} {result['fwd_s'] * 1e3:>9.2f} "
-                  f"{result['fwd_bwd_s'] * 1e3:>9.2f} {peak:>9} {ratio or ' ' * 15} "
-                  f"{result['first_s']:>8.1f}", flush=True)
+    return kinds
+
+
+class LayerTable:
+    """Rows of table 1, printed as they are measured, in passes (the rows the targets name
+    first, so that a short budget still measures them); SDPA rows and the time history for
+    the skip predictions are shared by all passes of one dtype."""
+
+    def __init__(self, runner: Runner, dtype):
+        self.runner, self.dtype = runner, dtype
+        self.name = "bf16" if dtype == torch.bfloat16 else "fp32"
+        self.history: dict = {}
+        self.sdpa: dict = {}  # length -> the full row's result
+
+    def run(self, lengths, kinds, title: str) -> None:
+        print(f"\n## One attention layer, {self.name}, {title} (batch 1, d_model 256, 4 heads, "
+              "causal, 2 rounds)")
+        print(f"{'tokens':>9} {'layer':>16} {'fwd ms':>9} {'f+b ms':>9} {'peak GiB':>9} "
+              f"{'fwd x':>7} {'f+b x':>7} {'first s':>8}")
+        for length in lengths:
+            for kind, chunk in kinds:
+                self.row(length, kind, chunk)
+
+    def run_pairs(self, rows, title: str) -> None:
+        """Like run, for an explicit list of (length, (kind, chunk)); an SDPA row measured
+        in an earlier pass still gives this pass's ratios."""
+        print(f"\n## One attention layer, {self.name}, {title}")
+        print(f"{'tokens':>9} {'layer':>16} {'fwd ms':>9} {'f+b ms':>9} {'peak GiB':>9} "
+              f"{'fwd x':>7} {'f+b x':>7} {'first s':>8}")
+        for length, (kind, chunk) in rows:
+            self.row(length, kind, chunk)
+
+    def row(self, length: int, kind: str, chunk) -> None:
+        runner = self.runner
+        label = kind if chunk is None else f"{kind} c{chunk}"
+        record = dict(table="attention", dtype=self.name, tokens=length, layer=label)
+        runner.records.append(record)
+        prediction = predicted_seconds(self.history, (kind, chunk), length, kind == "full")
+        # first call, one timed call, a forward and the peak pass: about 4 of them
+        if prediction is not None and 4 * prediction > runner.remaining():
+            record["skipped"] = f"predicted {prediction:.1f} s per fwd+bwd"
+            print(f"{length:>9} {label:>16}   skip (predicted {prediction:.1f} s per "
+                  f"fwd+bwd, {runner.remaining():.0f} s left)", flush=True)
+            return
+        result = measure_layer(runner, kind, length, chunk or 64, self.dtype)
+        record.update(result)
+        if "error" in result:
+            print(f"{length:>9} {label:>16}   {result['error']}", flush=True)
+            return
+        self.history[(kind, chunk)] = (length, result["fwd_bwd_s"])
+        if kind == "full":
+            self.sdpa[length] = result
+        sdpa = self.sdpa.get(length)
+        ratio = ("" if sdpa is None else
+                 f"{sdpa['fwd_s'] / result['fwd_s']:>7.2f} "
+                 f"{sdpa['fwd_bwd_s'] / result['fwd_bwd_s']:>7.2f}")
+        peak = "n/a" if result["peak_bytes"] is None else f"{result['peak_bytes'] / GiB:.3f}"
+        print(f"{length:>9} {label:>16} {result['fwd_s'] * 1e3:>9.2f} "
+              f"{result['fwd_bwd_s'] * 1e3:>9.2f} {peak:>9} {ratio or ' ' * 15} "
+              f"{result['first_s']:>8.1f}", flush=True)
 
 
 def measure_layer(runner, kind, length, chunk, dtype) -> dict:
@@ -320,9 +349,18 @@ def main(argv=None) -> int:
     print(f"# gpu_speed: {name}, torch {torch.__version__}, "
           f"path {os.environ.get(PATH_VARIABLE, 'auto')}, budget {args.budget:.0f} s")
     rate = matmul_rate(runner, args.dry_run)
-    attention_rows(runner, torch.bfloat16, lengths, args.with_chunked)
+    # the rows the targets name first (bf16 SDPA, lsh and local at chunk 64 up to 64K, the
+    # model), then the rest: a budget that runs out skips the least needed rows
+    kinds = layer_kinds(args.with_chunked)
+    first_kinds = [("full", None), ("lsh", 64), ("local", 64)]
+    first_lengths = [length for length in lengths if length <= 65536] or lengths[:1]
+    bf16 = LayerTable(runner, torch.bfloat16)
+    bf16.run(first_lengths, first_kinds, "the target rows")
     model_rows(runner, rate, model_lengths, million, args.dry_run)
-    attention_rows(runner, torch.float32, lengths, args.with_chunked)
+    rest = [(length, kind) for length in lengths for kind in kinds
+            if not (length in first_lengths and kind in first_kinds)]
+    bf16.run_pairs(rest, "the other rows")
+    LayerTable(runner, torch.float32).run(lengths, kinds, "all rows")
     elapsed = time.perf_counter() - runner.start
     print(f"\n# done in {elapsed:.0f} s")
     if args.json:
