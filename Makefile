@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint clean
+.PHONY: setup demo test test-fast lint bench-peers clean
 
 setup: $(STAMP)
 
@@ -51,5 +51,18 @@ test-fast: setup
 lint: setup
 	$(BIN)/ruff check .
 
+# Our LSH layer beside reformer-pytorch and Hugging Face's in one run. The peers get their own
+# environment (torch pinned as above), never the package's dependencies.
+PEERS := .venv-peers
+$(PEERS)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/pip install -q --upgrade pip
+	$(PEERS)/bin/pip install -q torch==2.13.0
+	$(PEERS)/bin/pip install -q -e . reformer-pytorch==1.4.4 transformers==5.25.0
+	touch $@
+
+bench-peers: $(PEERS)/.installed
+	$(PEERS)/bin/python bench/peers.py
+
 clean:
-	rm -rf $(VENV) demo-out .pytest_cache
+	rm -rf $(VENV) $(PEERS) demo-out .pytest_cache

@@ -74,5 +74,28 @@ def test_the_chunked_kernel_is_a_well_formed_custom_operator(gathered):
     window_positions = window_key_positions(query_positions[None], no_look_back).view(6, 8)
     arguments = (q, v, sort_index if gathered else None, query_positions, window_positions,
                  None, True, 0.35, SCORES_PER_BLOCK)
-    results = torch.library.opcheck(chunked_ops._attention_forward, arguments)
+    results = torch.library.opcheck(chunked_ops._forward_op, arguments)
     assert set(results.values()) == {"SUCCESS"}, results
+
+
+def test_eager_training_never_imports_the_compiler():
+    """torch._dynamo costs every process about a second and 70 MiB at import: a model that is
+    not compiled trains (reversible, local and LSH layers) without importing it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch\n"
+        "from reformer_cli.config.model import ModelConfig\n"
+        "from reformer_cli.core.model import ReformerLM\n"
+        "model = ReformerLM(ModelConfig(vocab_size=29, d_model=32, n_heads=2, d_ff=64,\n"
+        "    n_layers=2, layer_types=['local', 'lsh'], chunk_length=8, reversible=True))\n"
+        "ids = torch.randint(0, 29, (2, 30))\n"
+        "model(ids, ids).backward()\n"
+        "with torch.no_grad():\n"
+        "    model(ids)\n"
+        "print(sorted(m for m in sys.modules if m.startswith('torch._dynamo'))[:3])\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

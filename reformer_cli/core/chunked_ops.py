@@ -209,8 +209,10 @@ def _row_dots(a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype) -> torch.Ten
     return dots.view(a.shape[:-1] + (1,))
 
 
-# The kernel is a custom operator with its own backward (torch.library): autograd sees one
-# node, and torch.compile one opaque call, instead of tracing into its data-dependent loops.
+# The kernel has its own backward and two entry points that run the same two functions:
+# under torch.compile a custom operator (torch.library), one opaque call instead of a trace
+# into its data-dependent loops; eagerly a plain autograd.Function, because a custom op's
+# first call imports torch._dynamo (about a second and 90 MiB in every process).
 _FORWARD_SCHEMA = ("(Tensor q, Tensor v, Tensor? sort_index, Tensor query_positions, "
                    "Tensor window_positions, Tensor? extra_bias, bool causal, float scale, "
                    "int scores_per_block) -> (Tensor, Tensor, Tensor, Tensor, Tensor)")
@@ -221,8 +223,6 @@ _BACKWARD_SCHEMA = ("(Tensor grad_out, Tensor q, Tensor v, Tensor? sort_index, "
                     "-> (Tensor, Tensor)")
 
 
-@torch.library.custom_op("reformer::chunked_attention_forward", mutates_args=(),
-                         schema=_FORWARD_SCHEMA)
 def _attention_forward(q, v, sort_index, query_positions, window_positions, extra_bias,
                        causal, scale, scores_per_block):
     """q, v: (N, c, d) slots of a contiguous stream, or rows (R, d) read through the sort
@@ -270,7 +270,12 @@ def _attention_forward(q, v, sort_index, query_positions, window_positions, extr
     return out, log_total, key_scale, alone, torch.tensor(shifted, device=q.device)
 
 
-@_attention_forward.register_fake
+_forward_op = torch.library.custom_op("reformer::chunked_attention_forward",
+                                      _attention_forward, mutates_args=(),
+                                      schema=_FORWARD_SCHEMA)
+
+
+@_forward_op.register_fake
 def _(q, v, sort_index, query_positions, window_positions, extra_bias, causal, scale,
       scores_per_block):
     per_row = dict(size=q.shape[:-1] + (1,), dtype=score_dtype(q.dtype))
@@ -278,8 +283,6 @@ def _(q, v, sort_index, query_positions, window_positions, extra_bias, causal, s
             q.new_empty(q.shape[:-1] + (1,), dtype=torch.bool), q.new_empty((), dtype=torch.bool))
 
 
-@torch.library.custom_op("reformer::chunked_attention_backward", mutates_args=(),
-                         schema=_BACKWARD_SCHEMA)
 def _attention_backward(grad_out, q, v, sort_index, key_scale, query_positions,
                         window_positions, extra_bias, out, log_total, alone, shifted, causal,
                         scale, scores_per_block):
@@ -326,7 +329,12 @@ def _attention_backward(grad_out, q, v, sort_index, key_scale, query_positions,
     return grad_q.to(q.dtype), grad_v.to(v.dtype)
 
 
-@_attention_backward.register_fake
+_backward_op = torch.library.custom_op("reformer::chunked_attention_backward",
+                                       _attention_backward, mutates_args=(),
+                                       schema=_BACKWARD_SCHEMA)
+
+
+@_backward_op.register_fake
 def _(grad_out, q, v, sort_index, key_scale, query_positions, window_positions, extra_bias,
       out, log_total, alone, shifted, causal, scale, scores_per_block):
     return torch.empty_like(q), torch.empty_like(v)
@@ -341,16 +349,34 @@ def _save_for_backward(ctx, inputs, output):
     ctx.causal, ctx.scale, ctx.scores_per_block = causal, scale, scores_per_block
 
 
-def _differentiate(ctx, grad_out, *_):
+def _input_gradients(ctx, grad_out, backward=_attention_backward):
+    """The gradients of the forward's 9 inputs (only q and v have one)."""
     (q, v, sort_index, key_scale, query_positions, window_positions, extra_bias, out,
      log_total, alone, shifted) = ctx.saved_tensors
-    grad_q, grad_v = _attention_backward(
+    grad_q, grad_v = backward(
         grad_out, q, v, sort_index, key_scale, query_positions, window_positions, extra_bias,
         out, log_total, alone, shifted, ctx.causal, ctx.scale, ctx.scores_per_block)
     return grad_q, grad_v, None, None, None, None, None, None, None
 
 
-_attention_forward.register_autograd(_differentiate, setup_context=_save_for_backward)
+_forward_op.register_autograd(
+    lambda ctx, grad_out, *_: _input_gradients(ctx, grad_out, _backward_op),
+    setup_context=_save_for_backward)
+
+
+class _EagerAttention(torch.autograd.Function):
+    """The same forward and backward without the custom operators (see above)."""
+
+    @staticmethod
+    def forward(ctx, *inputs):
+        output = _attention_forward(*inputs)
+        _save_for_backward(ctx, inputs, output)
+        ctx.mark_non_differentiable(*output[1:])
+        return output
+
+    @staticmethod
+    def backward(ctx, grad_out, *_):
+        return _input_gradients(ctx, grad_out)
 
 
 def _row_shifts(scores: _WindowScores, like: torch.Tensor,
@@ -436,6 +462,7 @@ def chunked_attention(q: torch.Tensor, v: torch.Tensor,
         q, v = q.reshape(flat, chunk, d).contiguous(), v.reshape(flat, chunk, d).contiguous()
     else:
         q, v = q.contiguous(), v.contiguous()
-    out = _attention_forward(q, v, rows, query_positions, window_positions, extra_bias,
-                             causal, scale, scores_per_block)[0]
+    attention = _forward_op if torch.compiler.is_compiling() else _EagerAttention.apply
+    out = attention(q, v, rows, query_positions, window_positions, extra_bias, causal, scale,
+                    scores_per_block)[0]
     return out if rows is not None else out.view(groups, n_chunks, chunk, d)

@@ -186,12 +186,22 @@ class _ReversibleFunction(torch.autograd.Function):
         return (grad_y1, grad_y2, None, None, *[param_grads.get(p) for p in params])
 
 
-# torch.compile cannot trace the reversible backward (it calls torch.autograd.grad and replays
-# RNG states), so the reversible stack always runs eagerly: under `train.compile` the compiled
-# graphs are the embedding, the final norm and the loss, or every block when reversible=False.
-@torch.compiler.disable
 def _reversible_stack(x1, x2, padding_mask, blocks, *params):
     return _ReversibleFunction.apply(x1, x2, padding_mask, blocks, *params)
+
+
+_EAGER_UNDER_COMPILE: list = []  # the stack behind torch.compiler.disable, made on first need
+
+
+def _eager_under_compile():
+    """torch.compile cannot trace the reversible backward (it calls torch.autograd.grad and
+    replays RNG states), so under compilation the reversible stack runs eagerly: the compiled
+    graphs are the embedding, the final norm and the loss (every block when reversible=False).
+    Made on first need: torch.compiler.disable imports torch._dynamo, which costs every process
+    about a second and 70 MiB."""
+    if not _EAGER_UNDER_COMPILE:
+        _EAGER_UNDER_COMPILE.append(torch.compiler.disable(_reversible_stack))
+    return _EAGER_UNDER_COMPILE[0]
 
 
 class ReversibleStack(nn.Module):
@@ -208,7 +218,8 @@ class ReversibleStack(nn.Module):
         needs_grad = torch.is_grad_enabled() and (
             x1.requires_grad or x2.requires_grad or any(p.requires_grad for p in params))
         if self.reversible and needs_grad:
-            return _reversible_stack(x1, x2, padding_mask, self.blocks, *params)
+            stack = _eager_under_compile() if torch.compiler.is_compiling() else _reversible_stack
+            return stack(x1, x2, padding_mask, self.blocks, *params)
         for block in self.blocks:  # plain autograd (or no grad at all: nothing is kept anyway)
             x1, x2 = block(x1, x2, padding_mask)
         return x1, x2
