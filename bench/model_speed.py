@@ -21,26 +21,45 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import statistics
 import subprocess
 import sys
-import time
+
+from attention_speed import matmul_gflops  # bench/ is this script's folder
 
 SHAPE = dict(vocab_size=256, d_model=256, n_heads=4, d_ff=1024, n_layers=2, chunk_length=64,
              n_hashes=2, causal=True, reversible=True, dropout=0.0, ff_chunk_size=1024,
              loss_chunk_size=1024, max_seq_len=131072)
 
-CHILD = r"""
+# A row's subprocess: CHILD_START, then the setup (which defines forward_only,
+# forward_backward, repeats and baseline), then CHILD_MEASURE, which prints the result as JSON.
+CHILD_START = r"""
 import json, statistics, sys, time
 import torch
-from reformer_cli.config.model import ModelConfig
-from reformer_cli.core.model import ReformerLM
 
 def rss_mib(key):
     with open("/proc/self/status") as status:
         for line in status:
             if line.startswith(key):
                 return int(line.split()[1]) / 1024
+"""
+
+CHILD_MEASURE = r"""
+result = {}
+for name, step in (("forward_s", forward_only), ("train_s", forward_backward)):
+    step()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step()
+        times.append(time.perf_counter() - start)
+    result[name] = statistics.median(times)
+result["peak_mib"] = rss_mib("VmHWM:") - baseline
+print(json.dumps(result))
+"""
+
+CHILD = CHILD_START + r"""
+from reformer_cli.config.model import ModelConfig
+from reformer_cli.core.model import ReformerLM
 
 settings = json.loads(sys.argv[1])
 length, repeats = settings.pop("length"), settings.pop("repeats")
@@ -56,19 +75,7 @@ def forward_only():
 def forward_backward():
     model.zero_grad(set_to_none=True)
     model(ids, ids).backward()
-
-result = {}
-for name, step in (("forward_s", forward_only), ("train_s", forward_backward)):
-    step()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    result[name] = statistics.median(times)
-result["peak_mib"] = rss_mib("VmHWM:") - baseline
-print(json.dumps(result))
-"""
+""" + CHILD_MEASURE
 
 
 def forward_flops(layer_type: str, length: int, shape: dict = SHAPE) -> float:
@@ -84,25 +91,19 @@ def forward_flops(layer_type: str, length: int, shape: dict = SHAPE) -> float:
     return shape["n_layers"] * (projections + feedforward + attention) + head
 
 
-def matmul_gflops(size: int = 1024, repeats: int = 10) -> float:
-    import torch
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - start)
-    return 2 * size ** 3 / statistics.median(times) / 1e9
+def run_child(child: str, settings: dict) -> dict:
+    """Run one row's subprocess; its result, or {"error": its last line of stderr}."""
+    done = subprocess.run([sys.executable, "-c", child, json.dumps(settings)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines()
+        return {"error": lines[-1] if lines else "failed"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def run_row(layer_type: str, length: int, repeats: int) -> dict:
-    settings = dict(SHAPE, layer_types=[layer_type], length=length, repeats=repeats)
-    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(settings)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr else "failed"}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_child(CHILD, dict(SHAPE, layer_types=[layer_type], length=length,
+                                 repeats=repeats))
 
 
 def main() -> None:

@@ -22,30 +22,21 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
-import statistics
-import subprocess
 import sys
-import time
+
+from attention_speed import matmul_gflops  # bench/ is this script's folder
+from model_speed import CHILD_MEASURE, CHILD_START, run_child
 
 D_MODEL, HEADS, CHUNK, ROUNDS = 256, 4, 64, 2
 LAYERS = ("ours lsh", "reformer-pytorch", "HF transformers", "ours full")
 NEEDS = {"reformer-pytorch": "reformer_pytorch", "HF transformers": "transformers"}
 
-CHILD = r"""
-import json, statistics, sys, time
-import torch
+CHILD = CHILD_START + r"""
 from torch import nn
 
 D_MODEL, HEADS, CHUNK, ROUNDS = 256, 4, 64, 2
 settings = json.loads(sys.argv[1])
 name, length, repeats = settings["layer"], settings["length"], settings["repeats"]
-
-def rss_mib(key):
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(key):
-                return int(line.split()[1]) / 1024
 
 def ours(kind):
     from reformer_cli.config.model import ModelConfig
@@ -91,41 +82,11 @@ def forward_backward():
     x.grad = None
     call(x).square().mean().backward()
 
-result = {}
-for key, step in (("forward_s", forward_only), ("train_s", forward_backward)):
-    step()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    result[key] = statistics.median(times)
-result["peak_mib"] = rss_mib("VmHWM:") - baseline
-print(json.dumps(result))
-"""
-
-
-def matmul_gflops(size: int = 1024, repeats: int = 10) -> float:
-    import torch
-
-    a, b = torch.randn(size, size), torch.randn(size, size)
-    a @ b
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        a @ b
-        times.append(time.perf_counter() - start)
-    return 2 * size ** 3 / statistics.median(times) / 1e9
+""" + CHILD_MEASURE
 
 
 def run_row(layer: str, length: int, repeats: int) -> dict:
-    settings = dict(layer=layer, length=length, repeats=repeats)
-    done = subprocess.run([sys.executable, "-c", CHILD, json.dumps(settings)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        lines = done.stderr.strip().splitlines()
-        return {"error": lines[-1] if lines else "failed"}
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_child(CHILD, dict(layer=layer, length=length, repeats=repeats))
 
 
 def versions() -> str:
