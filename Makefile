@@ -51,14 +51,15 @@ test-fast: setup
 lint: setup
 	$(BIN)/ruff check .
 
-# Our LSH layer beside reformer-pytorch and Hugging Face's in one run. The peers get their own
+# Our LSH layer beside reformer-pytorch and Hugging Face's in one run (the same environment runs
+# tests/test_lsh_against_huggingface.py, which CI skips). The peers get their own
 # environment (torch pinned as above), never the package's dependencies.
 PEERS := .venv-peers
 $(PEERS)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(PEERS)
 	$(PEERS)/bin/pip install -q --upgrade pip
 	$(PEERS)/bin/pip install -q torch==2.13.0
-	$(PEERS)/bin/pip install -q -e . reformer-pytorch==1.4.4 transformers==5.25.0
+	$(PEERS)/bin/pip install -q -e . reformer-pytorch==1.4.4 transformers==5.25.0 pytest
 	touch $@
 
 bench-peers: $(PEERS)/.installed
