@@ -7,14 +7,8 @@ import subprocess
 import sys
 
 import pytest
-import torch
-
-from reformer_cli.checkpoint import save_checkpoint
-from reformer_cli.cli import main
-from reformer_cli.config.model import ModelConfig
-from reformer_cli.config.run import DataConfig, RunConfig
-from reformer_cli.core.model import ReformerLM
-from reformer_cli.text.tokenizer import ByteTokenizer
+from cli_runs import run_cli
+from tiny_models import save_tiny_model
 
 PROMPT = "It was the best of times, it was the worst of times, it was the age of wisdom"
 
@@ -23,12 +17,7 @@ PROMPT = "It was the best of times, it was the worst of times, it was the age of
 def models_root(tmp_path_factory):
     """models/tiny/final: a 2-layer [local, lsh] model with max_seq_len 4096."""
     root = tmp_path_factory.mktemp("work")
-    torch.manual_seed(0)
-    model_config = ModelConfig(vocab_size=258, d_model=32, n_heads=2, d_ff=64, n_layers=2,
-                               chunk_length=8, max_seq_len=4096)
-    run = RunConfig(name="tiny", model=model_config, data=DataConfig(seq_len=64, tokenizer="byte"))
-    save_checkpoint(root / "models" / "tiny" / "final", config=run, model=ReformerLM(model_config),
-                    tokenizer=ByteTokenizer(), step=0)
+    save_tiny_model(root, "tiny")
     (root / "prompt.txt").write_text(PROMPT, encoding="utf-8")
     return root
 
@@ -40,14 +29,8 @@ def in_root(models_root, monkeypatch):
 
 
 def invoke(capsys, *args):
-    """Run the CLI in-process; returns (exit code, stdout, stderr)."""
-    try:
-        main(["continue", *args])
-        code = 0
-    except SystemExit as done:
-        code = done.code
-    out, err = capsys.readouterr()
-    return code, out, err
+    """`reformer continue ARGS` in-process; returns (exit code, stdout, stderr)."""
+    return run_cli(capsys, "continue", *args)
 
 
 def test_same_seed_same_text_and_stderr_reports(in_root, capsys):

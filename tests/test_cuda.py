@@ -14,10 +14,10 @@ from pydoc_data.topics import topics
 
 import pytest
 import torch
+from cli_runs import read_metrics, run_cli
 from tiny_models import save_tiny_model
 
 from reformer_cli import checkpoint as ckpt
-from reformer_cli.cli import main
 from reformer_cli.config.model import ModelConfig
 from reformer_cli.core.lsh_attention import LSHSelfAttention, bucket_factors, draw_rotations, hash_vectors
 from reformer_cli.core.model import ReformerLM
@@ -155,10 +155,6 @@ def reformer(*args, cwd, timeout=300):
                           capture_output=True, text=True, timeout=timeout, env=ENV)
 
 
-def read_metrics(run) -> list[dict]:
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-
-
 @pytest.fixture(scope="module")
 def cuda_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("cuda_cli")
@@ -199,21 +195,11 @@ def continue_model(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
 
 
-def invoke(capsys, *args):
-    try:
-        main(list(args))
-        code = 0
-    except SystemExit as done:
-        code = done.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_continue_on_cuda_gives_the_cpu_text_for_a_seed(continue_model, capsys):
     """Rotations come from the seeded CPU generator and sampling runs on the CPU in fp32."""
     runs = {}
     for device in ("cuda", "cpu"):
-        code, out, err = invoke(capsys, "continue", "prompt.txt", "--model", "tiny", "-n", "24",
+        code, out, err = run_cli(capsys, "continue", "prompt.txt", "--model", "tiny", "-n", "24",
                                 "--seed", "3", "--device", device)
         assert code == 0, err
         runs[device] = out, err
@@ -241,7 +227,7 @@ def test_summarize_abstractive_on_cuda_and_extractive(tmp_path, capsys, monkeypa
     monkeypatch.chdir(tmp_path)
     records = {}
     for device in ("cuda", "cpu"):
-        code, out, err = invoke(capsys, "summarize", "doc.txt", "--model", "summ", "--method",
+        code, out, err = run_cli(capsys, "summarize", "doc.txt", "--model", "summ", "--method",
                                 "abstractive", "--max-new-tokens", "12", "--format", "json",
                                 "--device", device)
         assert code == 0, err
@@ -250,6 +236,6 @@ def test_summarize_abstractive_on_cuda_and_extractive(tmp_path, capsys, monkeypa
     assert records["cuda"]["generation"]["generated_tokens"] >= 1
     texts = {device: [s["text"] for s in record["sentences"]] for device, record in records.items()}
     assert texts["cuda"] == texts["cpu"]
-    code, out, err = invoke(capsys, "summarize", "doc.txt", "--sentences", "2", "--device", "cuda")
+    code, out, err = run_cli(capsys, "summarize", "doc.txt", "--sentences", "2", "--device", "cuda")
     assert code == 0, err
     assert len(out.strip().splitlines()) == 2

@@ -253,22 +253,10 @@ def test_english_rouge_without_nltk_says_how_to_install_it(tmp_path):
 @pytest.fixture(scope="module")
 def random_summarizer(tmp_path_factory):
     """models/summ: a checkpoint marked --task summarize, random weights, byte tokenizer."""
-    import torch
-
-    from reformer_cli.checkpoint import save_checkpoint
-    from reformer_cli.config.model import ModelConfig
-    from reformer_cli.config.run import DataConfig, RunConfig
-    from reformer_cli.core.model import ReformerLM
-    from reformer_cli.text.tokenizer import ByteTokenizer
+    from tiny_models import save_tiny_model
 
     root = tmp_path_factory.mktemp("summarizer")
-    torch.manual_seed(0)
-    model_config = ModelConfig(vocab_size=258, d_model=32, n_heads=2, d_ff=64, n_layers=2,
-                               chunk_length=8, max_seq_len=4096)
-    run = RunConfig(name="summ", model=model_config,
-                    data=DataConfig(seq_len=256, tokenizer="byte", task="summarize"))
-    save_checkpoint(root / "models" / "summ" / "final", config=run, model=ReformerLM(model_config),
-                    tokenizer=ByteTokenizer(), step=0)
+    save_tiny_model(root, "summ", task="summarize", seq_len=256)
     return root
 
 

@@ -11,6 +11,7 @@ from pydoc_data.topics import topics
 
 import pytest
 import torch
+from cli_runs import read_metrics
 
 from reformer_cli import checkpoint as ckpt
 from reformer_cli.training.setup import prepare_data
@@ -31,10 +32,6 @@ ENV = dict(os.environ, OMP_NUM_THREADS="1", COLUMNS="200")
 def reformer(*args, cwd, stdin=None, timeout=180):
     return subprocess.run([sys.executable, "-m", "reformer_cli", "train", *map(str, args)], cwd=cwd,
                           input=stdin, capture_output=True, text=True, timeout=timeout, env=ENV)
-
-
-def read_metrics(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
 @pytest.fixture(scope="module")
