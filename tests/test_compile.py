@@ -79,7 +79,7 @@ def test_the_chunked_kernel_is_a_well_formed_custom_operator(gathered):
 
 
 def test_eager_training_never_imports_the_compiler():
-    """torch._dynamo costs every process about a second and 70 MiB at import: a model that is
+    """torch._dynamo is a large import (time and memory): a model that is
     not compiled trains (reversible, local and LSH layers) without importing it."""
     import subprocess
     import sys

@@ -212,7 +212,8 @@ def _row_dots(a: torch.Tensor, b: torch.Tensor, dtype: torch.dtype) -> torch.Ten
 # The kernel has its own backward and two entry points that run the same two functions:
 # under torch.compile a custom operator (torch.library), one opaque call instead of a trace
 # into its data-dependent loops; eagerly a plain autograd.Function, because a custom op's
-# first call imports torch._dynamo (about a second and 90 MiB in every process).
+# first call imports torch._dynamo, a large start-up cost in time and memory for every
+# process that never compiles.
 _FORWARD_SCHEMA = ("(Tensor q, Tensor v, Tensor? sort_index, Tensor query_positions, "
                    "Tensor window_positions, Tensor? extra_bias, bool causal, float scale, "
                    "int scores_per_block) -> (Tensor, Tensor, Tensor, Tensor, Tensor)")

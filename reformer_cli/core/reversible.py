@@ -197,8 +197,8 @@ def _eager_under_compile():
     """torch.compile cannot trace the reversible backward (it calls torch.autograd.grad and
     replays RNG states), so under compilation the reversible stack runs eagerly: the compiled
     graphs are the embedding, the final norm and the loss (every block when reversible=False).
-    Made on first need: torch.compiler.disable imports torch._dynamo, which costs every process
-    about a second and 70 MiB."""
+    Made on first need: torch.compiler.disable imports torch._dynamo, a large start-up cost for
+    every process that never compiles."""
     if not _EAGER_UNDER_COMPILE:
         _EAGER_UNDER_COMPILE.append(torch.compiler.disable(_reversible_stack))
     return _EAGER_UNDER_COMPILE[0]
