@@ -68,8 +68,10 @@ def main(out_dir: str, batch_size: int) -> None:
         (out / f"rank-{runtime.rank}.json").write_text(json.dumps({
             "world_size": runtime.world_size, "step": trainer.step,
             "gradient_syncs": getattr(runtime, "gradient_syncs", None)}))
-    finally:
-        data_parallel.shutdown()
+    except BaseException:
+        data_parallel.shutdown(clean=False)
+        raise
+    data_parallel.shutdown()
 
 
 if __name__ == "__main__":

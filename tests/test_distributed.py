@@ -243,3 +243,31 @@ def test_a_rendezvous_nobody_completes_times_out_with_one_line(small_corpus, ran
     line = _one_error_line(result)
     assert f"rank {rank} of 2" in line and "REFORMER_RENDEZVOUS_TIMEOUT" in line
     assert not (small_corpus / "run").exists()
+
+
+def test_rank_zero_keeps_the_store_until_every_other_rank_has_left():
+    """Rank 0 hosts the store server: leaving, it waits for the others' "left" marks first."""
+    import threading
+    import time
+
+    import torch.distributed as dist
+
+    from reformer_cli.training.data_parallel import DistributedRuntime
+
+    store = dist.HashStore()
+    others = [DistributedRuntime(rank=r, world_size=3, store=store) for r in (1, 2)]
+    main = DistributedRuntime(rank=0, world_size=3, store=store)
+    left_at = []
+
+    def leave_late():
+        for runtime in others:
+            time.sleep(0.3)
+            runtime.release_store()
+            left_at.append(time.monotonic())
+
+    thread = threading.Thread(target=leave_late)
+    thread.start()
+    main.release_store()
+    returned_at = time.monotonic()
+    thread.join()
+    assert len(left_at) == 2 and returned_at >= left_at[-1]

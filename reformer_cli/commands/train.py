@@ -109,14 +109,16 @@ def train_command(
                            prepare_only=prepare_only)
     # Under torchrun only rank 0 reports (the others would repeat every line).
     quiet = launched_rank() != 0
+    from reformer_cli.training.data_parallel import shutdown
+
     try:
         with ProgressDisplay() as display:
             run_training(request, on_event=None if quiet else display,
                          notify=(lambda message: None) if quiet else display.print)
-    finally:
-        from reformer_cli.training.data_parallel import shutdown
-
-        shutdown()
+    except BaseException:
+        shutdown(clean=False)
+        raise
+    shutdown()
 
 
 def register(app: typer.Typer) -> None:

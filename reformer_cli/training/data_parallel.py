@@ -32,6 +32,10 @@ from reformer_cli.training.runtime import Runtime
 
 BUCKET_BYTES = 32 * 2**20  # gradient all-reduce bucket size
 RANK_SEED_STRIDE = 1_000_003  # rank r > 0 seeds dropout with seed + stride * r (+ step)
+# Leaving the group after a clean run: how long a rank waits for the others at the final
+# barrier, and rank 0 for the others to let go of the store it hosts.
+SHUTDOWN_TIMEOUT = 60.0
+LEFT_KEY = "reformer/ranks_left"
 
 
 @dataclass
@@ -39,6 +43,7 @@ class DistributedRuntime(Runtime):
     """Runtime of one rank in a data-parallel group (see the module docstring for the design)."""
     local_rank: int = 0
     gradient_syncs: int = 0  # gradient all-reduce rounds so far (accumulation skips some)
+    store: object = None  # the rendezvous store (rank 0 hosts its server), kept for leaving
 
     @property
     def backend(self) -> str:
@@ -62,6 +67,7 @@ class DistributedRuntime(Runtime):
             store, _, _ = next(dist.rendezvous("env://", launch.rank, launch.world_size,
                                                timeout=timedelta(seconds=left)))
             store.set_timeout(timedelta(seconds=collective_timeout))
+            self.store = store
             dist.init_process_group(self.backend, store=dist.PrefixStore("default_pg", store),
                                     rank=launch.rank, world_size=launch.world_size,
                                     timeout=timedelta(seconds=collective_timeout))
@@ -125,6 +131,24 @@ class DistributedRuntime(Runtime):
             dist.barrier(device_ids=[self.device.index])
         else:
             dist.barrier()
+
+    def final_barrier(self) -> None:
+        """The barrier before leaving, bounded by SHUTDOWN_TIMEOUT on the CPU (gloo)."""
+        if self.backend == "gloo":
+            dist.monitored_barrier(timeout=timedelta(seconds=SHUTDOWN_TIMEOUT))
+        else:
+            self.barrier()
+
+    def release_store(self) -> None:
+        """Ranks > 0 say they left; rank 0 waits for all of them before dropping the server."""
+        if self.store is None:
+            return
+        if self.rank > 0:
+            self.store.add(LEFT_KEY, 1)
+            return
+        deadline = time.monotonic() + SHUTDOWN_TIMEOUT
+        while self.store.add(LEFT_KEY, 0) < self.world_size - 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def share_from_main(self, produce: Callable[[], bytes]) -> bytes:
         """Rank 0 runs `produce()`; every rank returns its bytes (others never run it)."""
@@ -247,11 +271,24 @@ def start(device_name: str) -> Runtime | None:
     return runtime
 
 
-def shutdown() -> None:
-    """Leave the process group (idempotent; nothing to do in a single-process run)."""
+def shutdown(clean: bool = True) -> None:
+    """Leave the process group (idempotent; nothing to do in a single-process run).
+
+    After a clean run the ranks leave in order: a barrier, so that no rank tears down its
+    connections while another is still in a collective; the group; then rank 0 keeps the store
+    server it hosts until every other rank has said it left, so no client loses its server
+    mid-request. After an error (`clean=False`) a rank leaves at once: the others may be gone.
+    """
     global _active
-    if _active is None:
+    runtime, _active = _active, None
+    if runtime is None:
         return
-    _active = None
+    if clean and dist.is_initialized():
+        with contextlib.suppress(RuntimeError):  # a peer that failed reports its own error
+            runtime.final_barrier()
     if dist.is_initialized():
         dist.destroy_process_group()
+    if clean:
+        with contextlib.suppress(RuntimeError, OSError):
+            runtime.release_store()
+    runtime.store = None
