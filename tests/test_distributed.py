@@ -44,7 +44,7 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def launch_ranks(world_size: int, args: list[str], port: int, timeout: float = 90) -> list:
+def launch_ranks(world_size: int, args: list[str], port: int, timeout: float = 300) -> list:
     """Start one process per rank the way torchrun would (env vars), wait for all with a timeout."""
     processes = []
     for rank in range(world_size):
@@ -122,7 +122,7 @@ def test_gradient_average_keeps_missing_gradients_none_and_averages_partial_ones
 
 # -- the CLI under torchrun ------------------------------------------------------------------
 
-def torchrun(*args, cwd, nproc=2, timeout=120):
+def torchrun(*args, cwd, nproc=2, timeout=300):
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone",
                "--nproc_per_node", str(nproc), "-m", "reformer_cli", "train", *map(str, args)]
     return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=ENV)

@@ -297,7 +297,7 @@ def repeated_sentence_pair(rng, n_sentences):
     return " ".join(sentences), key
 
 
-def reformer(*args, cwd, timeout=600):
+def reformer(*args, cwd, timeout=1500):  # a hang guard, sized for a slow host
     return subprocess.run([PYTHON, "-m", "reformer_cli", *map(str, args)], cwd=cwd, env=ENV,
                           capture_output=True, text=True, timeout=timeout)
 
