@@ -61,17 +61,13 @@ def train_tiny(batch_size: int, runtime: Runtime) -> tuple[dict, Trainer]:
 def main(out_dir: str, batch_size: int) -> None:
     torch.set_num_threads(1)
     runtime = data_parallel.start("cpu") or Runtime()
-    try:
+    with data_parallel.leaving_in_order():
         state, trainer = train_tiny(batch_size, runtime)
         out = Path(out_dir)
         save_file(state, str(out / f"rank-{runtime.rank}.safetensors"))
         (out / f"rank-{runtime.rank}.json").write_text(json.dumps({
             "world_size": runtime.world_size, "step": trainer.step,
             "gradient_syncs": getattr(runtime, "gradient_syncs", None)}))
-    except BaseException:
-        data_parallel.shutdown(clean=False)
-        raise
-    data_parallel.shutdown()
 
 
 if __name__ == "__main__":

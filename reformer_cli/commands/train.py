@@ -109,16 +109,11 @@ def train_command(
                            prepare_only=prepare_only)
     # Under torchrun only rank 0 reports (the others would repeat every line).
     quiet = launched_rank() != 0
-    from reformer_cli.training.data_parallel import shutdown
+    from reformer_cli.training.data_parallel import leaving_in_order
 
-    try:
-        with ProgressDisplay() as display:
-            run_training(request, on_event=None if quiet else display,
-                         notify=(lambda message: None) if quiet else display.print)
-    except BaseException:
-        shutdown(clean=False)
-        raise
-    shutdown()
+    with leaving_in_order(), ProgressDisplay() as display:
+        run_training(request, on_event=None if quiet else display,
+                     notify=(lambda message: None) if quiet else display.print)
 
 
 def register(app: typer.Typer) -> None:

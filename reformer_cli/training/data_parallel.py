@@ -271,6 +271,17 @@ def start(device_name: str) -> Runtime | None:
     return runtime
 
 
+@contextlib.contextmanager
+def leaving_in_order():
+    """Run the body, then leave the group: in order after a clean end, at once after an error."""
+    try:
+        yield
+    except BaseException:
+        shutdown(clean=False)
+        raise
+    shutdown()
+
+
 def shutdown(clean: bool = True) -> None:
     """Leave the process group (idempotent; nothing to do in a single-process run).
 
