@@ -7,6 +7,11 @@ Chinese: reformer_cli/evaluation/rouge.py, the code `reformer eval` uses.
 Lead is recomputed here with the same rules; the other baselines are quoted from the issue.
 
     .venv/bin/python bench/summarization.py [--data ../shared/data/summarization] [--limit N]
+                                            [--model M [--device D]]
+
+With --model, the model's summaries (learned or abstractive, as `reformer eval` chooses) get a
+row of their own, next to the issue's targets: a third of the way from the model-free method's
+score when the issue was filed to the greedy extractive oracle (both quoted from issue 16).
 """
 
 from __future__ import annotations
@@ -16,9 +21,12 @@ import json
 import sys
 from pathlib import Path
 
+from reformer_cli.checkpoint import resolve_model_dir
+from reformer_cli.evaluation.files import summarizer_for
 from reformer_cli.evaluation.pairs import EvalPair, evaluate_summaries
 from reformer_cli.evaluation.rouge import ROUGE_TYPES
 from reformer_cli.summarize.extractive import summarize_extractive
+from reformer_cli.summarize.methods import choose_method
 from reformer_cli.summarize.selection import Budget
 from reformer_cli.text.sentences import split_sentences
 
@@ -36,6 +44,11 @@ DEV_SETS = {  # file: (label, best baseline R-1/R-2/R-L as quoted in issue 5, wh
         "TextRank (quoted)": (10.69, 1.99, 7.08), "LSA (quoted)": (13.94, 2.18, 8.13),
         "Luhn (quoted)": (12.61, 2.79, 7.90)}),
 }
+
+# Issue 16: the model-free method when it was filed, and the greedy extractive oracle.
+ISSUE_16 = {"peps_abstract.dev.jsonl": ((38.44, 9.32, 19.74), (53.98, 20.78, 27.08)),
+            "rfc_abstract.dev.jsonl": ((49.34, 23.62, 31.64), (70.55, 47.43, 48.21)),
+            "zh_classics_huimu.dev.jsonl": ((16.13, 5.08, 10.09), (38.02, 15.66, 22.74))}
 
 
 def lead_summary(document: str) -> str:
@@ -58,7 +71,15 @@ def main() -> int:
     parser.add_argument("--data", default=str(Path(__file__).resolve().parents[1].parent
                                               / "shared" / "data" / "summarization"))
     parser.add_argument("--limit", type=int, default=None, help="first N documents of each set")
+    parser.add_argument("--model", default=None, help="also a trained summarizer (models/NAME or a folder)")
+    parser.add_argument("--device", default="auto", help="the model's device")
     args = parser.parse_args()
+    model_row = None
+    if args.model:
+        model_dir = resolve_model_dir(args.model)
+        method = choose_method("auto", model_dir, model_must_summarize=True)
+        model_row = (f"model ({method})", summarizer_for(method, model_dir, args.device))
+        print(f"model: {model_dir} ({method})")
     data = Path(args.data)
     if not data.is_dir():
         print(f"no dev data at {data}; pass --data", file=sys.stderr)
@@ -76,6 +97,16 @@ def main() -> int:
               f"{ours_seconds:7.3f}  {verdict}")
         print(f"{'':18} {'Lead (recomputed)':20} {lead[0]:6.2f} {lead[1]:6.2f} {lead[2]:6.2f} "
               f"{lead_seconds:7.3f}")
+        if model_row:
+            label, summarizer = model_row
+            scores, seconds = evaluate(rows, summarizer)
+            then, oracle = ISSUE_16[file_name]
+            target = [t + (o - t) / 3 for t, o in zip(then, oracle)]
+            verdict = "/".join("yes" if s >= t else "no" for s, t in zip(scores, target))
+            print(f"{'':18} {label:20} {scores[0]:6.2f} {scores[1]:6.2f} {scores[2]:6.2f} "
+                  f"{seconds:7.3f}  third of the way? {verdict}")
+            print(f"{'':18} {'target (1/3 way)':20} {target[0]:6.2f} {target[1]:6.2f} {target[2]:6.2f}")
+            print(f"{'':18} {'oracle (quoted)':20} {oracle[0]:6.2f} {oracle[1]:6.2f} {oracle[2]:6.2f}")
         for method, values in quoted.items():
             print(f"{'':18} {method:20} {values[0]:6.2f} {values[1]:6.2f} {values[2]:6.2f}")
         print(f"{'':18} {'best baseline':20} {best[0]:6.2f} {best[1]:6.2f} {best[2]:6.2f}")

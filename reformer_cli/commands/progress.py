@@ -202,6 +202,7 @@ class ProgressDisplay:
 
 
 def _bits(values: dict) -> str:
-    if "val_bits_per_byte" in values:
-        return f"{values['val_bits_per_byte']:.3f} bits/byte"
+    for unit in ("byte", "sentence"):
+        if f"val_bits_per_{unit}" in values:
+            return f"{values[f'val_bits_per_{unit}']:.3f} bits/{unit}"
     return f"{values.get('val_bits_per_char', float('nan')):.3f} bits/char"

@@ -1,8 +1,8 @@
 """`reformer summarize FILE...`: parse the options, summarize each document, print the summaries.
 
-The extractive method never imports torch, so it starts fast; the abstractive summarizer
-(`reformer_cli/summarize/abstractive.py`) is imported only when a model trained with
-`--task summarize` is used.
+The extractive method never imports torch, so it starts fast; the learned and abstractive
+summarizers (`reformer_cli/summarize/learned.py`, `abstractive.py`) are imported only when a model
+trained with `--task extract` or `--task summarize` is used.
 """
 
 from __future__ import annotations
@@ -16,16 +16,17 @@ import typer
 
 from reformer_cli.commands.messages import note
 from reformer_cli.errors import InputError
-from reformer_cli.summarize.summary import NOT_A_SUMMARIZER
+from reformer_cli.summarize.methods import choose_method
 
-METHODS = ("auto", "extractive", "abstractive")
 FORMATS = ("text", "json")
 
 
 def summarize_command(
     files: Optional[List[str]] = typer.Argument(None, help="Text files to summarize; - reads stdin."),
     model: Optional[str] = typer.Option(None, "--model", help="Model name (models/NAME/) or directory."),
-    method: str = typer.Option("auto", "--method", help="auto, extractive or abstractive."),
+    method: str = typer.Option("auto", "--method", help="auto (what the model was trained for; "
+                                                        "extractive without a model), extractive "
+                                                        "(model-free), learned or abstractive."),
     sentences: Optional[int] = typer.Option(None, "--sentences", help="Number of sentences (default 5)."),
     ratio: Optional[float] = typer.Option(None, "--ratio", help="Fraction of the document's sentences."),
     max_words: Optional[int] = typer.Option(None, "--max-words",
@@ -62,21 +63,6 @@ def summarize_command(
     write_output(result, output)
 
 
-def choose_method(method: str, model_dir: Path | None) -> str:
-    """auto: abstractive with a model trained to summarize, extractive otherwise."""
-    from reformer_cli.checkpoint import load_config
-
-    if method not in METHODS:
-        raise InputError(f"unknown method {method!r}", f"use one of {', '.join(METHODS)}")
-    if method == "abstractive" and model_dir is None:
-        raise InputError(NOT_A_SUMMARIZER, "pass --model or use --method extractive")
-    if method != "auto":
-        return method
-    if model_dir is not None and load_config(model_dir).data.task == "summarize":
-        return "abstractive"
-    return "extractive"
-
-
 def run_summarize(files: list[str], model: str | None, method: str, sentences: int | None,
                   ratio: float | None, max_words: int | None, language: str, output_format: str,
                   decoding: dict, device_name: str = "auto") -> str:
@@ -105,6 +91,14 @@ def run_summarize(files: list[str], model: str | None, method: str, sentences: i
         options = SummarizeOptions(budget=budget, language=language)
         summarize = lambda text: summarize_abstractive(text, model_dir, options, decoding,  # noqa: E731
                                                        device)
+    elif chosen == "learned":
+        from reformer_cli.config.device import resolve_device
+        from reformer_cli.summarize.learned import load_scorer, summarize_learned
+
+        device = resolve_device(device_name)
+        load_scorer(model_dir, device)  # not a sentence scorer: fails before any work
+        options = SummarizeOptions(budget=budget, language=language)
+        summarize = lambda text: summarize_learned(text, model_dir, options, device)  # noqa: E731
     else:
         from reformer_cli.summarize.extractive import summarize_extractive
 
@@ -139,8 +133,10 @@ def summary_record(name: str, summary) -> dict:
                        "position": round(s.index / max(1, summary.n_sentences), 6),
                        "start": s.start, "end": s.end, "score": s.score, "rank": s.rank,
                        "truncated": s.truncated} for s in summary.sentences],
-        # abstractive: the model, tokens read and generated, stop reason, decoding settings
-        **({"generation": summary.config} if summary.config else {}),
+        # the model and device that made the summary: None for the model-free method
+        "model": summary.config.get("model"), "device": summary.config.get("device"),
+        # abstractive: tokens read and generated, stop reason, decoding settings
+        **({"generation": summary.config} if summary.method == "abstractive" else {}),
     }
 
 

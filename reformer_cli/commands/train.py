@@ -23,16 +23,18 @@ def _default(value) -> str:
 def train_command(
     paths: List[str] = typer.Argument(..., metavar="PATH", show_default=False,
                                       help="Text files or folders to train on ('-' = stdin); with "
-                                           "--task summarize, JSONL files of {document, summary}."),
+                                           "--task summarize or extract, JSONL files of "
+                                           "{document, summary}."),
     val: Optional[str] = typer.Option(None, "--val", rich_help_panel=INPUT, metavar="PATH",
                                       show_default="the tail of the training text",
                                       help="Separate validation text (else a tail of the corpus)."),
     encoding: Optional[str] = typer.Option(None, "--encoding", rich_help_panel=INPUT, metavar="ENC",
                                            show_default=_default(DataConfig.encoding),
                                            help="Text encoding of the input files."),
-    task: Optional[str] = typer.Option(None, "--task", rich_help_panel=INPUT, metavar="lm|summarize",
+    task: Optional[str] = typer.Option(None, "--task", rich_help_panel=INPUT, metavar="lm|summarize|extract",
                                        show_default=_default(DataConfig.task),
-                                       help="lm: language model; summarize: document → summary pairs."),
+                                       help="lm: language model; summarize: document → summary pairs; "
+                                            "extract: pairs → a sentence scorer."),
     config: Optional[str] = typer.Option(None, "--config", "-c", rich_help_panel=RUN,
                                          metavar="FILE.yaml", show_default="built-in defaults",
                                          help="YAML config file or preset name (e.g. enwik8-64k)."),

@@ -15,7 +15,7 @@ from reformer_cli.config.model import ModelConfig
 from reformer_cli.errors import ConfigError
 
 TOKENIZERS = ("sentencepiece", "byte")
-TASKS = ("lm", "summarize")
+TASKS = ("lm", "summarize", "extract")
 PRECISIONS = ("auto", "fp32", "bf16")
 UNLIMITED_STEPS = 10**9  # train.steps when only a time budget limits the run
 
@@ -31,7 +31,7 @@ class DataConfig:
     val_fraction: float = 0.05  # tail of the corpus kept for validation
     val_path: str | None = None  # a separate validation file (then val_fraction is unused)
     encoding: str = "utf-8"  # text encoding of the input files
-    task: str = "lm"  # lm | summarize (JSONL of {"document", "summary"} pairs)
+    task: str = "lm"  # lm | summarize | extract (the last two: JSONL {"document", "summary"} pairs)
     cache: str | None = None  # folder of the token shards (None: <run folder>/data)
     workers: int = 0  # processes encoding the corpus (0 = one per CPU core)
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from reformer_cli.errors import InputError
 
 PAIRS_SUFFIXES = (".jsonl", ".jsonl.xz")
-METHODS = ("auto", "extractive", "abstractive")
 
 
 def is_pairs_file(name: str) -> bool:
@@ -20,6 +19,8 @@ def is_pairs_file(name: str) -> bool:
 def evaluate_file(name: str, model: str | None, method: str = "auto", device_name: str = "auto",
                   limit: int | None = None) -> dict:
     """The measurement of one file as a JSON-ready record (see the module doc)."""
+    from reformer_cli.summarize.methods import METHODS
+
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}", f"use one of {', '.join(METHODS)}")
     if limit is not None and limit <= 0:
@@ -35,49 +36,54 @@ def evaluate_file(name: str, model: str | None, method: str = "auto", device_nam
     return evaluate_text_file(name, model, device_name)
 
 
-def _choose_method(method: str, model_dir: Path | None) -> str:
-    from reformer_cli.summarize.summary import NOT_A_SUMMARIZER
+def summarizer_for(method: str, model_dir: Path | None, device_name: str = "auto"):
+    """A (document, length, language) -> summary text function for `method` ("extractive",
+    "learned" or "abstractive"), each summary asked for within `length` words. A model of the
+    wrong kind fails here, before any document is read."""
+    from reformer_cli.summarize.selection import Budget
+    from reformer_cli.summarize.summary import SummarizeOptions
 
-    if method == "extractive" or (method == "auto" and model_dir is None):
-        return "extractive"
-    if model_dir is None:
-        raise InputError(NOT_A_SUMMARIZER, "pass --model or use --method extractive")
-    return "abstractive"
+    def options(length: int, language: str) -> SummarizeOptions:
+        return SummarizeOptions(budget=Budget(max_words=max(1, length)), language=language)
+
+    if method == "extractive":
+        from reformer_cli.summarize.extractive import summarize_extractive
+
+        return lambda document, length, language: summarize_extractive(
+            document, options(length, language).budget, language).text
+    from reformer_cli.config.device import resolve_device
+
+    device = resolve_device(device_name)
+    if method == "learned":
+        from reformer_cli.summarize.learned import load_scorer, summarize_learned
+
+        load_scorer(model_dir, device)
+        return lambda document, length, language: summarize_learned(
+            document, model_dir, options(length, language), device=device).text
+    from reformer_cli.summarize.abstractive import load_summarizer, summarize_abstractive
+
+    load_summarizer(model_dir, device)
+    return lambda document, length, language: summarize_abstractive(
+        document, model_dir, options(length, language), device=device).text
 
 
 def evaluate_pairs_file(name: str, model: str | None, method: str, device_name: str,
                         limit: int | None) -> dict:
     from reformer_cli.checkpoint import resolve_model_dir
     from reformer_cli.evaluation.pairs import evaluate_summaries, pairs_from_records
-    from reformer_cli.summarize.selection import Budget
+    from reformer_cli.summarize.methods import choose_method
     from reformer_cli.text.reading import read_summarization_records
 
     if not Path(name).is_file():
         raise InputError(f"no such file: {name}", "check the path")
     model_dir = resolve_model_dir(model) if model else None
-    chosen = _choose_method(method, model_dir)
-    if chosen == "abstractive":
-        from reformer_cli.config.device import resolve_device
-        from reformer_cli.summarize.abstractive import load_summarizer, summarize_abstractive
-        from reformer_cli.summarize.summary import SummarizeOptions
-
-        device = resolve_device(device_name)
-        load_summarizer(model_dir, device)  # not a summarizer: fails before reading the pairs
-
-        def summarize(document: str, length: int, language: str) -> str:
-            options = SummarizeOptions(budget=Budget(max_words=max(1, length)), language=language)
-            return summarize_abstractive(document, model_dir, options, device=device).text
-    else:
-        from reformer_cli.summarize.extractive import summarize_extractive
-
-        def summarize(document: str, length: int, language: str) -> str:
-            return summarize_extractive(document, Budget(max_words=max(1, length)), language).text
-
+    chosen = choose_method(method, model_dir, model_must_summarize=True)
+    summarize = summarizer_for(chosen, model_dir, device_name)
     pairs = pairs_from_records(read_summarization_records(name))[:limit]
     started = time.perf_counter()
     report = evaluate_summaries(pairs, summarize)
     return {"file": name, "kind": "rouge", "method": chosen,
-            "model": str(model_dir) if chosen == "abstractive" else None,
+            "model": str(model_dir) if chosen != "extractive" else None,
             "n_pairs": report.n_pairs, **report.rouge,  # mean F1 x 100
             "seconds": round(time.perf_counter() - started, 3)}
 

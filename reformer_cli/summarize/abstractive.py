@@ -24,6 +24,7 @@ from reformer_cli.summarize.summary import (
     SummarySentence,
     detect_language,
 )
+from reformer_cli.summarize.trained_models import load_trained
 from reformer_cli.text.sentences import count_words, split_sentences
 
 # Seed of the LSH hash rotations while summarizing (for a model without its own hash_seed):
@@ -111,26 +112,10 @@ def apply_budget(generated: str, options: SummarizeOptions, n_document_sentences
     return kept
 
 
-_LOADED: dict = {}
-
-
 def load_summarizer(model_dir, device="cpu"):
-    """The checkpoint's LoadedModel on `device`, after checking it was trained to summarize
-    (cached, so several files share one load)."""
-    from reformer_cli import checkpoint
-
-    path = checkpoint.resolve_model_dir(model_dir)
-    weights = path / checkpoint.MODEL_FILE  # its time stamp: a model re-trained in place reloads
-    key = (str(path.resolve()), weights.stat().st_mtime_ns if weights.exists() else 0, str(device))
-    if key not in _LOADED:
-        config = checkpoint.load_config(path)
-        if config.data.task != "summarize":
-            raise InputError(f"{NOT_A_SUMMARIZER}; the model at {path} was trained with "
-                             f"--task {config.data.task}",
-                             "pass such a model with --model, or use --method extractive")
-        _LOADED.clear()
-        _LOADED[key] = (checkpoint.load_model(path, device=device), config.model.n_hashes)
-    return _LOADED[key]
+    """(LoadedModel on `device`, its trained hash rounds), after checking it was trained to
+    summarize."""
+    return load_trained(model_dir, device, "summarize", NOT_A_SUMMARIZER)
 
 
 def summarize_abstractive(text: str, model_dir: str | Path, options: SummarizeOptions,

@@ -6,11 +6,13 @@ selects them under a budget. It never imports torch, so `reformer summarize` sta
 
 from __future__ import annotations
 
+import numpy as np
+
 from reformer_cli.errors import InputError
 from reformer_cli.summarize.scoring import ScoringConfig, combine_scores, sentence_features
-from reformer_cli.summarize.selection import Budget, select
+from reformer_cli.summarize.selection import Budget, Pick, select
 from reformer_cli.summarize.summary import Summary, SummarySentence, detect_language
-from reformer_cli.text.sentences import count_words, split_sentences
+from reformer_cli.text.sentences import Sentence, count_words, split_sentences
 
 
 def summarize_extractive(text: str, budget: Budget | None = None, language: str = "auto",
@@ -30,11 +32,18 @@ def summarize_extractive(text: str, budget: Budget | None = None, language: str 
     texts = [sentences[i].text for i in features.candidates]
     picks = select(texts, scores, features.vectors, budget, config.redundancy, config.spread,
                    config.spread_scale, [sentences[i].n_words for i in features.candidates])
+    return Summary(sentences=summary_sentences(sentences, features.candidates, scores, picks),
+                   method="extractive", language=language, n_sentences=len(sentences),
+                   n_words=count_words(text))
+
+
+def summary_sentences(sentences: list[Sentence], candidates: list[int], scores: np.ndarray,
+                      picks: list[Pick]) -> list[SummarySentence]:
+    """The picks as summary sentences, with their place in the document and their score."""
     chosen = []
     for pick in picks:
-        sentence = sentences[features.candidates[pick.candidate]]
+        sentence = sentences[candidates[pick.candidate]]
         chosen.append(SummarySentence(text=pick.text, index=sentence.index, start=sentence.start,
                                       end=sentence.end, score=round(float(scores[pick.candidate]), 6),
                                       rank=pick.rank, truncated=pick.truncated))
-    return Summary(sentences=chosen, method="extractive", language=language,
-                   n_sentences=len(sentences), n_words=count_words(text))
+    return chosen

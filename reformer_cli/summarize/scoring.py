@@ -82,6 +82,13 @@ def is_candidate(sentence: Sentence) -> bool:
     return sentence.kind in ("sentence", "list") and sentence.n_words >= 2
 
 
+def candidate_indexes(sentences: list[Sentence]) -> list[int]:
+    """Indexes of the sentences a summary may use: prose and list items of two words or more;
+    in a document of only headings, code or one-word lines, any unit with a word."""
+    candidates = [s.index for s in sentences if is_candidate(s)]
+    return candidates or [s.index for s in sentences if s.n_words >= 1]
+
+
 def _form_factor(sentence: Sentence, config: ScoringConfig) -> float:
     n_words = sentence.n_words
     factor = min(1.0, n_words / config.min_words)
@@ -141,9 +148,7 @@ def _quote_flags(sentences: list[Sentence]) -> list[bool]:
 
 
 def sentence_features(sentences: list[Sentence], config: ScoringConfig) -> SentenceFeatures:
-    candidates = [s.index for s in sentences if is_candidate(s)]
-    if not candidates:  # only headings, code or one-word lines: any unit with a word will do
-        candidates = [s.index for s in sentences if s.n_words >= 1]
+    candidates = candidate_indexes(sentences)
     overview, quoted = _section_flags(sentences), _quote_flags(sentences)
     vectors = tfidf_matrix([terms(sentences[i].text) for i in candidates])
     forward, backward = directed_centrality(vectors, config.edge_threshold)

@@ -12,6 +12,8 @@ from reformer_cli.text.sentences import is_cjk_text
 LANGUAGES = ("auto", "en", "zh")
 NOT_A_SUMMARIZER = ("abstractive summarization needs a model trained with `reformer train "
                     "pairs.jsonl --task summarize`")
+NOT_A_SCORER = ("the learned method needs a model trained with `reformer train pairs.jsonl "
+                "--task extract`")
 
 
 @dataclass(frozen=True)

@@ -143,7 +143,7 @@ def prepare_data(paths: list[str], config, tokenizer=None, data_dir: str | Path 
     data = config.data
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        if data.task == "summarize":
+        if data.task in ("summarize", "extract"):
             prepared = _prepare_summarization(paths, config, tokenizer)
         else:
             prepared = _prepare_language_model(paths, config, tokenizer, data_dir, on_event)
@@ -188,6 +188,7 @@ def _prepare_language_model(paths, config, tokenizer, data_dir, on_event) -> Pre
 
 
 def _prepare_summarization(paths, config, tokenizer) -> PreparedData:
+    from reformer_cli.data.extraction import ExtractionExamples
     from reformer_cli.data.split import split_validation_pairs
     from reformer_cli.data.summarization import SummarizationExamples
     from reformer_cli.text.reading import read_summarization_pairs
@@ -202,24 +203,26 @@ def _prepare_summarization(paths, config, tokenizer) -> PreparedData:
         train_pairs, val_pairs = split_validation_pairs(pairs, data.val_fraction)
     texts = [text for pair in train_pairs for text in pair]
     tokenizer = _load_or_train_tokenizer(config, texts, tokenizer)
-    sampler = SummarizationExamples(train_pairs, tokenizer, data.seq_len, seed=train.seed)
+    examples = ExtractionExamples if data.task == "extract" else SummarizationExamples
+    sampler = examples(train_pairs, tokenizer, data.seq_len, seed=train.seed)
     eval_set = None
     if val_pairs:
-        val_examples = SummarizationExamples(val_pairs, tokenizer, data.seq_len, seed=train.seed)
-        eval_set = eval_set_for(val_examples.evaluation_batches(train.batch_size, train.eval_batches),
-                             tokenizer)
+        val_examples = examples(val_pairs, tokenizer, data.seq_len, seed=train.seed)
+        batches = val_examples.evaluation_batches(train.batch_size, train.eval_batches)
+        eval_set = eval_set_for(batches, tokenizer, per_sentence=data.task == "extract")
     fingerprint = _fingerprint(sampler.inputs.tobytes() + sampler.targets.tobytes())
     return PreparedData(tokenizer, sampler, eval_set, fingerprint, int(sampler.inputs.size))
 
 
-def eval_set_for(batches: list, tokenizer):
-    """Fixed validation batches plus the characters (or bytes) of the text their targets score."""
+def eval_set_for(batches: list, tokenizer, per_sentence: bool = False):
+    """Fixed validation batches plus the characters (or bytes) of the text their targets score;
+    `per_sentence` (extraction): the number of sentence labels."""
     from reformer_cli.core.head_loss import IGNORE_INDEX
     from reformer_cli.training.trainer import EvalSet
 
-    if tokenizer.kind == "byte":
+    if tokenizer.kind == "byte" or per_sentence:
         scored = sum(int((targets != IGNORE_INDEX).sum()) for _, targets in batches)
-        return EvalSet(batches, scored, unit="byte")
+        return EvalSet(batches, scored, unit="sentence" if per_sentence else "byte")
     characters = 0
     for _, targets in batches:
         for row in targets:

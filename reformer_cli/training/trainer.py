@@ -68,8 +68,8 @@ class EvalSet:
     """Fixed validation batches and the size of the text they score (for bits per character)."""
 
     batches: list  # [(ids (B, L), targets (B, L) IGNORE_INDEX = not scored)]
-    characters: int  # characters (bytes for the byte tokenizer) of the scored text
-    unit: str = "char"  # "char" | "byte"
+    characters: int  # characters (bytes for the byte tokenizer) of the scored text; labels
+    unit: str = "char"  # "char" | "byte" | "sentence" (extraction: one label per sentence)
 
 
 def learning_rate(step: int, train, elapsed: float = 0.0) -> float:
@@ -128,7 +128,7 @@ def evaluate(model: nn.Module, eval_set: EvalSet, device: torch.device, *, seed:
     if total_tokens == 0:
         raise InputError("the validation set has no tokens to score", "give more validation text")
     loss = total_nats / total_tokens
-    key = "val_bits_per_byte" if eval_set.unit == "byte" else "val_bits_per_char"
+    key = f"val_bits_per_{eval_set.unit}"
     return {"val_loss": loss, "val_perplexity": math.exp(min(loss, 700.0)),
             key: total_nats / (LN2 * max(eval_set.characters, 1)), "val_tokens": total_tokens}
 

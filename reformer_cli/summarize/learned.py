@@ -1,0 +1,83 @@
+"""Learned extractive summaries: a model trained with `reformer train pairs.jsonl --task extract`
+reads the document and scores every candidate sentence; the model-free method's selection then
+fills the budget (redundancy and coverage penalties, whole sentences, document order).
+
+The document is laid out as in training (data/extraction.py): sentences with a <sep> after each
+candidate, in windows of the trained length cut between sentences and padded with </s>. A
+sentence's score is the probability of "keep" against "skip" at its marker. The LSH rotations
+come from a fixed seed, so the same document always gives the same summary.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from reformer_cli.core.rng import seeded
+from reformer_cli.data.extraction import label_ids, marked_windows
+from reformer_cli.errors import InputError
+from reformer_cli.summarize.extractive import summary_sentences
+from reformer_cli.summarize.scoring import ScoringConfig, sentence_features
+from reformer_cli.summarize.selection import select
+from reformer_cli.summarize.summary import NOT_A_SCORER, SummarizeOptions, Summary, detect_language
+from reformer_cli.summarize.trained_models import load_trained
+from reformer_cli.text.sentences import count_words, split_sentences
+
+SCORE_HASH_SEED = 0  # LSH rotations while scoring (for a model without its own hash_seed)
+WINDOWS_PER_BATCH = 8  # windows read in one forward pass
+
+def load_scorer(model_dir, device="cpu"):
+    """The checkpoint's LoadedModel on `device`, after checking it was trained with --task
+    extract."""
+    return load_trained(model_dir, device, "extract", NOT_A_SCORER)[0]
+
+
+@torch.no_grad()
+def score_sentences(model, tokenizer, sentences, candidates: list[int], context: int) -> np.ndarray:
+    """(len(candidates),) probability that each candidate belongs in the summary."""
+    keep, skip = label_ids(tokenizer)
+    weight = model.head_weight
+    direction = weight[keep] - weight[skip]  # (d_model,): logit(keep) - logit(skip)
+    device = weight.device
+    by_sentence: dict[int, float] = {}
+    windows = marked_windows(sentences, candidates, tokenizer, context)
+    with seeded(SCORE_HASH_SEED, device):
+        for first in range(0, len(windows), WINDOWS_PER_BATCH):
+            batch = windows[first:first + WINDOWS_PER_BATCH]
+            # Padded with </s> to the trained length, as the training examples are.
+            ids = torch.full((len(batch), context), tokenizer.eos_id, dtype=torch.long)  # (B, L)
+            for row, window in enumerate(batch):
+                ids[row, :len(window.ids)] = torch.tensor(window.ids)
+            hidden = model.hidden_states(ids.to(device))  # (B, L, d_model)
+            for row, window in enumerate(batch):
+                margins = hidden[row, window.markers].float() @ direction.float()  # (n_markers,)
+                by_sentence.update(zip(window.marked, margins.cpu().tolist()))
+    margins = np.array([by_sentence[index] for index in candidates], dtype=np.float64)
+    return 1.0 / (1.0 + np.exp(-margins))
+
+
+def summarize_learned(text: str, model_dir: str | Path, options: SummarizeOptions,
+                      device="cpu", scoring: ScoringConfig | None = None) -> Summary:
+    """Summarize `text` with the sentence scorer at `model_dir`, run on `device`."""
+    budget = options.budget.validate()
+    scoring = scoring or ScoringConfig()
+    if not text.strip():
+        raise InputError("the document is empty or only whitespace", "give a file with text in it")
+    language = detect_language(text, options.language)
+    loaded = load_scorer(model_dir, device)
+    sentences = split_sentences(text)
+    features = sentence_features(sentences, scoring)  # candidates and their TF-IDF vectors
+    if not features.candidates:
+        raise InputError("the document has no words, only punctuation or symbols",
+                         "give a file with text in it")
+    context = min(loaded.config.data.seq_len, loaded.model.config.max_seq_len)
+    scores = score_sentences(loaded.model, loaded.tokenizer, sentences, features.candidates, context)
+    texts = [sentences[i].text for i in features.candidates]
+    picks = select(texts, scores, features.vectors, budget, scoring.redundancy, scoring.spread,
+                   scoring.spread_scale, [sentences[i].n_words for i in features.candidates])
+    chosen = summary_sentences(sentences, features.candidates, scores, picks)
+    info = {"model": str(loaded.path), "device": str(next(loaded.model.parameters()).device)}
+    return Summary(sentences=chosen, method="learned", language=language,
+                   n_sentences=len(sentences), n_words=count_words(text), config=info)
