@@ -138,6 +138,7 @@ def scorer_root(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_the_scorer_learns_which_sentence_the_summaries_take(scorer_root):
     from reformer_cli.summarize.learned import summarize_learned
     from reformer_cli.summarize.selection import Budget
@@ -154,6 +155,7 @@ def test_the_scorer_learns_which_sentence_the_summaries_take(scorer_root):
     assert hits >= 32  # chance is 1 in 7
 
 
+@pytest.mark.slow
 def test_summarize_and_eval_with_the_scorer_through_the_cli(scorer_root):
     rng = random.Random(2)
     document, key = synthetic_pair(rng)
@@ -181,6 +183,7 @@ def test_summarize_and_eval_with_the_scorer_through_the_cli(scorer_root):
     assert record["rouge1"] > 50  # the references are sentences the scorer learned to find
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("args, words", [
     (("--model", "lm", "--method", "learned"), ("--task extract", "--task lm")),
     (("--method", "learned"), ("--task extract", "--model")),
@@ -193,3 +196,20 @@ def test_a_model_of_the_wrong_kind_is_one_line(scorer_root, args, words):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in result.stderr
     assert all(word in lines[0] for word in words), lines[0]
+
+
+@pytest.mark.slow
+def test_a_language_model_can_start_a_bidirectional_scorer(scorer_root):
+    """--init-from a causal language model into --task extract with causal: false (the reader is
+    pretrained as a language model, then learns to score sentences)."""
+    result = reformer("train", "pairs.jsonl", "--config", "tiny.yaml", "--init-from", "lm",
+                      "--set", "train.steps=2", "--set", "model.d_model=32", "--set", "model.d_ff=64",
+                      "--set", "model.chunk_length=8", "--set", "data.seq_len=64",
+                      "--set", "model.causal=false",  # the checkpoint's model section beats YAML
+                      "--name", "from_lm", cwd=scorer_root)
+    assert result.returncode == 0, result.stderr
+    from reformer_cli.checkpoint import load_config
+
+    config = load_config(scorer_root / "models" / "from_lm" / "final")
+    assert config.data.task == "extract" and config.model.causal is False
+    assert load_config(scorer_root / "models" / "lm" / "final").model.causal is True

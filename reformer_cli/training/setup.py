@@ -27,10 +27,11 @@ from reformer_cli.errors import ConfigError, InputError
 # Settings a resumed run may not change: they define the model, the tokens or the windows.
 FIXED_ON_RESUME = ("data.seq_len", "data.tokenizer", "data.vocab_size", "data.task")
 # Model settings that define the weights: a run started --init-from a checkpoint keeps them.
-# The others (chunk_length, n_hashes, dropout, reversible, max_seq_len, ...) may change.
+# The others (chunk_length, n_hashes, dropout, reversible, max_seq_len, ...) may change, and so
+# may `causal`: a language model's weights can start a bidirectional sentence scorer.
 DATA_FOLDER = "data"  # the run's token shards, unless data.cache names a shared folder
 WEIGHT_SETTINGS = ("vocab_size", "d_model", "n_heads", "d_ff", "n_layers", "layer_types",
-                   "tie_embeddings", "causal", "rotary_base")
+                   "tie_embeddings", "rotary_base")
 
 
 @dataclass
