@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast lint bench-peers clean
+.PHONY: setup demo test test-fast lint bench-peers summarizer clean
 
 setup: $(STAMP)
 
@@ -38,6 +38,24 @@ demo: setup
 	$(BIN)/reformer summarize $(DEMO)/report.txt --sentences 3
 	@echo "--- reformer memprofile ---"
 	$(BIN)/reformer memprofile --seq-len 4096 --set model.n_layers=4
+
+# A sentence scorer for `reformer summarize --model summarizer`, from the train splits in
+# ../shared/data/summarization (3,095 RFCs with their abstracts, 84 Chinese five-chapter documents
+# with their 回目). First a small language model reads 800 of the RFCs and the Chinese documents
+# (READER_BUDGET seconds), then it learns to score sentences from all the pairs (--config
+# extract, SCORER_BUDGET seconds): about 45 minutes on a 2-core CPU. Its dev-set ROUGE:
+# bench/summarization.py --model summarizer.
+SUMMARIZATION_DATA ?= ../shared/data/summarization
+READER_BUDGET ?= 900
+SCORER_BUDGET ?= 1500
+READER_SIZE := --set model.d_model=128 --set model.d_ff=512 --set model.n_heads=2 --set model.n_layers=2 --set data.vocab_size=8000 --seq-len 2048
+summarizer: setup
+	@test -d $(SUMMARIZATION_DATA) || { echo "error: no training pairs in $(SUMMARIZATION_DATA); pass SUMMARIZATION_DATA=DIR" >&2; exit 2; }
+	@mkdir -p models/summarizer-data
+	$(BIN)/python -c "import json, lzma, random; d = '$(SUMMARIZATION_DATA)'; read = lambda n: [json.loads(l)['document'] for l in lzma.open(f'{d}/{n}.train.jsonl.xz', 'rt')]; docs = random.Random(0).sample(read('rfc_abstract'), 800) + read('zh_classics_huimu'); random.Random(1).shuffle(docs); open('models/summarizer-data/documents.txt', 'w').write('\n\n'.join(docs))"
+	rm -rf models/summarizer-reader models/summarizer
+	$(BIN)/reformer train models/summarizer-data/documents.txt --out models/summarizer-reader $(READER_SIZE) --set train.batch_size=4 --set train.lr=2e-3 --set train.warmup_steps=50 --set train.eval_every=200 --set train.log_every=50 --set train.checkpoint_every=1000 --steps 100000 --time-budget $(READER_BUDGET)
+	$(BIN)/reformer train $(SUMMARIZATION_DATA)/rfc_abstract.train.jsonl.xz $(SUMMARIZATION_DATA)/zh_classics_huimu.train.jsonl.xz --config extract --init-from models/summarizer-reader --set model.causal=false --out models/summarizer --time-budget $(SCORER_BUDGET)
 
 # The whole suite (what CI runs).
 test: setup

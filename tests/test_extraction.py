@@ -140,19 +140,42 @@ def scorer_root(tmp_path_factory):
 
 @pytest.mark.slow
 def test_the_scorer_learns_which_sentence_the_summaries_take(scorer_root):
-    from reformer_cli.summarize.learned import summarize_learned
-    from reformer_cli.summarize.selection import Budget
-    from reformer_cli.summarize.summary import SummarizeOptions
+    from reformer_cli.summarize.learned import load_scorer, score_sentences
 
+    loaded = load_scorer(scorer_root / "models" / "scorer")
     rng = random.Random(1)  # documents the model has not seen
     hits = 0
     for _ in range(40):
         document, key = synthetic_pair(rng)
-        summary = summarize_learned(document, scorer_root / "models" / "scorer",
-                                    SummarizeOptions(budget=Budget(sentences=1)))
-        assert summary.method == "learned" and len(summary.sentences) == 1
-        hits += summary.sentences[0].text == key
+        sentences = split_sentences(document)
+        candidates = candidate_indexes(sentences)
+        keep = score_sentences(loaded.model, loaded.tokenizer, sentences, candidates, 256)
+        assert keep.shape == (len(candidates),) and ((keep > 0) & (keep < 1)).all()
+        hits += sentences[candidates[int(keep.argmax())]].text == key
     assert hits >= 32  # chance is 1 in 7
+
+
+@pytest.mark.slow
+def test_the_model_exponent_goes_from_the_model_free_method_to_the_model(scorer_root):
+    from reformer_cli.summarize.extractive import summarize_extractive
+    from reformer_cli.summarize.learned import summarize_learned
+    from reformer_cli.summarize.scoring import ScoringConfig
+    from reformer_cli.summarize.selection import Budget
+    from reformer_cli.summarize.summary import SummarizeOptions
+
+    options = SummarizeOptions(budget=Budget(sentences=1))
+    rng = random.Random(3)
+    hits = 0
+    for _ in range(20):
+        document, key = synthetic_pair(rng)
+        without = summarize_learned(document, scorer_root / "models" / "scorer", options,
+                                    scoring=ScoringConfig(model_exponent=0.0))
+        assert without.text == summarize_extractive(document, options.budget).text
+        only = summarize_learned(document, scorer_root / "models" / "scorer", options,
+                                 scoring=ScoringConfig(model_exponent=8.0))
+        assert only.method == "learned" and len(only.sentences) == 1
+        hits += only.text == key
+    assert hits >= 16
 
 
 @pytest.mark.slow

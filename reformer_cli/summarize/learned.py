@@ -1,6 +1,10 @@
 """Learned extractive summaries: a model trained with `reformer train pairs.jsonl --task extract`
-reads the document and scores every candidate sentence; the model-free method's selection then
-fills the budget (redundancy and coverage penalties, whole sentences, document order).
+reads the document and gives every candidate sentence a probability of belonging in the summary.
+That probability, relative to the document's mean, scales the model-free score (raised to
+ScoringConfig.model_exponent, chosen on the dev sets): the model adds what it learned from the
+pairs to the lead prior and centrality it cannot see across windows. The model-free method's
+selection then fills the budget (redundancy and coverage penalties, whole sentences, document
+order).
 
 The document is laid out as in training (data/extraction.py): sentences with a <sep> after each
 candidate, in windows of the trained length cut between sentences and padded with </s>. A
@@ -19,7 +23,7 @@ from reformer_cli.core.rng import seeded
 from reformer_cli.data.extraction import label_ids, marked_windows
 from reformer_cli.errors import InputError
 from reformer_cli.summarize.extractive import summary_sentences
-from reformer_cli.summarize.scoring import ScoringConfig, sentence_features
+from reformer_cli.summarize.scoring import ScoringConfig, combine_scores, sentence_features
 from reformer_cli.summarize.selection import select
 from reformer_cli.summarize.summary import NOT_A_SCORER, SummarizeOptions, Summary, detect_language
 from reformer_cli.summarize.trained_models import load_trained
@@ -73,7 +77,8 @@ def summarize_learned(text: str, model_dir: str | Path, options: SummarizeOption
         raise InputError("the document has no words, only punctuation or symbols",
                          "give a file with text in it")
     context = min(loaded.config.data.seq_len, loaded.model.config.max_seq_len)
-    scores = score_sentences(loaded.model, loaded.tokenizer, sentences, features.candidates, context)
+    keep = score_sentences(loaded.model, loaded.tokenizer, sentences, features.candidates, context)
+    scores = combine_scores(features, scoring) * (keep / keep.mean()) ** scoring.model_exponent
     texts = [sentences[i].text for i in features.candidates]
     picks = select(texts, scores, features.vectors, budget, scoring.redundancy, scoring.spread,
                    scoring.spread_scale, [sentences[i].n_words for i in features.candidates])

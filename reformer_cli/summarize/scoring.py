@@ -63,6 +63,8 @@ class ScoringConfig:
     redundancy: float = 0.6  # MMR: penalty on similarity to sentences already chosen
     spread: float = 0.15  # coverage: penalty on closeness in the text to sentences chosen
     spread_scale: float = 0.01  # closeness decays over `scale * n + 1` sentences
+    # The learned method: this score times (the model's keep probability / its mean) ** exponent.
+    model_exponent: float = 0.5
 
 
 @dataclass
