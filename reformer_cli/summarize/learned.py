@@ -8,8 +8,8 @@ order).
 
 The document is laid out as in training (data/extraction.py): sentences with a <sep> after each
 candidate, in windows of the trained length cut between sentences and padded with </s>. A
-sentence's score is the probability of "keep" against "skip" at its marker. The LSH rotations
-come from a fixed seed, so the same document always gives the same summary.
+sentence's probability is that of "keep" against "skip" at its marker. The LSH rotations come
+from a fixed seed, so the same document always gives the same summary.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from reformer_cli.text.sentences import count_words, split_sentences
 
 SCORE_HASH_SEED = 0  # LSH rotations while scoring (for a model without its own hash_seed)
 WINDOWS_PER_BATCH = 8  # windows read in one forward pass
+
 
 def load_scorer(model_dir, device="cpu"):
     """The checkpoint's LoadedModel on `device`, after checking it was trained with --task
