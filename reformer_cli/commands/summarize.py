@@ -51,8 +51,8 @@ def summarize_command(
                                            help="Abstractive: LSH hash rounds while reading the "
                                                 "document (default: as trained; more rounds miss less)."),
     device: str = typer.Option("auto", "--device",
-                               help="Abstractive: auto, cpu, cuda, cuda:N or mps (the extractive "
-                                    "method runs on the CPU)."),
+                               help="With a model: auto, cpu, cuda, cuda:N or mps (the "
+                                    "model-free extractive method runs on the CPU)."),
 ) -> None:
     """Summarize documents: one sentence a line, in document order."""
     decoding = {"max_new_tokens": max_new_tokens, "num_beams": num_beams, "n_hashes": n_hashes,
