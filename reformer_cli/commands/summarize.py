@@ -16,7 +16,7 @@ import typer
 
 from reformer_cli.commands.messages import note
 from reformer_cli.errors import InputError
-from reformer_cli.summarize.methods import choose_method
+from reformer_cli.summarize.methods import choose_method, summarizer
 
 FORMATS = ("text", "json")
 
@@ -83,29 +83,11 @@ def run_summarize(files: list[str], model: str | None, method: str, sentences: i
     model_dir = resolve_model_dir(model) if model else None
     chosen = choose_method(method, model_dir)
     documents = [(name, read_document(name)) for name in files]  # all checked before any work
-    if chosen == "abstractive":
-        from reformer_cli.config.device import resolve_device
-        from reformer_cli.summarize.abstractive import summarize_abstractive
-
-        device = resolve_device(device_name)  # as `continue --device`: unavailable = one line
-        options = SummarizeOptions(budget=budget, language=language)
-        summarize = lambda text: summarize_abstractive(text, model_dir, options, decoding,  # noqa: E731
-                                                       device)
-    elif chosen == "learned":
-        from reformer_cli.config.device import resolve_device
-        from reformer_cli.summarize.learned import load_scorer, summarize_learned
-
-        device = resolve_device(device_name)
-        load_scorer(model_dir, device)  # not a sentence scorer: fails before any work
-        options = SummarizeOptions(budget=budget, language=language)
-        summarize = lambda text: summarize_learned(text, model_dir, options, device)  # noqa: E731
-    else:
-        from reformer_cli.summarize.extractive import summarize_extractive
-
-        summarize = lambda text: summarize_extractive(text, budget, language=language)  # noqa: E731
+    summarize = summarizer(chosen, model_dir, device_name, decoding)
+    options = SummarizeOptions(budget=budget, language=language)
     records, blocks = [], []
     for name, text in documents:
-        summary = summarize(text)
+        summary = summarize(text, options)
         label = "<stdin>" if name == "-" else name
         kept, total = summary.config.get("kept_tokens"), summary.config.get("document_tokens")
         if kept is not None and total is not None and kept < total:

@@ -37,34 +37,15 @@ def evaluate_file(name: str, model: str | None, method: str = "auto", device_nam
 
 
 def summarizer_for(method: str, model_dir: Path | None, device_name: str = "auto"):
-    """A (document, length, language) -> summary text function for `method` ("extractive",
-    "learned" or "abstractive"), each summary asked for within `length` words. A model of the
-    wrong kind fails here, before any document is read."""
+    """A (document, length, language) -> summary text function for `method`, each summary asked
+    for within `length` words (the dev sets' rule). A model of the wrong kind fails here."""
+    from reformer_cli.summarize.methods import summarizer
     from reformer_cli.summarize.selection import Budget
     from reformer_cli.summarize.summary import SummarizeOptions
 
-    def options(length: int, language: str) -> SummarizeOptions:
-        return SummarizeOptions(budget=Budget(max_words=max(1, length)), language=language)
-
-    if method == "extractive":
-        from reformer_cli.summarize.extractive import summarize_extractive
-
-        return lambda document, length, language: summarize_extractive(
-            document, options(length, language).budget, language).text
-    from reformer_cli.config.device import resolve_device
-
-    device = resolve_device(device_name)
-    if method == "learned":
-        from reformer_cli.summarize.learned import load_scorer, summarize_learned
-
-        load_scorer(model_dir, device)
-        return lambda document, length, language: summarize_learned(
-            document, model_dir, options(length, language), device=device).text
-    from reformer_cli.summarize.abstractive import load_summarizer, summarize_abstractive
-
-    load_summarizer(model_dir, device)
-    return lambda document, length, language: summarize_abstractive(
-        document, model_dir, options(length, language), device=device).text
+    summarize = summarizer(method, model_dir, device_name)
+    return lambda document, length, language: summarize(
+        document, SummarizeOptions(budget=Budget(max_words=max(1, length)), language=language)).text
 
 
 def evaluate_pairs_file(name: str, model: str | None, method: str, device_name: str,

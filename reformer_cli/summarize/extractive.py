@@ -9,7 +9,12 @@ from __future__ import annotations
 import numpy as np
 
 from reformer_cli.errors import InputError
-from reformer_cli.summarize.scoring import ScoringConfig, combine_scores, sentence_features
+from reformer_cli.summarize.scoring import (
+    ScoringConfig,
+    SentenceFeatures,
+    combine_scores,
+    sentence_features,
+)
 from reformer_cli.summarize.selection import Budget, Pick, select
 from reformer_cli.summarize.summary import Summary, SummarySentence, detect_language
 from reformer_cli.text.sentences import Sentence, count_words, split_sentences
@@ -20,6 +25,17 @@ def summarize_extractive(text: str, budget: Budget | None = None, language: str 
     """Select the most central, non-redundant sentences of `text` within `budget`."""
     budget = (budget or Budget()).validate()
     config = config or ScoringConfig()
+    language, sentences, features = read_sentences(text, language, config)
+    scores = combine_scores(features, config)
+    return Summary(sentences=select_sentences(sentences, features, scores, budget, config),
+                   method="extractive", language=language, n_sentences=len(sentences),
+                   n_words=count_words(text))
+
+
+def read_sentences(text: str, language: str, config: ScoringConfig
+                   ) -> tuple[str, list[Sentence], SentenceFeatures]:
+    """(language, sentences, their candidates' features); an empty document, or one without a
+    word, is an InputError."""
     if not text.strip():
         raise InputError("the document is empty or only whitespace", "give a file with text in it")
     language = detect_language(text, language)
@@ -28,13 +44,16 @@ def summarize_extractive(text: str, budget: Budget | None = None, language: str 
     if not features.candidates:
         raise InputError("the document has no words, only punctuation or symbols",
                          "give a file with text in it")
-    scores = combine_scores(features, config)
+    return language, sentences, features
+
+
+def select_sentences(sentences: list[Sentence], features: SentenceFeatures, scores: np.ndarray,
+                     budget: Budget, config: ScoringConfig) -> list[SummarySentence]:
+    """The candidates chosen within `budget` for these scores, as summary sentences."""
     texts = [sentences[i].text for i in features.candidates]
     picks = select(texts, scores, features.vectors, budget, config.redundancy, config.spread,
                    config.spread_scale, [sentences[i].n_words for i in features.candidates])
-    return Summary(sentences=summary_sentences(sentences, features.candidates, scores, picks),
-                   method="extractive", language=language, n_sentences=len(sentences),
-                   n_words=count_words(text))
+    return summary_sentences(sentences, features.candidates, scores, picks)
 
 
 def summary_sentences(sentences: list[Sentence], candidates: list[int], scores: np.ndarray,

@@ -21,13 +21,11 @@ import torch
 
 from reformer_cli.core.rng import seeded
 from reformer_cli.data.extraction import label_ids, marked_windows
-from reformer_cli.errors import InputError
-from reformer_cli.summarize.extractive import summary_sentences
-from reformer_cli.summarize.scoring import ScoringConfig, combine_scores, sentence_features
-from reformer_cli.summarize.selection import select
-from reformer_cli.summarize.summary import NOT_A_SCORER, SummarizeOptions, Summary, detect_language
+from reformer_cli.summarize.extractive import read_sentences, select_sentences
+from reformer_cli.summarize.scoring import ScoringConfig, combine_scores
+from reformer_cli.summarize.summary import NOT_A_SCORER, SummarizeOptions, Summary
 from reformer_cli.summarize.trained_models import load_trained
-from reformer_cli.text.sentences import count_words, split_sentences
+from reformer_cli.text.sentences import count_words
 
 SCORE_HASH_SEED = 0  # LSH rotations while scoring (for a model without its own hash_seed)
 WINDOWS_PER_BATCH = 8  # windows read in one forward pass
@@ -68,22 +66,12 @@ def summarize_learned(text: str, model_dir: str | Path, options: SummarizeOption
     """Summarize `text` with the sentence scorer at `model_dir`, run on `device`."""
     budget = options.budget.validate()
     scoring = scoring or ScoringConfig()
-    if not text.strip():
-        raise InputError("the document is empty or only whitespace", "give a file with text in it")
-    language = detect_language(text, options.language)
+    language, sentences, features = read_sentences(text, options.language, scoring)
     loaded = load_scorer(model_dir, device)
-    sentences = split_sentences(text)
-    features = sentence_features(sentences, scoring)  # candidates and their TF-IDF vectors
-    if not features.candidates:
-        raise InputError("the document has no words, only punctuation or symbols",
-                         "give a file with text in it")
     context = min(loaded.config.data.seq_len, loaded.model.config.max_seq_len)
     keep = score_sentences(loaded.model, loaded.tokenizer, sentences, features.candidates, context)
     scores = combine_scores(features, scoring) * (keep / keep.mean()) ** scoring.model_exponent
-    texts = [sentences[i].text for i in features.candidates]
-    picks = select(texts, scores, features.vectors, budget, scoring.redundancy, scoring.spread,
-                   scoring.spread_scale, [sentences[i].n_words for i in features.candidates])
-    chosen = summary_sentences(sentences, features.candidates, scores, picks)
+    chosen = select_sentences(sentences, features, scores, budget, scoring)
     info = {"model": str(loaded.path), "device": str(next(loaded.model.parameters()).device)}
     return Summary(sentences=chosen, method="learned", language=language,
                    n_sentences=len(sentences), n_words=count_words(text), config=info)

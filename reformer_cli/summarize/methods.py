@@ -1,10 +1,12 @@
 """Which summarizer runs: the user's --method and the task the --model was trained for.
 
-One home for the choice, so `reformer summarize` and `reformer eval` agree."""
+One home for the choice and for building the summarizer, so `reformer summarize` and `reformer
+eval` agree. Only the model methods import torch, when they are built."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from reformer_cli.errors import InputError
 from reformer_cli.summarize.summary import NOT_A_SCORER, NOT_A_SUMMARIZER
@@ -33,3 +35,25 @@ def choose_method(method: str, model_dir: Path | None, model_must_summarize: boo
         raise InputError(f"{NOT_A_SUMMARIZER} (or --task extract); the model at {model_dir} was "
                          f"trained with --task {task}", "pass such a model, or use --method extractive")
     return METHOD_OF_TASK.get(task, "extractive")
+
+
+def summarizer(method: str, model_dir: Path | None, device_name: str = "auto",
+               decoding: dict | None = None) -> Callable:
+    """A (text, SummarizeOptions) -> Summary function for a chosen method. A model method
+    resolves the device and loads the model here, so a wrong model fails before any document."""
+    if method == "extractive":
+        from reformer_cli.summarize.extractive import summarize_extractive
+
+        return lambda text, options: summarize_extractive(text, options.budget, options.language)
+    from reformer_cli.config.device import resolve_device
+
+    device = resolve_device(device_name)  # as `continue --device`: unavailable = one line
+    if method == "learned":
+        from reformer_cli.summarize.learned import load_scorer, summarize_learned
+
+        load_scorer(model_dir, device)
+        return lambda text, options: summarize_learned(text, model_dir, options, device)
+    from reformer_cli.summarize.abstractive import load_summarizer, summarize_abstractive
+
+    load_summarizer(model_dir, device)
+    return lambda text, options: summarize_abstractive(text, model_dir, options, decoding, device)
