@@ -9,9 +9,11 @@ Lead is recomputed here with the same rules; the other baselines are quoted from
     .venv/bin/python bench/summarization.py [--data ../shared/data/summarization] [--limit N]
                                             [--model M [--device D]]
 
-With --model, the model's summaries (learned or abstractive, as `reformer eval` chooses) get a
-row of their own, next to the issue's targets: a third of the way from the model-free method's
-score when the issue was filed to the greedy extractive oracle (both quoted from issue 16).
+`reformer summarize`'s default (the model shipped for the document's language, the model-free
+method for a language without one) gets a row of its own, and with --model so do that model's
+summaries (learned or abstractive, as `reformer eval` chooses); next to them, the issue's targets:
+a third of the way from the model-free method's score when the issue was filed to the greedy
+extractive oracle (both quoted from issue 16).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from reformer_cli.checkpoint import resolve_model_dir
 from reformer_cli.evaluation.files import summarizer_for
 from reformer_cli.evaluation.pairs import EvalPair, evaluate_summaries
 from reformer_cli.evaluation.rouge import ROUGE_TYPES
+from reformer_cli.shipped_models import SUMMARIZERS, shipped_summarizer
 from reformer_cli.summarize.extractive import summarize_extractive
 from reformer_cli.summarize.methods import choose_method
 from reformer_cli.summarize.selection import Budget
@@ -74,11 +77,13 @@ def main() -> int:
     parser.add_argument("--model", default=None, help="also a trained summarizer (models/NAME or a folder)")
     parser.add_argument("--device", default="auto", help="the model's device")
     args = parser.parse_args()
-    model_row = None
+    model_rows = [("default (shipped)", summarizer_for("auto", None, args.device))]
+    for language, folder in SUMMARIZERS.items():
+        print(f"shipped for {language}: {shipped_summarizer(language) or f'none ({folder} is absent)'}")
     if args.model:
         model_dir = resolve_model_dir(args.model)
         method = choose_method("auto", model_dir, model_must_summarize=True)
-        model_row = (f"model ({method})", summarizer_for(method, model_dir, args.device))
+        model_rows.append((f"model ({method})", summarizer_for(method, model_dir, args.device)))
         print(f"model: {model_dir} ({method})")
     data = Path(args.data)
     if not data.is_dir():
@@ -97,16 +102,15 @@ def main() -> int:
               f"{ours_seconds:7.3f}  {verdict}")
         print(f"{'':18} {'Lead (recomputed)':20} {lead[0]:6.2f} {lead[1]:6.2f} {lead[2]:6.2f} "
               f"{lead_seconds:7.3f}")
-        if model_row:
-            label, summarizer = model_row
+        then, oracle = ISSUE_16[file_name]
+        target = [t + (o - t) / 3 for t, o in zip(then, oracle)]
+        for row_label, summarizer in model_rows:
             scores, seconds = evaluate(rows, summarizer)
-            then, oracle = ISSUE_16[file_name]
-            target = [t + (o - t) / 3 for t, o in zip(then, oracle)]
             verdict = "/".join("yes" if s >= t else "no" for s, t in zip(scores, target))
-            print(f"{'':18} {label:20} {scores[0]:6.2f} {scores[1]:6.2f} {scores[2]:6.2f} "
+            print(f"{'':18} {row_label:20} {scores[0]:6.2f} {scores[1]:6.2f} {scores[2]:6.2f} "
                   f"{seconds:7.3f}  third of the way? {verdict}")
-            print(f"{'':18} {'target (1/3 way)':20} {target[0]:6.2f} {target[1]:6.2f} {target[2]:6.2f}")
-            print(f"{'':18} {'oracle (quoted)':20} {oracle[0]:6.2f} {oracle[1]:6.2f} {oracle[2]:6.2f}")
+        print(f"{'':18} {'target (1/3 way)':20} {target[0]:6.2f} {target[1]:6.2f} {target[2]:6.2f}")
+        print(f"{'':18} {'oracle (quoted)':20} {oracle[0]:6.2f} {oracle[1]:6.2f} {oracle[2]:6.2f}")
         for method, values in quoted.items():
             print(f"{'':18} {method:20} {values[0]:6.2f} {values[1]:6.2f} {values[2]:6.2f}")
         print(f"{'':18} {'best baseline':20} {best[0]:6.2f} {best[1]:6.2f} {best[2]:6.2f}")

@@ -161,10 +161,11 @@ def expected_rouge(pairs):
 
 def test_eval_extractive_on_pairs_prints_the_reference_rouge(tmp_path):
     plain = write_jsonl(tmp_path / "pairs.jsonl", PAIRS)
-    result = reformer("eval", plain, "--format", "json")
+    result = reformer("eval", plain, "--method", "extractive", "--format", "json")
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout)
     assert record["kind"] == "rouge" and record["method"] == "extractive" and record["n_pairs"] == 3
+    assert record["model"] is None
     assert [record["rouge1"], record["rouge2"], record["rougeL"]] == pytest.approx(
         expected_rouge(PAIRS), abs=1e-9)
     assert 0 < record["rouge2"] < record["rouge1"] <= 100
@@ -175,7 +176,7 @@ def test_eval_extractive_on_pairs_prints_the_reference_rouge(tmp_path):
     assert "ROUGE-1" in table.stdout and f"{record['rouge1']:.2f}" in table.stdout
     assert f"{record['rougeL']:.2f}" in table.stdout
 
-    first = reformer("eval", plain, "--limit", 1, "--format", "json")
+    first = reformer("eval", plain, "--method", "extractive", "--limit", 1, "--format", "json")
     assert json.loads(first.stdout)["rouge1"] == pytest.approx(expected_rouge(PAIRS[:1])[0], abs=1e-9)
 
 

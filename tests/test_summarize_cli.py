@@ -18,7 +18,7 @@ DOCUMENT = "\n\n".join(topics[key] for key in sorted(topics)[:30])
 
 def reformer(*args, stdin=None, cwd=None):
     return subprocess.run([PYTHON, "-m", "reformer_cli", "summarize", *map(str, args)],
-                          input=stdin, capture_output=True, cwd=cwd or ROOT, timeout=60)
+                          input=stdin, capture_output=True, cwd=cwd or ROOT, timeout=120)
 
 
 @pytest.fixture()
@@ -43,14 +43,15 @@ def test_text_output_one_sentence_per_line_in_document_order(document):
     assert len(lines) == 4
     positions = [" ".join(DOCUMENT.split()).find(line) for line in lines]
     assert all(p >= 0 for p in positions) and positions == sorted(positions)
-    assert "extractive" in result.stderr.decode()
+    assert "learned method (model " in result.stderr.decode()  # English: the shipped scorer
 
 
 def test_json_fields_and_word_budget(document):
     result = reformer(document, "--max-words", 40, "--format", "json")
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout)
-    assert record["method"] == "extractive" and record["language"] == "en"
+    assert record["method"] == "learned" and record["language"] == "en"
+    assert record["model"].endswith("summarizer-en") and record["device"] == "cpu"
     assert record["summary_words"] <= 40
     assert sum(count_words(s["text"]) for s in record["sentences"]) == record["summary_words"]
     for sentence in record["sentences"]:
@@ -69,6 +70,9 @@ def test_several_files_and_stdin_each_get_a_headed_summary(document, tmp_path):
     assert f"==> {document} <==" in out and f"==> {chinese} <==" in out and "==> <stdin> <==" in out
     for block in out.strip().split("\n\n"):
         assert count_words("\n".join(block.splitlines()[1:])) <= 20
+    # English documents get the shipped scorer; Chinese has none, so the model-free method
+    assert "learned method (model " in result.stderr.decode()
+    assert "; extractive method" in result.stderr.decode()
 
 
 def test_output_file(document, tmp_path):
@@ -99,6 +103,7 @@ def test_long_line_without_boundaries_gives_a_summary(tmp_path):
     (b"Some text. More text.", ["--sentences", "2", "--ratio", "0.5"], "conflicting"),
     (b"Some text. More text.", ["--method", "abstractive"], "--task summarize"),
     (b"Some text. More text.", ["--method", "magic"], "unknown method"),
+    ("劉備與關羽結義。曹操大怒。".encode(), ["--method", "learned"], "no sentence scorer ships for zh"),
     (b"Some text. More text.", ["--model", "no-such-model"], "no model"),
 ])
 def test_bad_input_is_one_line_and_non_zero(tmp_path, content, args, fragment):
@@ -156,9 +161,13 @@ def test_abstractive_method_needs_a_summarization_model(models_root, document):
     assert "--task summarize" in result.stderr.decode() and "--task lm" in result.stderr.decode()
 
 
-def test_extractive_path_does_not_import_torch(document):
+@pytest.mark.parametrize("language, args", [("en", ["--method", "extractive"]), ("zh", [])])
+def test_extractive_path_does_not_import_torch(document, tmp_path, language, args):
+    if language == "zh":  # no model ships for Chinese: the default is the model-free method
+        document = tmp_path / "zh.txt"
+        document.write_text("劉備與關羽結義。曹操大怒，起兵追之。孫權按兵不動。" * 5, encoding="utf-8")
     code = ("import sys\nfrom reformer_cli.cli import main\n"
-            f"try:\n    main(['summarize', {str(document)!r}, '--sentences', '2'])\n"
+            f"try:\n    main(['summarize', {str(document)!r}, '--sentences', '2', *{args!r}])\n"
             "except SystemExit:\n    pass\n"
             "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', file=sys.stderr)\n")
     result = subprocess.run([PYTHON, "-c", code], capture_output=True, cwd=ROOT, timeout=60)
@@ -188,5 +197,5 @@ def test_device_cuda_without_cuda_is_the_same_line_as_continue(models_root, docu
                                timeout=60)
     assert continued.returncode == result.returncode
     assert continued.stderr.decode().strip().splitlines() == result.stderr.decode().strip().splitlines()
-    extractive = reformer(document, "--device", "cuda", "--sentences", 1)  # no model: the CPU
+    extractive = reformer(document, "--method", "extractive", "--device", "cuda", "--sentences", 1)
     assert extractive.returncode == 0, extractive.stderr

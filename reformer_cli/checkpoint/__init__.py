@@ -36,12 +36,18 @@ from reformer_cli.checkpoint.reading import (
                                              read_training_state,
                                              verify_checkpoint,
 )
-from reformer_cli.checkpoint.writing import save_checkpoint, write_atomically, write_run_config
+from reformer_cli.checkpoint.writing import (
+                                             save_checkpoint,
+                                             save_inference_copy,
+                                             write_atomically,
+                                             write_run_config,
+)
 
 __all__ = ["CONFIG_FILE", "FINAL_NAME", "FORMAT_VERSION", "MANIFEST_FILE", "MODEL_FILE",
            "MODELS_DIR", "OLD_PREFIX", "STATE_JSON", "STATE_TENSORS", "STEP_PATTERN", "TMP_PREFIX",
            "LoadedModel", "delete_folder", "is_checkpoint_dir", "latest_checkpoint",
            "list_checkpoints", "load_config", "load_model", "load_model_state",
            "prune_step_checkpoints", "read_model_state", "read_training_state",
-           "remove_stale_temporaries", "resolve_model_dir", "save_checkpoint", "step_dir_name",
+           "remove_stale_temporaries", "resolve_model_dir", "save_checkpoint",
+           "save_inference_copy", "step_dir_name",
            "verify_checkpoint", "write_atomically", "write_run_config"]

@@ -48,6 +48,22 @@ def save_checkpoint(target: str | Path, *, config, model, tokenizer, step: int,
     return write_atomically(Path(target), write, step=step)
 
 
+def save_inference_copy(source: str | Path, target: str | Path, dtype: str = "float16") -> Path:
+    """A checkpoint folder for inference only: the model of `source` with its parameters stored
+    in `dtype` (half the size in fp16), its config and tokenizer, no training state. Loading
+    copies the weights into an fp32 model, so it runs as trained, to fp16 rounding."""
+    import torch
+
+    from reformer_cli.checkpoint.reading import load_model, verify_checkpoint
+
+    loaded = load_model(source)
+    for parameter in loaded.model.parameters():  # a tied weight is one parameter: cast once
+        parameter.data = parameter.data.to(getattr(torch, dtype))
+    step = verify_checkpoint(loaded.path).get("step", 0)
+    return save_checkpoint(target, config=loaded.config, model=loaded.model,
+                           tokenizer=loaded.tokenizer, step=step)
+
+
 def write_run_config(run_dir: str | Path, config) -> Path:
     """The run folder's own config.yaml (the config of the latest start), replaced atomically."""
     path = Path(run_dir) / CONFIG_FILE

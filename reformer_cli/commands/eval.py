@@ -22,8 +22,9 @@ def eval_command(
                                           "or held-out text."),
     model: Optional[str] = typer.Option(None, "--model", help="Model name (models/NAME/) or directory."),
     method: str = typer.Option("auto", "--method",
-                               help="Pairs: auto (the model's summaries; extractive without a model), "
-                                    "extractive, learned or abstractive."),
+                               help="Pairs: auto (the model's summaries; without --model those "
+                                    "of `reformer summarize`'s default), extractive, learned or "
+                                    "abstractive."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
     limit: Optional[int] = typer.Option(None, "--limit", help="Pairs: only the first N."),
     output_format: str = typer.Option("text", "--format", help="text (a table) or json."),

@@ -25,8 +25,10 @@ def summarize_command(
     files: Optional[List[str]] = typer.Argument(None, help="Text files to summarize; - reads stdin."),
     model: Optional[str] = typer.Option(None, "--model", help="Model name (models/NAME/) or directory."),
     method: str = typer.Option("auto", "--method", help="auto (what the model was trained for; "
-                                                        "extractive without a model), extractive "
-                                                        "(model-free), learned or abstractive."),
+                                                        "without --model the model shipped for the "
+                                                        "document's language, else extractive), "
+                                                        "extractive (model-free), learned or "
+                                                        "abstractive."),
     sentences: Optional[int] = typer.Option(None, "--sentences", help="Number of sentences (default 5)."),
     ratio: Optional[float] = typer.Option(None, "--ratio", help="Fraction of the document's sentences."),
     max_words: Optional[int] = typer.Option(None, "--max-words",
@@ -85,9 +87,10 @@ def run_summarize(files: list[str], model: str | None, method: str, sentences: i
     documents = [(name, read_document(name)) for name in files]  # all checked before any work
     summarize = summarizer(chosen, model_dir, device_name, decoding)
     options = SummarizeOptions(budget=budget, language=language)
-    records, blocks = [], []
+    records, blocks, summaries = [], [], []
     for name, text in documents:
         summary = summarize(text, options)
+        summaries.append(summary)
         label = "<stdin>" if name == "-" else name
         kept, total = summary.config.get("kept_tokens"), summary.config.get("document_tokens")
         if kept is not None and total is not None and kept < total:
@@ -96,12 +99,19 @@ def run_summarize(files: list[str], model: str | None, method: str, sentences: i
         records.append(summary_record(label, summary))
         header = f"==> {label} <==\n" if len(documents) > 1 else ""
         blocks.append(header + summary.text)
-    unused = " (the model is not used)" if chosen == "extractive" and model_dir is not None else ""
-    note(f"summarize: {chosen} method{unused}")  # after success: errors stay one line
+    note(f"summarize: {methods_used(summaries)}"
+         f"{' (the model is not used)' if chosen == 'extractive' and model_dir else ''}")
     if output_format == "json":
         payload = records[0] if len(records) == 1 else records
         return json.dumps(payload, ensure_ascii=False, indent=2) + "\n"
     return "\n\n".join(blocks) + "\n"
+
+
+def methods_used(summaries) -> str:
+    """"learned method (model M)", "extractive method", or both for a mix of languages."""
+    used = dict.fromkeys((s.method, s.config.get("model")) for s in summaries)
+    return "; ".join(f"{method} method" + (f" (model {model})" if model else "")
+                     for method, model in used)
 
 
 def summary_record(name: str, summary) -> dict:

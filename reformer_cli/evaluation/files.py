@@ -36,16 +36,25 @@ def evaluate_file(name: str, model: str | None, method: str = "auto", device_nam
     return evaluate_text_file(name, model, device_name)
 
 
-def summarizer_for(method: str, model_dir: Path | None, device_name: str = "auto"):
+def summarizer_for(method: str, model_dir: Path | None, device_name: str = "auto",
+                   used: dict | None = None):
     """A (document, length, language) -> summary text function for `method`, each summary asked
-    for within `length` words (the dev sets' rule). A model of the wrong kind fails here."""
+    for within `length` words (the dev sets' rule). A model of the wrong kind fails here. `used`,
+    if given, collects the (method, model) that made each summary."""
     from reformer_cli.summarize.methods import summarizer
     from reformer_cli.summarize.selection import Budget
     from reformer_cli.summarize.summary import SummarizeOptions
 
     summarize = summarizer(method, model_dir, device_name)
-    return lambda document, length, language: summarize(
-        document, SummarizeOptions(budget=Budget(max_words=max(1, length)), language=language)).text
+
+    def summary_text(document: str, length: int, language: str) -> str:
+        options = SummarizeOptions(budget=Budget(max_words=max(1, length)), language=language)
+        summary = summarize(document, options)
+        if used is not None:
+            used[(summary.method, summary.config.get("model"))] = None
+        return summary.text
+
+    return summary_text
 
 
 def evaluate_pairs_file(name: str, model: str | None, method: str, device_name: str,
@@ -59,12 +68,15 @@ def evaluate_pairs_file(name: str, model: str | None, method: str, device_name: 
         raise InputError(f"no such file: {name}", "check the path")
     model_dir = resolve_model_dir(model) if model else None
     chosen = choose_method(method, model_dir, model_must_summarize=True)
-    summarize = summarizer_for(chosen, model_dir, device_name)
+    used: dict = {}  # (method, model) of the summaries, in order: auto may mix languages
+    summarize = summarizer_for(chosen, model_dir, device_name, used)
     pairs = pairs_from_records(read_summarization_records(name))[:limit]
     started = time.perf_counter()
     report = evaluate_summaries(pairs, summarize)
-    return {"file": name, "kind": "rouge", "method": chosen,
-            "model": str(model_dir) if chosen != "extractive" else None,
+    methods = list(dict.fromkeys(method for method, _ in used)) or [chosen]
+    models = list(dict.fromkeys(model for _, model in used if model))
+    return {"file": name, "kind": "rouge", "method": "+".join(methods),
+            "model": "+".join(models) or None,
             "n_pairs": report.n_pairs, **report.rouge,  # mean F1 x 100
             "seconds": round(time.perf_counter() - started, 3)}
 

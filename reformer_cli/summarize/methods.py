@@ -1,4 +1,5 @@
-"""Which summarizer runs: the user's --method and the task the --model was trained for.
+"""Which summarizer runs: the user's --method, the task the --model was trained for, and without
+--model the model shipped for the document's language (reformer_cli/shipped_models).
 
 One home for the choice and for building the summarizer, so `reformer summarize` and `reformer
 eval` agree. Only the model methods import torch, when they are built."""
@@ -9,17 +10,19 @@ from pathlib import Path
 from typing import Callable
 
 from reformer_cli.errors import InputError
-from reformer_cli.summarize.summary import NOT_A_SCORER, NOT_A_SUMMARIZER
+from reformer_cli.shipped_models import SUMMARIZERS, shipped_summarizer
+from reformer_cli.summarize.summary import NOT_A_SUMMARIZER, detect_language
 
 METHODS = ("auto", "extractive", "learned", "abstractive")
 METHOD_OF_TASK = {"summarize": "abstractive", "extract": "learned"}  # what auto runs for a model
-NEEDS_A_MODEL = {"abstractive": NOT_A_SUMMARIZER, "learned": NOT_A_SCORER}
+NEEDS_A_MODEL = {"abstractive": NOT_A_SUMMARIZER}  # learned without --model: the shipped one
 
 
 def choose_method(method: str, model_dir: Path | None, model_must_summarize: bool = False) -> str:
     """auto: the method the model was trained for (abstractive for --task summarize, learned for
     --task extract), the model-free extractive method otherwise; with `model_must_summarize` a
-    model trained for neither is an error instead (eval measures the model it is given)."""
+    model trained for neither is an error instead (eval measures the model it is given). Without
+    a model, auto stays auto: each document gets its language's shipped model, if any."""
     from reformer_cli.checkpoint import load_config
 
     if method not in METHODS:
@@ -29,7 +32,7 @@ def choose_method(method: str, model_dir: Path | None, model_must_summarize: boo
     if method != "auto":
         return method
     if model_dir is None:
-        return "extractive"
+        return "auto"
     task = load_config(model_dir).data.task
     if task not in METHOD_OF_TASK and model_must_summarize:
         raise InputError(f"{NOT_A_SUMMARIZER} (or --task extract); the model at {model_dir} was "
@@ -40,11 +43,14 @@ def choose_method(method: str, model_dir: Path | None, model_must_summarize: boo
 def summarizer(method: str, model_dir: Path | None, device_name: str = "auto",
                decoding: dict | None = None) -> Callable:
     """A (text, SummarizeOptions) -> Summary function for a chosen method. A model method
-    resolves the device and loads the model here, so a wrong model fails before any document."""
+    resolves the device and loads the model here, so a wrong model fails before any document.
+    Auto or learned without a model use the model shipped for each document's language."""
     if method == "extractive":
         from reformer_cli.summarize.extractive import summarize_extractive
 
         return lambda text, options: summarize_extractive(text, options.budget, options.language)
+    if model_dir is None and method in ("auto", "learned"):
+        return _shipped_model_summarizer(method == "learned", device_name)
     from reformer_cli.config.device import resolve_device
 
     device = resolve_device(device_name)  # as `continue --device`: unavailable = one line
@@ -57,3 +63,27 @@ def summarizer(method: str, model_dir: Path | None, device_name: str = "auto",
 
     load_summarizer(model_dir, device)
     return lambda text, options: summarize_abstractive(text, model_dir, options, decoding, device)
+
+
+def _shipped_model_summarizer(model_required: bool, device_name: str) -> Callable:
+    """Summarizes each document with the sentence scorer shipped for its language, loaded on
+    first use; a language without one gets the model-free method, or with `model_required` (the
+    learned method asked for by name) an error."""
+    extractive = summarizer("extractive", None)
+    by_language: dict[str, Callable] = {}
+
+    def summarize(text, options):
+        language = detect_language(text, options.language)
+        model_dir = shipped_summarizer(language)
+        if model_dir is None:
+            if model_required:
+                raise InputError(f"no sentence scorer ships for {language} documents (only for "
+                                 f"{', '.join(SUMMARIZERS)})",
+                                 "pass --model M trained with --task extract, or use --method "
+                                 "extractive")
+            return extractive(text, options)
+        if language not in by_language:
+            by_language[language] = summarizer("learned", model_dir, device_name)
+        return by_language[language](text, options)
+
+    return summarize
