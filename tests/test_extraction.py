@@ -209,7 +209,6 @@ def test_summarize_and_eval_with_the_scorer_through_the_cli(scorer_root):
 @pytest.mark.slow
 @pytest.mark.parametrize("args, words", [
     (("--model", "lm", "--method", "learned"), ("--task extract", "--task lm")),
-    (("--method", "learned"), ("--task extract", "--model")),
     (("--model", "scorer", "--method", "abstractive"), ("--task summarize", "--task extract")),
 ])
 def test_a_model_of_the_wrong_kind_is_one_line(scorer_root, args, words):

@@ -77,7 +77,7 @@ def test_several_files_and_stdin_each_get_a_headed_summary(document, tmp_path):
 
 def test_output_file(document, tmp_path):
     target = tmp_path / "summary.txt"
-    result = reformer(document, "--sentences", 2, "--output", target)
+    result = reformer(document, "--method", "extractive", "--sentences", 2, "--output", target)
     assert result.returncode == 0 and result.stdout == b""
     assert len(target.read_text(encoding="utf-8").splitlines()) == 2
 
