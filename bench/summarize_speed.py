@@ -35,8 +35,9 @@ def long_text() -> tuple[str, str]:
         if path.exists():
             opener = lzma.open if path.suffix == ".xz" else open
             with opener(path, "rt", encoding="utf-8") as lines:
-                documents += [(f"{path.name}: {json.loads(line).get('id', '?')}",
-                               json.loads(line)["document"]) for line in lines]
+                records = [json.loads(line) for line in lines]
+            documents += [(f"{path.name}: {record.get('id', '?')}", record["document"])
+                          for record in records]
     if documents:
         return max(documents, key=lambda item: len(item[1].split()))
     return "pydoc topics", "\n\n".join(topics[key] for key in sorted(topics))

@@ -54,12 +54,12 @@ def save_inference_copy(source: str | Path, target: str | Path, dtype: str = "fl
     copies the weights into an fp32 model, so it runs as trained, to fp16 rounding."""
     import torch
 
-    from reformer_cli.checkpoint.reading import load_model, verify_checkpoint
+    from reformer_cli.checkpoint.reading import load_model
 
-    loaded = load_model(source)
+    loaded = load_model(source)  # verified against its manifest
     for parameter in loaded.model.parameters():  # a tied weight is one parameter: cast once
         parameter.data = parameter.data.to(getattr(torch, dtype))
-    step = verify_checkpoint(loaded.path).get("step", 0)
+    step = json.loads((loaded.path / MANIFEST_FILE).read_text(encoding="utf-8")).get("step", 0)
     return save_checkpoint(target, config=loaded.config, model=loaded.model,
                            tokenizer=loaded.tokenizer, step=step)
 

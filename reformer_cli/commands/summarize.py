@@ -109,7 +109,7 @@ def run_summarize(files: list[str], model: str | None, method: str, sentences: i
 
 def methods_used(summaries) -> str:
     """"learned method (model M)", "extractive method", or both for a mix of languages."""
-    used = dict.fromkeys((s.method, s.config.get("model")) for s in summaries)
+    used = dict.fromkeys(summary.made_by for summary in summaries)
     return "; ".join(f"{method} method" + (f" (model {model})" if model else "")
                      for method, model in used)
 

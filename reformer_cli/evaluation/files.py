@@ -51,7 +51,7 @@ def summarizer_for(method: str, model_dir: Path | None, device_name: str = "auto
         options = SummarizeOptions(budget=Budget(max_words=max(1, length)), language=language)
         summary = summarize(document, options)
         if used is not None:
-            used[(summary.method, summary.config.get("model"))] = None
+            used[summary.made_by] = None
         return summary.text
 
     return summary_text

@@ -40,6 +40,11 @@ class Summary:
     def text(self) -> str:
         return "\n".join(sentence.text for sentence in self.sentences)
 
+    @property
+    def made_by(self) -> tuple[str, str | None]:
+        """(method, model folder or None): what `summarize` and `eval` report."""
+        return self.method, self.config.get("model")
+
 
 @dataclass(frozen=True)
 class SummarizeOptions:
