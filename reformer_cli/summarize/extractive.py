@@ -1,7 +1,8 @@
 """Extractive summarization (pure functions: text in, `Summary` out; no files, no terminal).
 
-`summarize_extractive` segments the text, scores sentences by position-aware centrality and
-selects them under a budget. It never imports torch, so `reformer summarize` starts fast.
+`summarize_extractive` segments the text, scores sentences by position-aware centrality (or, for
+the languages in ScoringConfig.salience_languages, by term salience with coverage) and selects
+them under a budget. It never imports torch, so `reformer summarize` starts fast.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from reformer_cli.summarize.scoring import (
     combine_scores,
     sentence_features,
 )
+from reformer_cli.summarize.salience import select_by_salience
 from reformer_cli.summarize.selection import Budget, Pick, select
 from reformer_cli.summarize.summary import Summary, SummarySentence, detect_language
 from reformer_cli.text.sentences import Sentence, count_words, split_sentences
@@ -26,9 +28,16 @@ def summarize_extractive(text: str, budget: Budget | None = None, language: str 
     budget = (budget or Budget()).validate()
     config = config or ScoringConfig()
     language, sentences, features = read_sentences(text, language, config)
-    scores = combine_scores(features, config)
-    return Summary(sentences=select_sentences(sentences, features, scores, budget, config),
-                   method="extractive", language=language, n_sentences=len(sentences),
+    if language in config.salience_languages:
+        texts = [sentences[i].text for i in features.candidates]
+        picks, scores = select_by_salience(texts, features.term_sets,
+                                           [sentences[i].n_words for i in features.candidates],
+                                           budget, config.salience_parts)
+        chosen = summary_sentences(sentences, features.candidates, scores, picks)
+    else:
+        scores = combine_scores(features, config)
+        chosen = select_sentences(sentences, features, scores, budget, config)
+    return Summary(sentences=chosen, method="extractive", language=language, n_sentences=len(sentences),
                    n_words=count_words(text))
 
 

@@ -11,7 +11,8 @@ below a threshold relative to the mean similarity are dropped first, as in LexRa
 because character-bigram vectors (Chinese) have lower cosines than word vectors.
 
 The weights in ScoringConfig were chosen with a small grid on the three dev sets of
-bench/summarization.py, one setting for all languages.
+bench/summarization.py, one setting for all languages. Chinese documents select by term salience
+instead (salience.py, ScoringConfig.salience_languages); their term sets come from here.
 """
 
 from __future__ import annotations
@@ -65,11 +66,15 @@ class ScoringConfig:
     spread_scale: float = 0.01  # closeness decays over `scale * n + 1` sentences
     # The learned method: this score times (the model's keep probability / its mean) ** exponent.
     model_exponent: float = 0.5
+    # Languages that select by term salience with coverage (salience.py) instead of centrality.
+    salience_languages: tuple[str, ...] = ("zh",)
+    salience_parts: int = 10  # the document's equal runs for a term's inverse part frequency
 
 
 @dataclass
 class SentenceFeatures:
     candidates: list[int]  # indexes into the document's sentences that may be selected
+    term_sets: list[set[str]]  # each candidate's distinct terms
     vectors: np.ndarray  # (n_candidates, n_terms) row-normalised TF-IDF
     forward: np.ndarray  # (n_candidates,) edge weight to later sentences
     backward: np.ndarray  # (n_candidates,) edge weight to earlier sentences
@@ -152,10 +157,11 @@ def _quote_flags(sentences: list[Sentence]) -> list[bool]:
 def sentence_features(sentences: list[Sentence], config: ScoringConfig) -> SentenceFeatures:
     candidates = candidate_indexes(sentences)
     overview, quoted = _section_flags(sentences), _quote_flags(sentences)
-    vectors = tfidf_matrix([terms(sentences[i].text) for i in candidates])
+    term_lists = [terms(sentences[i].text) for i in candidates]
+    vectors = tfidf_matrix(term_lists)
     forward, backward = directed_centrality(vectors, config.edge_threshold)
     return SentenceFeatures(
-        candidates=candidates, vectors=vectors, forward=forward, backward=backward,
+        candidates=candidates, term_sets=[set(found) for found in term_lists], vectors=vectors, forward=forward, backward=backward,
         position=np.arange(len(candidates), dtype=np.float64),
         form=np.array([_form_factor(sentences[i], config) for i in candidates]),
         cue=np.array([bool(CUE_PHRASE.search(sentences[i].text)) for i in candidates], float),

@@ -105,6 +105,45 @@ def _candidate_pool(scores: np.ndarray, word_counts: np.ndarray, limit: int | No
     return np.argsort(-scores, kind="stable")[:size]
 
 
+class BudgetFill:
+    """What the budget has room for, as greedy selectors pick: whole sentences, at most one cut
+    (the first pick that does not fit whole and cuts into a clause), never over --max-words."""
+
+    def __init__(self, budget: Budget, n_candidates: int):
+        self.budget = budget
+        self.limit = budget.sentence_limit(n_candidates)
+        self.words_left = budget.max_words
+        self.cut_made = False
+        self.picks: list[Pick] = []
+
+    @property
+    def full(self) -> bool:
+        return ((self.limit is not None and len(self.picks) >= self.limit)
+                or (self.words_left is not None and self.words_left <= 0))
+
+    def take(self, candidate: int, text: str, n_words: int) -> bool:
+        """Add the candidate, cut if it must be; False (and nothing added) when it cannot fit."""
+        truncated = False
+        if self.words_left is not None:
+            if n_words > self.words_left:
+                text = None if self.cut_made else cut_sentence(text, self.words_left)
+                if text is None:
+                    return False
+                n_words, truncated, self.cut_made = count_words(text), True, True
+            self.words_left -= n_words
+        self.picks.append(Pick(candidate=candidate, text=text, truncated=truncated,
+                               rank=len(self.picks)))
+        return True
+
+    def in_document_order(self, texts: list[str], best: int | None) -> list[Pick]:
+        """The picks sorted by place; when the word budget fits no sentence at all, the first
+        words of `best` (the top-scored candidate)."""
+        if not self.picks and self.budget.max_words is not None and best is not None:
+            self.picks.append(Pick(candidate=best, text=first_words(texts[best], self.budget.max_words),
+                                   truncated=True, rank=0))
+        return sorted(self.picks, key=lambda pick: pick.candidate)
+
+
 def select(texts: list[str], scores: np.ndarray, vectors: np.ndarray, budget: Budget,
            redundancy: float, spread: float = 0.0, spread_scale: float = 0.01,
            word_counts: list[int] | None = None) -> list[Pick]:
@@ -112,11 +151,10 @@ def select(texts: list[str], scores: np.ndarray, vectors: np.ndarray, budget: Bu
 
     The value of a candidate is its score times (1 - redundancy * its largest cosine to a
     chosen sentence) times (1 - spread * its closeness in the text to a chosen sentence)."""
-    limit = budget.sentence_limit(len(texts))
-    words_left = budget.max_words
+    fill = BudgetFill(budget, len(texts))
     word_counts = np.array([count_words(text) for text in texts]) if word_counts is None \
         else np.asarray(word_counts)
-    pool = _candidate_pool(scores, word_counts, limit, words_left)  # (n_pool,) candidate indexes
+    pool = _candidate_pool(scores, word_counts, fill.limit, fill.words_left)  # (n_pool,) indexes
     pool_scores = scores[pool]
     pool_vectors = vectors[pool]  # (n_pool, n_terms)
     # One similarity matrix up front when it is small; otherwise one row per pick.
@@ -126,31 +164,15 @@ def select(texts: list[str], scores: np.ndarray, vectors: np.ndarray, budget: Bu
     max_proximity = np.zeros(len(pool))  # (n_pool,) closeness in the text to a chosen one
     width = spread_scale * len(texts) + 1.0
     pool_word_counts = word_counts[pool]  # (n_pool,)
-    cut_made = False
-    picks: list[Pick] = []
-    while available.any() and (limit is None or len(picks) < limit):
+    while available.any() and not fill.full:
         value = np.where(available, pool_scores * (1.0 - redundancy * max_similarity)
                          * (1.0 - spread * max_proximity), -np.inf)
         best = int(np.argmax(value))
         available[best] = False
         candidate = int(pool[best])
-        text, truncated = texts[candidate], False
-        if words_left is not None:
-            n_words = int(pool_word_counts[best])
-            if n_words > words_left:
-                text = None if cut_made else cut_sentence(text, words_left)
-                if text is None:
-                    continue  # skipped: the next best may fit whole
-                n_words, truncated, cut_made = count_words(text), True, True
-            words_left -= n_words
-        picks.append(Pick(candidate=candidate, text=text, truncated=truncated, rank=len(picks)))
-        if words_left is not None and words_left <= 0:
-            break
+        if not fill.take(candidate, texts[candidate], int(pool_word_counts[best])):
+            continue  # skipped: the next best may fit whole
         row = similarity[best] if similarity is not None else pool_vectors @ pool_vectors[best]
         max_similarity = np.maximum(max_similarity, row)
         max_proximity = np.maximum(max_proximity, np.exp(-np.abs(pool - candidate) / width))
-    if not picks and budget.max_words is not None and len(pool):  # the budget fits no sentence
-        candidate = int(pool[0])
-        picks.append(Pick(candidate=candidate, text=first_words(texts[candidate], budget.max_words),
-                          truncated=True, rank=0))
-    return sorted(picks, key=lambda pick: pick.candidate)
+    return fill.in_document_order(texts, int(pool[0]) if len(pool) else None)
