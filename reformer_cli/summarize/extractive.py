@@ -10,13 +10,13 @@ from __future__ import annotations
 import numpy as np
 
 from reformer_cli.errors import InputError
+from reformer_cli.summarize.salience import select_by_salience
 from reformer_cli.summarize.scoring import (
     ScoringConfig,
     SentenceFeatures,
     combine_scores,
     sentence_features,
 )
-from reformer_cli.summarize.salience import select_by_salience
 from reformer_cli.summarize.selection import Budget, Pick, select
 from reformer_cli.summarize.summary import Summary, SummarySentence, detect_language
 from reformer_cli.text.sentences import Sentence, count_words, split_sentences

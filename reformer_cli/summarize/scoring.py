@@ -161,7 +161,8 @@ def sentence_features(sentences: list[Sentence], config: ScoringConfig) -> Sente
     vectors = tfidf_matrix(term_lists)
     forward, backward = directed_centrality(vectors, config.edge_threshold)
     return SentenceFeatures(
-        candidates=candidates, term_sets=[set(found) for found in term_lists], vectors=vectors, forward=forward, backward=backward,
+        candidates=candidates, term_sets=[set(found) for found in term_lists], vectors=vectors,
+        forward=forward, backward=backward,
         position=np.arange(len(candidates), dtype=np.float64),
         form=np.array([_form_factor(sentences[i], config) for i in candidates]),
         cue=np.array([bool(CUE_PHRASE.search(sentences[i].text)) for i in candidates], float),
