@@ -1,6 +1,7 @@
-"""Models that ship with the tool, one checkpoint folder each (fp16 weights), made by `make
-summarizer`. `reformer summarize` uses a language's sentence scorer by default; a language without
-one gets the model-free extractive method."""
+"""Models that ship with the tool, made by `make summarizer`: sentence scorers, one checkpoint
+folder each (fp16 weights), and keyword weights, one JSON file each (fit_keywords.py).
+`reformer summarize` uses a language's sentence scorer by default; a language without one gets
+the model-free extractive method. Keyword weights serve both methods."""
 
 from __future__ import annotations
 
@@ -8,9 +9,16 @@ from pathlib import Path
 
 SHIPPED_DIR = Path(__file__).resolve().parent
 SUMMARIZERS = {"en": "summarizer-en"}  # document language -> folder of its sentence scorer
+KEYWORDS = {"en": "keywords-en.json"}  # document language -> its keyword weights
 
 
 def shipped_summarizer(language: str) -> Path | None:
     """The folder of the sentence scorer shipped for `language` (en, zh), or None."""
     name = SUMMARIZERS.get(language)
     return SHIPPED_DIR / name if name and (SHIPPED_DIR / name).is_dir() else None
+
+
+def shipped_keywords(language: str) -> Path | None:
+    """The keyword weights shipped for `language`, or None."""
+    name = KEYWORDS.get(language)
+    return SHIPPED_DIR / name if name and (SHIPPED_DIR / name).is_file() else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from reformer_cli.errors import InputError
+from reformer_cli.summarize.keywords import keyword_density, shipped_keyword_model
 from reformer_cli.summarize.salience import select_by_salience
 from reformer_cli.summarize.scoring import (
     ScoringConfig,
@@ -35,10 +36,22 @@ def summarize_extractive(text: str, budget: Budget | None = None, language: str 
                                            budget, config.salience_parts)
         chosen = summary_sentences(sentences, features.candidates, scores, picks)
     else:
-        scores = combine_scores(features, config)
+        scores = sentence_scores(language, sentences, features, config)
         chosen = select_sentences(sentences, features, scores, budget, config)
     return Summary(sentences=chosen, method="extractive", language=language, n_sentences=len(sentences),
                    n_words=count_words(text))
+
+
+def sentence_scores(language: str, sentences: list[Sentence], features: SentenceFeatures,
+                    config: ScoringConfig) -> np.ndarray:
+    """(n_candidates,) centrality and lead prior (combine_scores), times the keyword density to
+    the power config.keyword_exponent where weights ship for the language."""
+    scores = combine_scores(features, config)
+    model = shipped_keyword_model(language) if config.keyword_exponent else None
+    if model is None:
+        return scores
+    density = keyword_density(sentences, features, model)
+    return scores * (density + config.keyword_floor) ** config.keyword_exponent
 
 
 def read_sentences(text: str, language: str, config: ScoringConfig

@@ -21,8 +21,8 @@ import torch
 
 from reformer_cli.core.rng import seeded
 from reformer_cli.data.extraction import label_ids, marked_windows
-from reformer_cli.summarize.extractive import read_sentences, select_sentences
-from reformer_cli.summarize.scoring import ScoringConfig, combine_scores
+from reformer_cli.summarize.extractive import read_sentences, select_sentences, sentence_scores
+from reformer_cli.summarize.scoring import ScoringConfig
 from reformer_cli.summarize.summary import NOT_A_SCORER, SummarizeOptions, Summary
 from reformer_cli.summarize.trained_models import load_trained
 from reformer_cli.text.sentences import count_words
@@ -70,7 +70,8 @@ def summarize_learned(text: str, model_dir: str | Path, options: SummarizeOption
     loaded = load_scorer(model_dir, device)
     context = min(loaded.config.data.seq_len, loaded.model.config.max_seq_len)
     keep = score_sentences(loaded.model, loaded.tokenizer, sentences, features.candidates, context)
-    scores = combine_scores(features, scoring) * (keep / keep.mean()) ** scoring.model_exponent
+    scores = sentence_scores(language, sentences, features, scoring) \
+        * (keep / keep.mean()) ** scoring.model_exponent
     chosen = select_sentences(sentences, features, scores, budget, scoring)
     info = {"model": str(loaded.path), "device": str(next(loaded.model.parameters()).device)}
     return Summary(sentences=chosen, method="learned", language=language,

@@ -66,6 +66,9 @@ class ScoringConfig:
     spread_scale: float = 0.01  # closeness decays over `scale * n + 1` sentences
     # The learned method: this score times (the model's keep probability / its mean) ** exponent.
     model_exponent: float = 0.5
+    # With shipped keyword weights (keywords.py): the score times (keyword density + floor) ** this.
+    keyword_exponent: float = 0.5
+    keyword_floor: float = 1e-6
     # Languages that select by term salience with coverage (salience.py) instead of centrality.
     salience_languages: tuple[str, ...] = ("zh",)
     salience_parts: int = 10  # the document's equal runs for a term's inverse part frequency
