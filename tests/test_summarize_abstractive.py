@@ -271,7 +271,7 @@ def test_budget_on_the_generated_text():
 N_REPEATS, N_OTHER_CONTENT, LETTERS_PER_SENTENCE = 6, 3, 4
 SHORT_SENTENCES, LONG_SENTENCES = 18, 120
 SHORT_LEN, LONG_LEN = 128, 768
-SHORT_STEPS, LONG_STEPS = 500, 300
+SHORT_STEPS, LONG_STEPS = 500, 200
 ENV = dict(os.environ, OMP_NUM_THREADS="1", COLUMNS="200")  # one thread: 2 thrash when shared
 SLOT_LETTERS = [string.ascii_uppercase[6 * j: 6 * j + 6] for j in range(LETTERS_PER_SENTENCE)]
 
