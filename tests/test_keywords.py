@@ -5,14 +5,13 @@ fitting command, and what the shipped weights do to English ROUGE on the dev set
 import json
 import subprocess
 import sys
-from pathlib import Path
 from pydoc_data.topics import topics
 
 import numpy as np
 import pytest
+from dev_sets import DEV, NO_DATA, model_free_rouge
 
-from reformer_cli.evaluation.pairs import EvalPair, evaluate_summaries
-from reformer_cli.summarize.extractive import read_sentences, summarize_extractive
+from reformer_cli.summarize.extractive import read_sentences
 from reformer_cli.summarize.keywords import (
     FEATURES,
     KeywordModel,
@@ -22,9 +21,6 @@ from reformer_cli.summarize.keywords import (
     term_features,
 )
 from reformer_cli.summarize.scoring import ScoringConfig
-from reformer_cli.summarize.selection import Budget
-
-DEV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "summarization"
 
 
 def test_logistic_regression_recovers_the_generating_weights():
@@ -104,19 +100,12 @@ def test_the_fitting_command_writes_weights_and_rejects_a_bad_file(tmp_path):
     assert out.read_text() == before  # nothing already written is lost
 
 
-def english_rouge(path, config):
-    rows = [json.loads(line) for line in path.open(encoding="utf-8")]
-    pairs = [EvalPair(row["document"], row["reference"], "en") for row in rows]
-    report = evaluate_summaries(pairs, lambda document, length, language: summarize_extractive(
-        document, Budget(max_words=length), language, config).text)
-    return np.array([report.rouge[name] for name in ("rouge1", "rouge2", "rougeL")])
-
-
 @pytest.mark.skipif(not (DEV / "peps_abstract.dev.jsonl").exists(),
-                    reason="the summarization data is not in ../shared/data")
+                    reason=NO_DATA)
 @pytest.mark.parametrize("name", ["peps_abstract.dev.jsonl", "rfc_abstract.dev.jsonl"])
 def test_keyword_density_raises_english_rouge_on_the_dev_sets(name):
     # Fitted on RFCs only: the PEPs show it carries over to other technical documents.
-    with_keywords = english_rouge(DEV / name, ScoringConfig())
-    without = english_rouge(DEV / name, ScoringConfig(keyword_exponent=0.0))
+    rows = [json.loads(line) for line in (DEV / name).open(encoding="utf-8")]
+    with_keywords = model_free_rouge(rows, "en", ScoringConfig())
+    without = model_free_rouge(rows, "en", ScoringConfig(keyword_exponent=0.0))
     assert (with_keywords > without).all(), (with_keywords, without)

@@ -7,18 +7,14 @@ import json
 import lzma
 import math
 import random
-from pathlib import Path
 
-import numpy as np
 import pytest
+from dev_sets import DEV, NO_DATA, model_free_rouge
 
-from reformer_cli.evaluation.pairs import EvalPair, evaluate_summaries
 from reformer_cli.summarize.extractive import summarize_extractive
 from reformer_cli.summarize.salience import select_by_salience, term_weights
 from reformer_cli.summarize.scoring import ScoringConfig
 from reformer_cli.summarize.selection import Budget
-
-DEV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "summarization"
 
 
 def test_weights_are_probability_times_inverse_part_frequency():
@@ -85,20 +81,13 @@ def test_only_the_salience_languages_use_it():
     assert [s.index for s in salience.sentences] != [s.index for s in centrality.sentences]
 
 
-def chinese_rouge(rows, config):
-    pairs = [EvalPair(row["document"], row["reference"], "zh") for row in rows]
-    report = evaluate_summaries(pairs, lambda document, length, language: summarize_extractive(
-        document, Budget(max_words=length), language, config).text)
-    return np.array([report.rouge[name] for name in ("rouge1", "rouge2", "rougeL")])
-
-
 @pytest.mark.skipif(not (DEV / "zh_classics_huimu.dev.jsonl").exists(),
-                    reason="the summarization data is not in ../shared/data")
+                    reason=NO_DATA)
 def test_beats_centrality_on_the_chinese_dev_set_and_a_held_out_train_slice():
     dev = [json.loads(line) for line in (DEV / "zh_classics_huimu.dev.jsonl").open(encoding="utf-8")]
     with lzma.open(DEV / "zh_classics_huimu.train.jsonl.xz", "rt", encoding="utf-8") as file:
         train = [json.loads(line) for line in file][::4]  # 21 documents never used to choose
     for rows in (dev, train):
-        salience = chinese_rouge(rows, ScoringConfig())
-        centrality = chinese_rouge(rows, ScoringConfig(salience_languages=()))
+        salience = model_free_rouge(rows, "zh", ScoringConfig())
+        centrality = model_free_rouge(rows, "zh", ScoringConfig(salience_languages=()))
         assert (salience > centrality).all(), (salience, centrality)
