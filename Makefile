@@ -57,7 +57,7 @@ summarizer: setup
 	$(BIN)/python -c "import json, lzma, random; d = '$(SUMMARIZATION_DATA)'; read = lambda n: [json.loads(l)['document'] for l in lzma.open(f'{d}/{n}.train.jsonl.xz', 'rt')]; docs = random.Random(0).sample(read('rfc_abstract'), 800) + read('zh_classics_huimu'); random.Random(1).shuffle(docs); open('models/summarizer-data/documents.txt', 'w').write('\n\n'.join(docs))"
 	rm -rf models/summarizer-reader models/summarizer
 	$(BIN)/reformer train models/summarizer-data/documents.txt --out models/summarizer-reader $(READER_SIZE) --set train.batch_size=4 --set train.lr=2e-3 --set train.warmup_steps=50 --set train.eval_every=200 --set train.log_every=50 --set train.checkpoint_every=1000 --steps 100000 --time-budget $(READER_BUDGET)
-	$(BIN)/reformer train $(SUMMARIZATION_DATA)/rfc_abstract.train.jsonl.xz $(SUMMARIZATION_DATA)/zh_classics_huimu.train.jsonl.xz --config extract --init-from models/summarizer-reader --set model.causal=false --out models/summarizer --time-budget $(SCORER_BUDGET)
+	$(BIN)/reformer train $(SUMMARIZATION_DATA)/rfc_abstract.train.jsonl.xz $(SUMMARIZATION_DATA)/zh_classics_huimu.train.jsonl.xz --config extract --init-from models/summarizer-reader --set model.dropout=0.0 --out models/summarizer --time-budget $(SCORER_BUDGET)
 	$(BIN)/python -c "from reformer_cli.checkpoint import save_inference_copy; save_inference_copy('models/summarizer', '$(SHIPPED)')"
 	$(BIN)/python -m reformer_cli.shipped_models.fit_keywords $(SUMMARIZATION_DATA)/rfc_abstract.train.jsonl.xz --documents 1000 --seed 0
 

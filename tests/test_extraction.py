@@ -222,16 +222,18 @@ def test_a_model_of_the_wrong_kind_is_one_line(scorer_root, args, words):
 
 @pytest.mark.slow
 def test_a_language_model_can_start_a_bidirectional_scorer(scorer_root):
-    """--init-from a causal language model into --task extract with causal: false (the reader is
-    pretrained as a language model, then learns to score sentences)."""
+    """--init-from a causal language model into --task extract with the config file's
+    `causal: false` (the reader is pretrained as a language model, then learns to score
+    sentences); the weights' shape comes from the model, not from the config file."""
     result = reformer("train", "pairs.jsonl", "--config", "tiny.yaml", "--init-from", "lm",
-                      "--set", "train.steps=2", "--set", "model.d_model=32", "--set", "model.d_ff=64",
-                      "--set", "model.chunk_length=8", "--set", "data.seq_len=64",
-                      "--set", "model.causal=false",  # the checkpoint's model section beats YAML
-                      "--name", "from_lm", cwd=scorer_root)
+                      "--set", "train.steps=2", "--set", "model.chunk_length=8",
+                      "--set", "data.seq_len=64", "--name", "from_lm", cwd=scorer_root)
     assert result.returncode == 0, result.stderr
     from reformer_cli.checkpoint import load_config
 
     config = load_config(scorer_root / "models" / "from_lm" / "final")
-    assert config.data.task == "extract" and config.model.causal is False
-    assert load_config(scorer_root / "models" / "lm" / "final").model.causal is True
+    source = load_config(scorer_root / "models" / "lm" / "final").model
+    assert config.data.task == "extract" and config.model.causal is False  # from tiny.yaml
+    assert source.causal is True
+    assert (config.model.d_model, config.model.d_ff) == (source.d_model, source.d_ff) != (64, 128)
+    assert config.model.chunk_length == 8  # --set beats both

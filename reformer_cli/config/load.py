@@ -62,6 +62,14 @@ def run_config_from_dict(raw: dict, source: str = "config") -> RunConfig:
     return _build(values)
 
 
+def config_file_model_keys(path: str | Path | None) -> set[str]:
+    """The model settings a YAML config file (or preset) sets itself; none without a file."""
+    if path is None:
+        return set()
+    model = _read_yaml(_find_config_file(path)).get("model") or {}
+    return set(model) if isinstance(model, dict) else set()
+
+
 def _find_config_file(path: str | Path) -> Path:
     file = Path(path)
     if file.is_file():

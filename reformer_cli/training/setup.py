@@ -21,14 +21,15 @@ from typing import Callable
 
 from reformer_cli import checkpoint as ckpt
 from reformer_cli.config.device import resolve_device
-from reformer_cli.config.load import load_run_config
+from reformer_cli.config.load import config_file_model_keys, load_run_config
 from reformer_cli.errors import ConfigError, InputError
 
 # Settings a resumed run may not change: they define the model, the tokens or the windows.
 FIXED_ON_RESUME = ("data.seq_len", "data.tokenizer", "data.vocab_size", "data.task")
 # Model settings that define the weights: a run started --init-from a checkpoint keeps them.
 # The others (chunk_length, n_hashes, dropout, reversible, max_seq_len, ...) may change, and so
-# may `causal`: a language model's weights can start a bidirectional sentence scorer.
+# may `causal`: a language model's weights can start a bidirectional sentence scorer. They come
+# from the YAML file where it sets them, else from the checkpoint.
 DATA_FOLDER = "data"  # the run's token shards, unless data.cache names a shared folder
 WEIGHT_SETTINGS = ("vocab_size", "d_model", "n_heads", "d_ff", "n_layers", "layer_types",
                    "tie_embeddings", "rotary_base")
@@ -60,7 +61,7 @@ class PreparedData:
 
 def resolve_run(request: TrainRequest, initial_weights: Path | None = None):
     """(config, run_dir, checkpoint to resume or None). `initial_weights`: the verified
-    --init-from checkpoint, whose model section the config takes."""
+    --init-from checkpoint, whose weight-shaping model settings the config takes."""
     if initial_weights is not None:
         config = _config_from_initial_weights(request, initial_weights)
     else:
@@ -101,10 +102,14 @@ def resolve_initial_weights(request: TrainRequest) -> Path | None:
 
 
 def _config_from_initial_weights(request: TrainRequest, source: Path):
-    """The new run's config: the source's model section (YAML < checkpoint < --set < flags),
-    and a refusal, naming the key, when a setting that shapes the weights would change."""
+    """The new run's config. The settings that shape the weights come from the source checkpoint
+    (a YAML file's are overruled; --set or a flag that changes one is refused, naming the key);
+    the other model settings from the YAML file where it sets them (configs/extract.yaml's
+    `causal: false` turns a language model into a bidirectional scorer), else from the source."""
     saved = ckpt.load_config(source)
-    saved_model = [f"model.{key}={json.dumps(value)}" for key, value in saved.model.__dict__.items()]
+    from_file = config_file_model_keys(request.config_path)
+    saved_model = [f"model.{key}={json.dumps(value)}" for key, value in saved.model.__dict__.items()
+                   if key in WEIGHT_SETTINGS or key not in from_file]
     config = load_run_config(request.config_path, saved_model + request.overrides, request.flags)
     for key in WEIGHT_SETTINGS:
         old, new = getattr(saved.model, key), getattr(config.model, key)
