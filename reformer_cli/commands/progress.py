@@ -15,7 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn
 
 from reformer_cli.config.run import UNLIMITED_STEPS
 
-ENCODE_LINE_SECONDS = 5.0  # without a terminal: one tokenizing line this often
+ENCODE_LINE_SECONDS = 5.0  # without a terminal: one data-preparation line this often
 
 if TYPE_CHECKING:  # the trainer imports torch; the display itself does not need it
     from reformer_cli.training.trainer import TrainEvent
@@ -48,9 +48,9 @@ class ProgressDisplay:
         self.time_budget: float | None = None
         self.session_start_step = 0
         self.session_start_time = time.perf_counter()
-        self.encode_progress: Progress | None = None
-        self.encode_task = None
-        self.encode_printed = 0.0
+        self.prepare_progress: Progress | None = None
+        self.prepare_task = None
+        self.prepare_printed = 0.0
         self.fields = {"steps": "0", "loss": "-", "val": "-", "speed": "-", "elapsed": "00:00",
                        "eta": "--:--"}
 
@@ -61,9 +61,9 @@ class ProgressDisplay:
         self.close()
 
     def close(self) -> None:
-        if self.encode_progress is not None:
-            self.encode_progress.stop()
-            self.encode_progress = None
+        if self.prepare_progress is not None:
+            self.prepare_progress.stop()
+            self.prepare_progress = None
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
@@ -83,8 +83,7 @@ class ProgressDisplay:
         self.print(f"waiting for another process preparing the token shards in {event.values['folder']}")
 
     def _on_encode(self, event) -> None:
-        """Tokenizing the corpus: MB/s, tokens and ETA (a bar on a terminal, else a line every
-        few seconds and at the end)."""
+        """Tokenizing the corpus: MB/s, tokens and ETA."""
         values = event.values
         done, total, elapsed = values["bytes_done"], values["bytes_total"], values["elapsed"]
         speed = done / max(elapsed, 1e-9) / 1e6
@@ -92,24 +91,43 @@ class ProgressDisplay:
         text = (f"encode {done / 1e6:,.1f}/{total / 1e6:,.1f} MB  {speed:.1f} MB/s  "
                 f"{format_count(values['tokens'])} tokens  {values['workers']} process(es)  "
                 f"ETA {format_duration(eta)}")
+        self._preparing("tokenize", done, total, elapsed, text)
+
+    def _on_pairs(self, event) -> None:
+        """Summarization pairs: the tokenizer being trained, then documents turned into examples
+        (oracle labels, windows) per second and ETA."""
+        values = event.values
+        if values["stage"] == "tokenizer":
+            self.print(f"training a SentencePiece tokenizer ({values['vocab_size']:,} pieces) on "
+                       f"{values['texts']:,} documents and summaries")
+            return
+        done, total, elapsed = values["done"], values["total"], values["elapsed"]
+        rate = done / max(elapsed, 1e-9)
+        eta = (total - done) / rate if rate > 0 else None
+        text = f"pairs {done:,}/{total:,} documents  {rate:,.1f}/s  ETA {format_duration(eta)}"
+        self._preparing("examples", done, total, elapsed, text)
+
+    def _preparing(self, label: str, done: float, total: float, elapsed: float, text: str) -> None:
+        """Data preparation: a bar on a terminal, else a line every few seconds and one at the
+        end; work done in moments gets no line at all."""
         finished = done >= total
         if self.live:
-            if self.encode_progress is None:
-                self.encode_progress = Progress(TextColumn("[bold]tokenize"), BarColumn(),
+            if self.prepare_progress is None:
+                self.prepare_progress = Progress(TextColumn(f"[bold]{label}"), BarColumn(),
                                                 TextColumn("{task.fields[text]}"),
                                                 console=self.console, transient=True)
-                self.encode_progress.start()
-                self.encode_task = self.encode_progress.add_task("encode", total=total, text=text)
-            self.encode_progress.update(self.encode_task, completed=done, text=text)
+                self.prepare_progress.start()
+                self.prepare_task = self.prepare_progress.add_task(label, total=total, text=text)
+            self.prepare_progress.update(self.prepare_task, completed=done, text=text)
             if finished:
-                self.encode_progress.stop()
-                self.encode_progress = None
-        # Plain lines every few seconds, and the last one only after those: a corpus that
-        # tokenizes in moments gets no line at all.
-        due = elapsed - self.encode_printed >= ENCODE_LINE_SECONDS
-        if (due or (finished and self.encode_printed > 0)) and (not self.live or finished):
-            self.encode_printed = elapsed
+                self.prepare_progress.stop()
+                self.prepare_progress = None
+        due = elapsed - self.prepare_printed >= ENCODE_LINE_SECONDS
+        if (due or (finished and self.prepare_printed > 0)) and (not self.live or finished):
+            self.prepare_printed = elapsed
             self.print(text)
+        if finished:
+            self.prepare_printed = 0.0  # the next stage starts its own clock
 
     def _on_start(self, event: TrainEvent) -> None:
         values = event.values

@@ -11,7 +11,7 @@ carries the labels of the oracle over the whole document.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -74,7 +74,8 @@ class ExtractionExamples(FixedExamples):
 
     kind = "extraction"
 
-    def __init__(self, pairs: Sequence[tuple[str, str]], tokenizer, seq_len: int, seed: int = 0):
+    def __init__(self, pairs: Sequence[tuple[str, str]], tokenizer, seq_len: int, seed: int = 0,
+                 on_document: Callable[[], None] | None = None):
         if not pairs:
             raise InputError("no document/summary pairs to train on")
         if seq_len < MIN_SEQ_LEN:
@@ -96,4 +97,6 @@ class ExtractionExamples(FixedExamples):
                 targets.append(target)
             self.n_marked += len(candidates)
             self.n_kept += len(kept)
+            if on_document is not None:
+                on_document()
         super().__init__(np.stack(inputs), np.stack(targets), seq_len, seed)  # (N, seq_len) each

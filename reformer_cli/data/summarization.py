@@ -6,7 +6,7 @@ Targets count only the summary; the examples resume exactly, like the language-m
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -25,7 +25,8 @@ class SummarizationExamples(FixedExamples):
 
     kind = "summarization"
 
-    def __init__(self, pairs: Sequence[tuple[str, str]], tokenizer, seq_len: int, seed: int = 0):
+    def __init__(self, pairs: Sequence[tuple[str, str]], tokenizer, seq_len: int, seed: int = 0,
+                 on_document: Callable[[], None] | None = None):
         if not pairs:
             raise InputError("no document/summary pairs to train on")
         if seq_len < 8:
@@ -48,6 +49,8 @@ class SummarizationExamples(FixedExamples):
             target[first: len(sequence) - 1] = sequence[first + 1:]
             inputs.append(ids)
             targets.append(target)
+            if on_document is not None:
+                on_document()
         super().__init__(np.stack(inputs), np.stack(targets), seq_len, seed)  # (N, seq_len) each
         self.truncated = truncated
         if truncated:

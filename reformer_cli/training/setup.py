@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,7 +151,7 @@ def prepare_data(paths: list[str], config, tokenizer=None, data_dir: str | Path 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if data.task in ("summarize", "extract"):
-            prepared = _prepare_summarization(paths, config, tokenizer)
+            prepared = _prepare_summarization(paths, config, tokenizer, on_event)
         else:
             prepared = _prepare_language_model(paths, config, tokenizer, data_dir, on_event)
     prepared.warnings = [str(warning.message) for warning in caught]
@@ -193,10 +194,11 @@ def _prepare_language_model(paths, config, tokenizer, data_dir, on_event) -> Pre
                         shards=shards, keep_alive=temporary)
 
 
-def _prepare_summarization(paths, config, tokenizer) -> PreparedData:
+def _prepare_summarization(paths, config, tokenizer, on_event=None) -> PreparedData:
     from reformer_cli.data.extraction import ExtractionExamples
     from reformer_cli.data.split import split_validation_pairs
     from reformer_cli.data.summarization import SummarizationExamples
+    from reformer_cli.shards.prepare import DataEvent
     from reformer_cli.text.reading import read_summarization_pairs
 
     data, train = config.data, config.train
@@ -208,12 +210,25 @@ def _prepare_summarization(paths, config, tokenizer) -> PreparedData:
     else:
         train_pairs, val_pairs = split_validation_pairs(pairs, data.val_fraction)
     texts = [text for pair in train_pairs for text in pair]
+    emit = on_event or (lambda event: None)
+    if tokenizer is None and not data.tokenizer_model and data.tokenizer == "sentencepiece":
+        emit(DataEvent("pairs", {"stage": "tokenizer", "texts": len(texts),
+                                 "vocab_size": data.vocab_size}))
     tokenizer = _load_or_train_tokenizer(config, texts, tokenizer)
     examples = ExtractionExamples if data.task == "extract" else SummarizationExamples
-    sampler = examples(train_pairs, tokenizer, data.seq_len, seed=train.seed)
+    total, done, started = len(train_pairs) + len(val_pairs), [0], time.perf_counter()
+
+    def one_more_document() -> None:  # labels and windows of the pairs take minutes for thousands
+        done[0] += 1
+        emit(DataEvent("pairs", {"stage": "examples", "done": done[0], "total": total,
+                                 "elapsed": time.perf_counter() - started}))
+
+    sampler = examples(train_pairs, tokenizer, data.seq_len, seed=train.seed,
+                       on_document=one_more_document)
     eval_set = None
     if val_pairs:
-        val_examples = examples(val_pairs, tokenizer, data.seq_len, seed=train.seed)
+        val_examples = examples(val_pairs, tokenizer, data.seq_len, seed=train.seed,
+                                on_document=one_more_document)
         batches = val_examples.evaluation_batches(train.batch_size, train.eval_batches)
         eval_set = eval_set_for(batches, tokenizer, per_sentence=data.task == "extract")
     fingerprint = _fingerprint(sampler.inputs.tobytes() + sampler.targets.tobytes())
