@@ -33,11 +33,14 @@ def random_batch(batch=2, length=45, seed=1):
 # ---- chunked head + loss -------------------------------------------------------------------
 
 @pytest.mark.parametrize("chunk", [0, 1, 5, 37, 500])
-def test_chunked_loss_matches_full_logits(chunk):
+@pytest.mark.parametrize("scored_fraction", [1.0, 0.1])  # 0.1: only the scored rows go through
+def test_chunked_loss_matches_full_logits(chunk, scored_fraction):
     torch.manual_seed(0)
     hidden = torch.randn(2, 37, 16, dtype=torch.float64, requires_grad=True)
     weight = torch.randn(VOCAB, 16, dtype=torch.float64, requires_grad=True)
     _, targets = random_batch(2, 37)
+    targets[torch.rand(targets.shape, generator=torch.Generator().manual_seed(1))
+            > scored_fraction] = IGNORE_INDEX
     loss = chunked_cross_entropy(hidden, weight, targets, chunk)
     (2.5 * loss).backward()
     grads = hidden.grad.clone(), weight.grad.clone()

@@ -13,6 +13,10 @@ from __future__ import annotations
 import torch
 
 IGNORE_INDEX = -100  # targets the loss skips (padding, a summary example's document part)
+# Below this fraction of scored positions only those rows go through the head: a sentence
+# scorer's targets sit at its markers, a summary's after the document, and a language model
+# scores every position, so it keeps the plain path.
+COMPACT_BELOW = 0.5
 
 
 def chunked_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
@@ -24,6 +28,13 @@ def chunked_cross_entropy(hidden: torch.Tensor, weight: torch.Tensor, targets: t
     """
     hidden_flat = hidden.reshape(-1, hidden.shape[-1])  # (N, d)
     targets_flat = targets.reshape(-1)  # (N,)
+    # Compiled code keeps the plain path: a data-dependent row count would break the graph.
+    if not torch.compiler.is_compiling():
+        scored = targets_flat != IGNORE_INDEX  # (N,)
+        n_scored = int(scored.sum())
+        if 0 < n_scored < COMPACT_BELOW * targets_flat.numel():  # none: keep the zero gradient
+            rows = scored.nonzero().squeeze(1)  # (n_scored,); autograd scatters the gradient back
+            hidden_flat, targets_flat = hidden_flat.index_select(0, rows), targets_flat[rows]
     if torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad):
         return _ChunkedCrossEntropy.apply(hidden_flat, weight, targets_flat, chunk_size)
     loss, _, _ = _loss_and_grads(hidden_flat, weight, targets_flat, chunk_size, False, False)
