@@ -22,8 +22,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import torch  # noqa: E402
-
 from attention_speed import matmul_gflops  # noqa: E402  (bench/ is this script's folder)
+
 from reformer_cli.config.load import load_run_config  # noqa: E402
 from reformer_cli.core import head_loss  # noqa: E402
 from reformer_cli.core.head_loss import IGNORE_INDEX  # noqa: E402
