@@ -1,5 +1,5 @@
 """Choosing sentences under a budget: greedy by score with MMR redundancy control, then back in
-document order.
+document order. The budget's bookkeeping (BudgetFill) is shared with salience.py's selection.
 
 A word budget is never exceeded and is filled with whole sentences. At most one sentence is cut:
 the best one that does not fit, and only when its opening that fits keeps MIN_CUT_WORDS words or
