@@ -104,3 +104,20 @@ def test_the_shipped_scorer_beats_the_model_free_method_on_rfc_dev_documents():
     model_free = evaluate_summaries(pairs, summarizer_for("extractive", None))
     for name, score in default.rouge.items():
         assert score > model_free.rouge[name], (name, default.rouge, model_free.rouge)
+
+
+def test_the_shipped_scorer_scales_the_model_free_score_keyword_density_included():
+    from reformer_cli.summarize.extractive import summarize_extractive
+    from reformer_cli.summarize.learned import summarize_learned
+    from reformer_cli.summarize.scoring import ScoringConfig
+    from reformer_cli.summarize.selection import Budget
+    from reformer_cli.summarize.summary import SummarizeOptions
+
+    options = SummarizeOptions(budget=Budget(max_words=60), language="en")
+    for key in ("typesseq", "exceptions", "assignment"):
+        without_model = summarize_learned(topics[key], shipped_summarizer("en"), options,
+                                          scoring=ScoringConfig(model_exponent=0.0))
+        assert without_model.text == summarize_extractive(topics[key], options.budget, "en").text
+        if key == "typesseq":  # the keyword density changes this one's summary
+            assert without_model.text != summarize_extractive(
+                topics[key], options.budget, "en", ScoringConfig(keyword_exponent=0.0)).text

@@ -22,3 +22,8 @@ def shipped_keywords(language: str) -> Path | None:
     """The keyword weights shipped for `language`, or None."""
     name = KEYWORDS.get(language)
     return SHIPPED_DIR / name if name and (SHIPPED_DIR / name).is_file() else None
+
+
+def is_shipped(model_dir: Path) -> bool:
+    """Whether `model_dir` is one of the models that ship here."""
+    return Path(model_dir).resolve().parent == SHIPPED_DIR

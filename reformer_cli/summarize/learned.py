@@ -2,8 +2,9 @@
 reads the document and gives every candidate sentence a probability of belonging in the summary.
 That probability, relative to the document's mean, scales the model-free score (raised to
 ScoringConfig.model_exponent, chosen on the dev sets): the model adds what it learned from the
-pairs to the lead prior and centrality it cannot see across windows. The model-free method's
-selection then fills the budget (redundancy and coverage penalties, whole sentences, document
+pairs to the lead prior and centrality it cannot see across windows (and, for the shipped
+scorer, to the keyword density it was measured with). The model-free method's selection then
+fills the budget (redundancy and coverage penalties, whole sentences, document
 order).
 
 The document is laid out as in training (data/extraction.py): sentences with a <sep> after each
@@ -14,6 +15,7 @@ from a fixed seed, so the same document always gives the same summary.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +23,7 @@ import torch
 
 from reformer_cli.core.rng import seeded
 from reformer_cli.data.extraction import label_ids, marked_windows
+from reformer_cli.shipped_models import is_shipped
 from reformer_cli.summarize.extractive import read_sentences, select_sentences, sentence_scores
 from reformer_cli.summarize.scoring import ScoringConfig
 from reformer_cli.summarize.summary import NOT_A_SCORER, SummarizeOptions, Summary
@@ -70,6 +73,10 @@ def summarize_learned(text: str, model_dir: str | Path, options: SummarizeOption
     loaded = load_scorer(model_dir, device)
     context = min(loaded.config.data.seq_len, loaded.model.config.max_seq_len)
     keep = score_sentences(loaded.model, loaded.tokenizer, sentences, features.candidates, context)
+    if not is_shipped(loaded.path):
+        # The keyword weights were chosen with the shipped scorer; a model of the user's own
+        # learned its own notion of what matters (on their documents), which they could blur.
+        scoring = dataclasses.replace(scoring, keyword_exponent=0.0)
     scores = sentence_scores(language, sentences, features, scoring) \
         * (keep / keep.mean()) ** scoring.model_exponent
     chosen = select_sentences(sentences, features, scores, budget, scoring)
