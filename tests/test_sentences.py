@@ -40,6 +40,26 @@ def test_headings_lists_and_code_are_their_own_units():
     ]
 
 
+def test_underlined_titles_are_headings_and_rules_are_no_text():
+    # reStructuredText (pydoc's own text, PEPs) and setext Markdown mark titles with a line of
+    # one repeated character under them, or over and under them.
+    text = ("Sequence Types — \"list\", \"tuple\"\n*****************************\n\n"
+            "There are three basic sequence types.\n\n======\nTitle\n======\n\n"
+            "Setext title\n---\nBody follows at once. And goes on.\n\n-----\n\n"
+            "A closing sentence.\n~~~~~~~~")
+    kinds = [(s.kind, s.text) for s in split_sentences(text)]
+    assert kinds == [
+        ("heading", "Sequence Types — \"list\", \"tuple\""),
+        ("sentence", "There are three basic sequence types."),
+        ("heading", "Title"),
+        ("heading", "Setext title"),
+        ("sentence", "Body follows at once."),
+        ("sentence", "And goes on."),
+        ("sentence", "A closing sentence."),  # a sentence is no title: its underline is a rule
+    ]
+    assert split_sentences("x = 1\n=====")[0].kind == "code"  # code is no title either
+
+
 def test_offsets_point_into_the_original_text():
     text = "First one here.\n\nSecond  one\nwraps here. 第三句。第四句！"
     for sentence in split_sentences(text):

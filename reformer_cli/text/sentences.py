@@ -37,6 +37,8 @@ LIST_MARKER = re.compile(r"^\s*(?:[-*•·+o]\s+|\(?[0-9]{1,3}[.)]\s+|\(?[a-zA-Z
 SECTION_NUMBER = re.compile(r"^\s*(?:[0-9]+(?:\.[0-9]+)*\.?|[A-Z]\.|Appendix [A-Z]\.?)\s+\S")
 CODE_START = re.compile(r"^\s*(?:\$ |>>> |\.\.\. |#include|def |class |import |from \S+ import|"
                         r"return\b|if \(|for \(|while \(|[{}]\s*$|//|/\*|\*/)")
+# A title's underline or overline in reStructuredText and setext Markdown: "=====", "-----".
+UNDERLINE = re.compile(r"^\s*([=\-~*^#+_`:.'\"])\1{2,}\s*$")
 MAX_SENTENCE_CHARS = 1000  # a run of text with no space at all is cut this often
 CODE_SYMBOLS = set("{}()[]<>=;_/\\|#$@`*&^~")
 
@@ -157,17 +159,46 @@ def is_heading(unit: str, alone_in_block: bool) -> bool:
     return short and (alone_in_block or bool(SECTION_NUMBER.match(stripped)))
 
 
+def _is_title(line: str) -> bool:
+    """A line that an underline makes a heading: short, not code, not ending a sentence."""
+    stripped = line.strip()
+    return (bool(stripped) and count_words(stripped) <= 12 and not UNDERLINE.match(line)
+            and not is_code_like(line) and not stripped.endswith((".", ",", ":", ";")))
+
+
+def _underlined_titles(lines: list[str]) -> set[int]:
+    """Indexes of the lines that an underline (or an overline and an underline) makes titles."""
+    titles: set[int] = set()
+    index = 0
+    while index < len(lines) - 1:
+        if (UNDERLINE.match(lines[index]) and index + 2 < len(lines) and _is_title(lines[index + 1])
+                and UNDERLINE.match(lines[index + 2])):
+            titles.add(index + 1)
+            index += 3
+        elif _is_title(lines[index]) and UNDERLINE.match(lines[index + 1]):
+            titles.add(index)
+            index += 2
+        else:
+            index += 1
+    return titles
+
+
 def _units(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
     """Cut one block into (start, end, kind) units: heading, list item, code line or prose."""
     units: list[list] = []
     lines = [(m.start() + start, m.end() + start) for m in re.finditer(r"[^\n]+", text[start:end])]
+    if len(lines) == 1 and UNDERLINE.match(text[start:end]):
+        return []  # a rule ("-----") is decoration, not text
     if len(lines) == 1 and is_heading(text[start:end], True) and not is_code_like(text[start:end]):
         return [(lines[0][0], lines[0][1], "heading")]
-    for line_start, line_end in lines:
+    titles = _underlined_titles([text[a:b] for a, b in lines])
+    for number, (line_start, line_end) in enumerate(lines):
         line = text[line_start:line_end]
-        if not line.strip():
-            continue
-        if is_code_like(line):
+        if not line.strip() or (UNDERLINE.match(line) and number not in titles):
+            continue  # title decorations and rules belong to no unit
+        if number in titles:
+            units.append([line_start, line_end, "heading"])
+        elif is_code_like(line):
             units.append([line_start, line_end, "code"])
         elif LIST_MARKER.match(line):
             units.append([line_start, line_end, "list"])
