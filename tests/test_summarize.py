@@ -90,7 +90,8 @@ def test_cut_sentence_ends_on_a_content_word_or_a_chinese_clause():
     assert cut_sentence("The rules of the game are simple", 4) is None  # "The rules" is too short
     assert cut_sentence("Alpha beta gamma delta, epsilon zeta", 5) == "Alpha beta gamma delta, epsilon…"
     assert cut_sentence("劉備與關羽、張飛在桃園結義，誓同生死。", 15) == "劉備與關羽、張飛在桃園結義…"
-    assert cut_sentence("劉備與關羽張飛在桃園結義", 7) == "劉備與關羽張飛…"
+    assert cut_sentence("劉備與關羽張飛在桃園結義", 7) is None  # no clause mark: mid-phrase
+    assert cut_sentence("劉備與關羽張飛在桃園結義，誓同生死", 15) == "劉備與關羽張飛在桃園結義…"
     for budget in range(1, 30):
         cut = cut_sentence("Hello world 中文字 more, and the rest of it goes on", budget)
         assert cut is None or MIN_CUT_WORDS <= count_words(cut) <= budget

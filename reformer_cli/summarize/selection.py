@@ -64,12 +64,14 @@ class Budget:
 
 def cut_sentence(text: str, max_words: int, min_words: int = MIN_CUT_WORDS) -> str | None:
     """The longest opening of `text` within `max_words` that ends on a content word (no dangling
-    "the", "of", comma or open quote; in Chinese, at the last clause mark if there is one), with
-    CUT_MARK; None when it would keep fewer than `min_words` words."""
+    "the", "of", comma or open quote; in Chinese, at the last clause mark), with CUT_MARK; None
+    when it would keep fewer than `min_words` words, or Chinese text has no clause mark to end on."""
     opening = truncate_words(text, max_words)
     clause_ends = [mark.start() for mark in CJK_CLAUSE_MARK.finditer(opening)]
     if clause_ends and count_words(opening[:clause_ends[-1]]) >= min_words:
         opening = opening[:clause_ends[-1]]
+    elif CJK_RE.match(opening[-1:]):
+        return None  # Chinese has no word boundary to fall back on: "馬騰…" is no clause
     words = opening.rstrip(DANGLING).split(" ")
     while words and not CJK_RE.search(words[-1]) and _bare(words[-1]) in STOPWORDS:
         words.pop()  # a trailing function word, after which the clause would go on
