@@ -75,6 +75,12 @@ def test_chinese_punctuation_and_closing_quotes():
     assert texts("他說：“好。”然後走了。") == ["他說：“好。”", "然後走了。"]
 
 
+def test_a_semicolon_before_an_opening_quote_introduces_it():
+    # Classical texts type "曰；" for "曰："; split there, the speaker tag is a fragment.
+    texts = [s.text for s in split_sentences("恢曰；「吾聞良禽相木而棲。」玄德大喜；遂用之。")]
+    assert texts == ["恢曰；「吾聞良禽相木而棲。」", "玄德大喜；", "遂用之。"]
+
+
 def test_mixed_english_and_chinese():
     assert texts("We use Python 3.11 here. 这是中文句子。And back to English.") == [
         "We use Python 3.11 here.", "这是中文句子。", "And back to English."]

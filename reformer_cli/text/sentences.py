@@ -32,6 +32,7 @@ dec mon tue wed thu fri sat sun gen col lt sgt capt gov rep sen rev est viz ed e
 
 SENTENCE_END_EN = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s)")
 SENTENCE_END_ZH = re.compile("(?:[。！？；!?;]|…+|\\.\\.\\.)+[」』”’）)》\"']*")
+OPENING_QUOTES = ("「", "『", "“")
 CLAUSE_BREAK = re.compile(f"[,;:，、：；](?:\\s+|(?=[{CJK_CHAR}]))|\\s[-–—]\\s")
 LIST_MARKER = re.compile(r"^\s*(?:[-*•·+o]\s+|\(?[0-9]{1,3}[.)]\s+|\(?[a-zA-Z][.)]\s+|[0-9]+\.\s*$)")
 SECTION_NUMBER = re.compile(r"^\s*(?:[0-9]+(?:\.[0-9]+)*\.?|[A-Z]\.|Appendix [A-Z]\.?)\s+\S")
@@ -250,6 +251,8 @@ def _split_prose(text: str, start: int, end: int) -> list[tuple[int, int]]:
         if _is_english_boundary(chunk, match.start(), match.end()):
             boundaries.append(match.end())
     for match in SENTENCE_END_ZH.finditer(chunk):
+        if match.group()[-1] in "；;" and chunk[match.end():].lstrip()[:1] in OPENING_QUOTES:
+            continue  # "恢曰；「…」": a semicolon typed for the colon that opens a quotation
         if match.group()[0] in "。！？；…" or CJK_RE.match(chunk[max(0, match.start() - 1)] or " "):
             boundaries.append(match.end())
     for boundary in sorted(set(boundaries)):
