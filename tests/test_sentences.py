@@ -1,6 +1,6 @@
 """Sentence segmentation: English abbreviations and numbers, headings, lists, code, Chinese."""
 
-from reformer_cli.text.sentences import count_words, split_sentences, truncate_words
+from reformer_cli.text.sentences import balance_quotes, count_words, split_sentences, truncate_words
 
 
 def texts(text, kind=None):
@@ -79,6 +79,15 @@ def test_a_semicolon_before_an_opening_quote_introduces_it():
     # Classical texts type "曰；" for "曰："; split there, the speaker tag is a fragment.
     texts = [s.text for s in split_sentences("恢曰；「吾聞良禽相木而棲。」玄德大喜；遂用之。")]
     assert texts == ["恢曰；「吾聞良禽相木而棲。」", "玄德大喜；", "遂用之。"]
+
+
+def test_a_sentence_out_of_a_quotation_gets_its_marks_balanced():
+    assert balance_quotes("魯肅曰：「不可。") == "魯肅曰：「不可。」"  # left open: closed
+    assert balance_quotes("君可速歸！」") == "君可速歸！"  # opened before it: dropped
+    assert balance_quotes("「甲『乙』丙」") == "「甲『乙』丙」"
+    assert balance_quotes("「甲『乙…") == "「甲『乙…』」"
+    assert balance_quotes("他說：“好。”然後」走了。") == "他說：“好。”然後走了。"
+    assert balance_quotes("He said \"yes.") == "He said \"yes."  # straight quotes: ambiguous
 
 
 def test_mixed_english_and_chinese():

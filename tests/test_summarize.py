@@ -34,20 +34,39 @@ def test_word_budget_is_never_exceeded():
         assert sum(count_words(s.text) for s in summary.sentences) <= budget
 
 
+QUOTE_MARKS = {"「": "」", "『": "』", "“": "”"}
+
+
+def without_quote_marks(text):
+    return "".join(char for char in text if char not in QUOTE_MARKS and char not in QUOTE_MARKS.values())
+
+
+def quotes_balanced(text):
+    waiting = []
+    for char in text:
+        if char in QUOTE_MARKS:
+            waiting.append(QUOTE_MARKS[char])
+        elif char in QUOTE_MARKS.values() and (not waiting or waiting.pop() != char):
+            return False
+    return not waiting
+
+
 def assert_whole_sentences_or_one_clause(text, summary, budget):
-    """The budget holds; every line is a whole sentence of `text`, except at most one cut that
-    keeps MIN_CUT_WORDS words or more of its sentence's opening; lines in document order."""
+    """The budget holds; every line is a whole sentence of `text` (its quotation marks
+    balanced), except at most one cut that keeps MIN_CUT_WORDS words or more of its sentence's
+    opening; lines in document order."""
     sentences = {sentence.index: sentence.text for sentence in split_sentences(text)}
     assert sum(count_words(s.text) for s in summary.sentences) <= budget
     assert [s.index for s in summary.sentences] == sorted(s.index for s in summary.sentences)
     cuts = [s for s in summary.sentences if s.truncated]
     assert len(cuts) <= 1
     for line in summary.sentences:
-        whole = sentences[line.index]
+        assert quotes_balanced(line.text), line.text
+        whole, words = without_quote_marks(sentences[line.index]), without_quote_marks(line.text)
         if not line.truncated:
-            assert line.text == whole
+            assert words == whole
             continue
-        assert line.text.endswith(CUT_MARK) and whole.startswith(line.text[:-1])
+        assert words.endswith(CUT_MARK) and whole.startswith(words[:-1])
         assert count_words(line.text) >= MIN_CUT_WORDS or (
             budget < MIN_CUT_WORDS and len(summary.sentences) == 1), line.text
 
@@ -92,6 +111,8 @@ def test_cut_sentence_ends_on_a_content_word_or_a_chinese_clause():
     assert cut_sentence("劉備與關羽、張飛在桃園結義，誓同生死。", 15) == "劉備與關羽、張飛在桃園結義…"
     assert cut_sentence("劉備與關羽張飛在桃園結義", 7) is None  # no clause mark: mid-phrase
     assert cut_sentence("劉備與關羽張飛在桃園結義，誓同生死", 15) == "劉備與關羽張飛在桃園結義…"
+    assert cut_sentence("長史張昭進曰：「主公不可輕出宜守城", 12) is None  # "…張昭進曰…": says nothing
+    assert cut_sentence("長史張昭進曰：「主公不可輕出，宜守城", 16) == "長史張昭進曰：「主公不可輕出…"
     for budget in range(1, 30):
         cut = cut_sentence("Hello world 中文字 more, and the rest of it goes on", budget)
         assert cut is None or MIN_CUT_WORDS <= count_words(cut) <= budget

@@ -20,7 +20,7 @@ from reformer_cli.summarize.scoring import (
 )
 from reformer_cli.summarize.selection import Budget, Pick, select
 from reformer_cli.summarize.summary import Summary, SummarySentence, detect_language
-from reformer_cli.text.sentences import Sentence, count_words, split_sentences
+from reformer_cli.text.sentences import Sentence, balance_quotes, count_words, split_sentences
 
 
 def summarize_extractive(text: str, budget: Budget | None = None, language: str = "auto",
@@ -80,11 +80,12 @@ def select_sentences(sentences: list[Sentence], features: SentenceFeatures, scor
 
 def summary_sentences(sentences: list[Sentence], candidates: list[int], scores: np.ndarray,
                       picks: list[Pick]) -> list[SummarySentence]:
-    """The picks as summary sentences, with their place in the document and their score."""
+    """The picks as summary sentences, with their place in the document and their score; a
+    sentence cut out of a quotation gets its quotation marks balanced."""
     chosen = []
     for pick in picks:
         sentence = sentences[candidates[pick.candidate]]
-        chosen.append(SummarySentence(text=pick.text, index=sentence.index, start=sentence.start,
+        chosen.append(SummarySentence(text=balance_quotes(pick.text), index=sentence.index, start=sentence.start,
                                       end=sentence.end, score=round(float(scores[pick.candidate]), 6),
                                       rank=pick.rank, truncated=pick.truncated))
     return chosen

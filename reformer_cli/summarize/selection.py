@@ -26,7 +26,7 @@ DEFAULT_SENTENCES = 5
 MIN_CUT_WORDS = 5
 CUT_MARK = "…"  # ends a cut sentence; not a word
 # What a cut opening may not end with: clause punctuation, dashes, opening quotes and brackets.
-CJK_CLAUSE_MARK = re.compile("[，；：、]")
+CJK_CLAUSE_MARK = re.compile("[，；、]")  # not "：", which announces what the cut drops
 DANGLING = " \t,;:，、：；-–—([{\"'“‘「『（《"
 
 

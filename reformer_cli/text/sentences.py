@@ -32,7 +32,9 @@ dec mon tue wed thu fri sat sun gen col lt sgt capt gov rep sen rev est viz ed e
 
 SENTENCE_END_EN = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s)")
 SENTENCE_END_ZH = re.compile("(?:[。！？；!?;]|…+|\\.\\.\\.)+[」』”’）)》\"']*")
-OPENING_QUOTES = ("「", "『", "“")
+QUOTE_PAIRS = {"「": "」", "『": "』", "“": "”"}
+QUOTE_CLOSERS = {close: opening for opening, close in QUOTE_PAIRS.items()}
+OPENING_QUOTES = tuple(QUOTE_PAIRS)
 CLAUSE_BREAK = re.compile(f"[,;:，、：；](?:\\s+|(?=[{CJK_CHAR}]))|\\s[-–—]\\s")
 LIST_MARKER = re.compile(r"^\s*(?:[-*•·+o]\s+|\(?[0-9]{1,3}[.)]\s+|\(?[a-zA-Z][.)]\s+|[0-9]+\.\s*$)")
 SECTION_NUMBER = re.compile(r"^\s*(?:[0-9]+(?:\.[0-9]+)*\.?|[A-Z]\.|Appendix [A-Z]\.?)\s+\S")
@@ -85,6 +87,23 @@ def truncate_words(text: str, max_words: int) -> str:
             break
         end = position + 1
     return text[:end].rstrip()
+
+
+def balance_quotes(text: str) -> str:
+    """A sentence taken out of a quotation, made to read whole: a closing mark whose opening
+    mark lies before the sentence is dropped, and a quotation the sentence leaves open is closed
+    at its end. Only the paired CJK and curly double quotes; straight quotes are ambiguous."""
+    kept, open_marks = [], []
+    for char in text:
+        if char in QUOTE_PAIRS:
+            open_marks.append(char)
+        elif char in QUOTE_CLOSERS:
+            if QUOTE_CLOSERS[char] not in open_marks:
+                continue  # opened before this sentence began
+            while open_marks and open_marks.pop() != QUOTE_CLOSERS[char]:
+                pass
+        kept.append(char)
+    return "".join(kept) + "".join(QUOTE_PAIRS[mark] for mark in reversed(open_marks))
 
 
 def is_cjk_text(text: str, threshold: float = 0.3) -> bool:
