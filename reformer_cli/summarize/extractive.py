@@ -85,7 +85,8 @@ def summary_sentences(sentences: list[Sentence], candidates: list[int], scores: 
     chosen = []
     for pick in picks:
         sentence = sentences[candidates[pick.candidate]]
-        chosen.append(SummarySentence(text=balance_quotes(pick.text), index=sentence.index, start=sentence.start,
-                                      end=sentence.end, score=round(float(scores[pick.candidate]), 6),
+        chosen.append(SummarySentence(text=balance_quotes(pick.text), index=sentence.index,
+                                      start=sentence.start, end=sentence.end,
+                                      score=round(float(scores[pick.candidate]), 6),
                                       rank=pick.rank, truncated=pick.truncated))
     return chosen
