@@ -33,7 +33,7 @@ class DataConfig:
     encoding: str = "utf-8"  # text encoding of the input files
     task: str = "lm"  # lm | summarize | extract (the last two: JSONL {"document", "summary"} pairs)
     cache: str | None = None  # folder of the token shards (None: <run folder>/data)
-    workers: int = 0  # processes encoding the corpus (0 = one per CPU core)
+    workers: int = 0  # processes encoding the corpus or preparing pairs (0 = one per CPU core)
 
     def validate(self, prefix: str = "data") -> "DataConfig":
         check_range(f"{prefix}.seq_len", self.seq_len, low=2)

@@ -11,12 +11,14 @@ carries the labels of the oracle over the whole document.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, Sequence
 
 import numpy as np
 
 from reformer_cli.core.head_loss import IGNORE_INDEX
 from reformer_cli.data.examples import FixedExamples
+from reformer_cli.data.pair_pool import POOL_MIN_PAIRS, map_pairs
 from reformer_cli.errors import InputError
 from reformer_cli.evaluation.oracle import greedy_oracle
 from reformer_cli.evaluation.rouge import tokens
@@ -69,34 +71,53 @@ def oracle_sentences(sentences: Sequence[Sentence], candidates: Sequence[int], s
     return {candidates[k] for k in picked}
 
 
+@dataclass
+class DocumentExamples:
+    """One document's windows and labels (a pool worker sends these back)."""
+
+    inputs: list[np.ndarray]  # (seq_len,) int32 each
+    targets: list[np.ndarray]  # (seq_len,) int32 each
+    n_marked: int
+    n_kept: int
+
+
+def document_examples(document: str, summary: str, *, tokenizer, seq_len: int) -> DocumentExamples:
+    """The windows of one document with the oracle's keep/skip targets at their markers."""
+    keep, skip = label_ids(tokenizer)
+    sentences = split_sentences(document)
+    candidates = candidate_indexes(sentences)
+    kept = oracle_sentences(sentences, candidates, summary, detect_language(document))
+    inputs, targets = [], []
+    for window in marked_windows(sentences, candidates, tokenizer, seq_len):
+        ids = np.full(seq_len, tokenizer.eos_id, dtype=np.int32)
+        target = np.full(seq_len, IGNORE_INDEX, dtype=np.int32)
+        ids[: len(window.ids)] = window.ids
+        target[window.markers] = [keep if index in kept else skip for index in window.marked]
+        inputs.append(ids)
+        targets.append(target)
+    return DocumentExamples(inputs, targets, len(candidates), len(kept))
+
+
 class ExtractionExamples(FixedExamples):
-    """One example per window of each document; targets only at the markers."""
+    """One example per window of each document; targets only at the markers. `workers` > 1
+    builds them in that many processes (data/pair_pool.py), with the same result."""
 
     kind = "extraction"
 
     def __init__(self, pairs: Sequence[tuple[str, str]], tokenizer, seq_len: int, seed: int = 0,
-                 on_document: Callable[[], None] | None = None):
+                 on_document: Callable[[], None] | None = None, workers: int = 1,
+                 pool_min_pairs: int = POOL_MIN_PAIRS):
         if not pairs:
             raise InputError("no document/summary pairs to train on")
         if seq_len < MIN_SEQ_LEN:
             raise InputError(f"seq_len={seq_len} is too short for extraction examples",
                              "use --seq-len 256 or more")
-        keep, skip = label_ids(tokenizer)
         inputs, targets = [], []
         self.n_marked = self.n_kept = 0
-        for document, summary in pairs:
-            sentences = split_sentences(document)
-            candidates = candidate_indexes(sentences)
-            kept = oracle_sentences(sentences, candidates, summary, detect_language(document))
-            for window in marked_windows(sentences, candidates, tokenizer, seq_len):
-                ids = np.full(seq_len, tokenizer.eos_id, dtype=np.int32)
-                target = np.full(seq_len, IGNORE_INDEX, dtype=np.int32)
-                ids[: len(window.ids)] = window.ids
-                target[window.markers] = [keep if index in kept else skip for index in window.marked]
-                inputs.append(ids)
-                targets.append(target)
-            self.n_marked += len(candidates)
-            self.n_kept += len(kept)
-            if on_document is not None:
-                on_document()
+        build = partial(document_examples, tokenizer=tokenizer, seq_len=seq_len)
+        for examples in map_pairs(build, pairs, workers, on_document, pool_min_pairs):
+            inputs.extend(examples.inputs)
+            targets.extend(examples.targets)
+            self.n_marked += examples.n_marked
+            self.n_kept += examples.n_kept
         super().__init__(np.stack(inputs), np.stack(targets), seq_len, seed)  # (N, seq_len) each

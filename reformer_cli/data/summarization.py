@@ -6,13 +6,32 @@ Targets count only the summary; the examples resume exactly, like the language-m
 from __future__ import annotations
 
 import warnings
+from functools import partial
 from typing import Callable, Sequence
 
 import numpy as np
 
 from reformer_cli.core.head_loss import IGNORE_INDEX
 from reformer_cli.data.examples import FixedExamples
+from reformer_cli.data.pair_pool import POOL_MIN_PAIRS, map_pairs
 from reformer_cli.errors import InputError
+
+
+def pair_example(document: str, summary: str, *, tokenizer, seq_len: int, max_summary: int
+                 ) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(ids, targets) of one pair, each (seq_len,), and whether its summary was truncated."""
+    eos_id = tokenizer.eos_id
+    summary_ids = list(tokenizer.encode(summary)) + [eos_id]
+    truncated = len(summary_ids) > max_summary
+    summary_ids = summary_ids[:max_summary]
+    document_ids = list(tokenizer.encode(document))[: seq_len - len(summary_ids)]
+    sequence = document_ids + [tokenizer.sep_id] + summary_ids  # at most seq_len + 1 tokens
+    ids = np.full(seq_len, eos_id, dtype=np.int64)
+    target = np.full(seq_len, IGNORE_INDEX, dtype=np.int64)
+    ids[: len(sequence) - 1] = sequence[:-1]
+    first = len(document_ids)  # position of <sep>: it predicts the first summary token
+    target[first: len(sequence) - 1] = sequence[first + 1:]
+    return ids, target, truncated
 
 
 class SummarizationExamples(FixedExamples):
@@ -26,7 +45,8 @@ class SummarizationExamples(FixedExamples):
     kind = "summarization"
 
     def __init__(self, pairs: Sequence[tuple[str, str]], tokenizer, seq_len: int, seed: int = 0,
-                 on_document: Callable[[], None] | None = None):
+                 on_document: Callable[[], None] | None = None, workers: int = 1,
+                 pool_min_pairs: int = POOL_MIN_PAIRS):
         if not pairs:
             raise InputError("no document/summary pairs to train on")
         if seq_len < 8:
@@ -36,21 +56,11 @@ class SummarizationExamples(FixedExamples):
         self.sep_id, self.eos_id = tokenizer.sep_id, tokenizer.eos_id
         max_summary = seq_len - max(1, seq_len // 4) - 1  # tokens incl. </s>
         inputs, targets, truncated = [], [], 0
-        for document, summary in pairs:
-            summary_ids = list(tokenizer.encode(summary)) + [self.eos_id]
-            if len(summary_ids) > max_summary:
-                summary_ids, truncated = summary_ids[:max_summary], truncated + 1
-            document_ids = list(tokenizer.encode(document))[: seq_len - len(summary_ids)]
-            sequence = document_ids + [self.sep_id] + summary_ids  # at most seq_len + 1 tokens
-            ids = np.full(seq_len, self.eos_id, dtype=np.int64)
-            target = np.full(seq_len, IGNORE_INDEX, dtype=np.int64)
-            ids[: len(sequence) - 1] = sequence[:-1]
-            first = len(document_ids)  # position of <sep>: it predicts the first summary token
-            target[first: len(sequence) - 1] = sequence[first + 1:]
+        build = partial(pair_example, tokenizer=tokenizer, seq_len=seq_len, max_summary=max_summary)
+        for ids, target, cut in map_pairs(build, pairs, workers, on_document, pool_min_pairs):
             inputs.append(ids)
             targets.append(target)
-            if on_document is not None:
-                on_document()
+            truncated += cut
         super().__init__(np.stack(inputs), np.stack(targets), seq_len, seed)  # (N, seq_len) each
         self.truncated = truncated
         if truncated:

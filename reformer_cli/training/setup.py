@@ -223,12 +223,13 @@ def _prepare_summarization(paths, config, tokenizer, on_event=None) -> PreparedD
         emit(DataEvent("pairs", {"stage": "examples", "done": done[0], "total": total,
                                  "elapsed": time.perf_counter() - started}))
 
+    workers = data.workers or os.cpu_count() or 1
     sampler = examples(train_pairs, tokenizer, data.seq_len, seed=train.seed,
-                       on_document=one_more_document)
+                       on_document=one_more_document, workers=workers)
     eval_set = None
     if val_pairs:
         val_examples = examples(val_pairs, tokenizer, data.seq_len, seed=train.seed,
-                                on_document=one_more_document)
+                                on_document=one_more_document, workers=workers)
         batches = val_examples.evaluation_batches(train.batch_size, train.eval_batches)
         eval_set = eval_set_for(batches, tokenizer, per_sentence=data.task == "extract")
     fingerprint = _fingerprint(sampler.inputs.tobytes() + sampler.targets.tobytes())
