@@ -8,7 +8,6 @@ pairs' order, so the examples are the same whatever the number of processes.
 from __future__ import annotations
 
 import multiprocessing
-from functools import partial
 from typing import Callable, Iterator, Sequence, TypeVar
 
 Result = TypeVar("Result")
@@ -22,9 +21,6 @@ _worker_function: PairFunction | None = None
 
 def _start_worker(function: PairFunction) -> None:
     global _worker_function
-    tokenizer = function.keywords.get("tokenizer") if isinstance(function, partial) else None
-    if getattr(tokenizer, "encode_threads", None):
-        tokenizer.encode_threads = 1  # the processes are the parallelism
     _worker_function = function
 
 

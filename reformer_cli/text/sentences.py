@@ -34,7 +34,7 @@ SENTENCE_END_EN = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s)")
 SENTENCE_END_ZH = re.compile("(?:[。！？；!?;]|…+|\\.\\.\\.)+[」』”’）)》\"']*")
 QUOTE_PAIRS = {"「": "」", "『": "』", "“": "”"}
 QUOTE_CLOSERS = {close: opening for opening, close in QUOTE_PAIRS.items()}
-OPENING_QUOTES = tuple(QUOTE_PAIRS)
+QUOTE_OPENS_HERE = re.compile(f"\\s*[{''.join(QUOTE_PAIRS)}]")
 CLAUSE_BREAK = re.compile(f"[,;:，、：；](?:\\s+|(?=[{CJK_CHAR}]))|\\s[-–—]\\s")
 LIST_MARKER = re.compile(r"^\s*(?:[-*•·+o]\s+|\(?[0-9]{1,3}[.)]\s+|\(?[a-zA-Z][.)]\s+|[0-9]+\.\s*$)")
 SECTION_NUMBER = re.compile(r"^\s*(?:[0-9]+(?:\.[0-9]+)*\.?|[A-Z]\.|Appendix [A-Z]\.?)\s+\S")
@@ -270,7 +270,7 @@ def _split_prose(text: str, start: int, end: int) -> list[tuple[int, int]]:
         if _is_english_boundary(chunk, match.start(), match.end()):
             boundaries.append(match.end())
     for match in SENTENCE_END_ZH.finditer(chunk):
-        if match.group()[-1] in "；;" and chunk[match.end():].lstrip()[:1] in OPENING_QUOTES:
+        if match.group()[-1] in "；;" and QUOTE_OPENS_HERE.match(chunk, match.end()):
             continue  # "恢曰；「…」": a semicolon typed for the colon that opens a quotation
         if match.group()[0] in "。！？；…" or CJK_RE.match(chunk[max(0, match.start() - 1)] or " "):
             boundaries.append(match.end())
