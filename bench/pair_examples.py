@@ -1,12 +1,15 @@
 """Preparing --task extract training examples from real pairs: one process against a pool, in
-the same run (the examples are the same; tests/test_pair_pool.py checks that).
+the same run (the examples are the same; tests/test_pair_pool.py checks that); then what `reformer
+train` does at its first start (prepare with the pool, keep the examples in the data folder)
+against a later start (--resume, another torchrun rank: read them back; tests/test_pair_cache.py
+checks they are the same).
 
     .venv/bin/python bench/pair_examples.py [--data ../shared/data/summarization] [--pairs 600]
                                             [--workers 0]
 
 The first `--pairs` RFCs of the train split, a SentencePiece tokenizer of 8,000 pieces trained
 on them first (not timed), windows of 2,048 tokens as extract.yaml has; `--workers` 0 means
-one per CPU core. Prints seconds and pairs per second of each way and the ratio.
+one per CPU core. Prints seconds and pairs per second of each way and the ratios.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import json
 import lzma
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,8 +29,10 @@ sys.path.insert(0, str(REPO))
 
 from attention_speed import matmul_gflops  # noqa: E402  (bench/ is this script's folder)
 
+from reformer_cli.config.load import load_run_config  # noqa: E402
 from reformer_cli.data.extraction import ExtractionExamples  # noqa: E402
 from reformer_cli.text.tokenizer import train_sentencepiece  # noqa: E402
+from reformer_cli.training.setup import prepare_data  # noqa: E402
 
 
 def main() -> int:
@@ -55,6 +61,20 @@ def main() -> int:
               f"{len(examples):,} windows")
     one, pooled = timings.values()
     print(f"speed-up: {one / pooled:.2f}x")
+    with tempfile.TemporaryDirectory(prefix="pair-examples-") as folder:
+        jsonl = Path(folder) / "pairs.jsonl"
+        jsonl.write_text("".join(json.dumps({"document": d, "summary": s}) + "\n" for d, s in pairs))
+        config = load_run_config(None, ["data.task=extract", "data.seq_len=2048",
+                                        "data.val_fraction=0.02", f"data.workers={workers}"])
+        starts = {}
+        for label in ("first start", "next start"):
+            started = time.perf_counter()
+            prepare_data([str(jsonl)], config, tokenizer, data_dir=Path(folder) / "data")
+            starts[label] = time.perf_counter() - started
+        size = sum(path.stat().st_size for path in (Path(folder) / "data").iterdir())
+        print(f"reformer train's preparation: first start {starts['first start']:.1f} s (prepare "
+              f"with {workers} processes and keep, {size / 1e6:.1f} MB), next start "
+              f"{starts['next start']:.2f} s (reuse): {starts['first start'] / starts['next start']:.0f}x")
     return 0
 
 

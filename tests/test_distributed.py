@@ -169,6 +169,32 @@ def test_torchrun_trains_writes_one_run_folder_and_resumes(tmp_path):
     assert steps == [2, 4, 6, 8]
 
 
+@pytest.mark.slow
+def test_torchrun_extraction_shares_the_pairs_rank_0_prepared(tmp_path):
+    """Rank 0 trains the tokenizer and labels the pairs, then keeps them in the run's data
+    folder; the other rank starts from that file, and both check they hold the same data."""
+    keys = [key for key in sorted(topics) if len(topics[key]) > 800][:30]
+    (tmp_path / "pairs.jsonl").write_text("\n".join(
+        json.dumps({"document": topics[key], "summary": topics[key].split(". ")[0]}) for key in keys))
+    (tmp_path / "tiny.yaml").write_text(TINY_YAML)
+    first = torchrun("pairs.jsonl", "--config", "tiny.yaml", "--task", "extract", "--vocab-size",
+                     "700", "--out", "run", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "training a SentencePiece tokenizer" in first.stderr
+    [kept, tokenizer] = sorted((tmp_path / "run" / "data").glob("pairs-*.npz"),
+                               key=lambda path: "tokenizer" in path.name)
+    assert tokenizer.name.startswith("pairs-tokenizer-")
+    assert f"pairs: examples of 30 documents kept for the next start in {Path('run', 'data', kept.name)}" \
+        in first.stderr
+    more = subprocess.run([sys.executable, "-m", "reformer_cli", "train", "pairs.jsonl", "--config",
+                           "tiny.yaml", "--out", "run", "--resume", "auto", "--steps", "6"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120, env=ENV)
+    assert more.returncode == 0, more.stderr[-3000:]
+    assert "pairs: reused the examples prepared from 30 documents" in more.stderr
+    assert "training a SentencePiece tokenizer" not in more.stderr
+    assert ckpt.read_training_state(tmp_path / "run" / "final")["step"] == 6
+
+
 # -- launch errors ---------------------------------------------------------------------------
 
 @pytest.mark.parametrize("env, message", [

@@ -95,8 +95,14 @@ class ProgressDisplay:
 
     def _on_pairs(self, event) -> None:
         """Summarization pairs: the tokenizer being trained, then documents turned into examples
-        (oracle labels, windows) per second and ETA."""
+        (oracle labels, windows) per second and ETA; or the examples of an earlier start reused."""
         values = event.values
+        if values["stage"] in ("reused", "kept"):
+            done = "reused the examples prepared from" if values["stage"] == "reused" else \
+                "examples of"
+            where = "in" if values["stage"] == "reused" else "kept for the next start in"
+            self.print(f"pairs: {done} {values['documents']:,} documents {where} {values['path']}")
+            return
         if values["stage"] == "tokenizer":
             self.print(f"training a SentencePiece tokenizer ({values['vocab_size']:,} pieces) on "
                        f"{values['texts']:,} documents and summaries")

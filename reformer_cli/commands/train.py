@@ -58,10 +58,12 @@ def train_command(
                                                  "--task summarize, or a longer --seq-len)."),
     data_cache: Optional[str] = typer.Option(None, "--data-cache", rich_help_panel=DATA, metavar="DIR",
                                              show_default="RUN/data",
-                                             help="Folder of the token shards: the corpus is tokenized "
-                                                  "once and reused by every run that names it."),
+                                             help="Folder of the token shards (or the prepared "
+                                                  "pairs of --task summarize/extract): the corpus is "
+                                                  "tokenized once and reused by every run that names it."),
     prepare_only: bool = typer.Option(False, "--prepare-only", rich_help_panel=DATA,
-                                      help="Tokenize the corpus into the shard folder, then stop."),
+                                      help="Tokenize the corpus into the shard folder (or "
+                                           "prepare the pairs there), then stop."),
     seq_len: Optional[int] = typer.Option(None, "--seq-len", metavar="N", rich_help_panel=DATA,
                                           show_default=_default(DataConfig.seq_len),
                                           help="Tokens per training window."),

@@ -32,7 +32,7 @@ class DataConfig:
     val_path: str | None = None  # a separate validation file (then val_fraction is unused)
     encoding: str = "utf-8"  # text encoding of the input files
     task: str = "lm"  # lm | summarize | extract (the last two: JSONL {"document", "summary"} pairs)
-    cache: str | None = None  # folder of the token shards (None: <run folder>/data)
+    cache: str | None = None  # folder of the token shards or prepared pairs (None: <run folder>/data)
     workers: int = 0  # processes encoding the corpus or preparing pairs (0 = one per CPU core)
 
     def validate(self, prefix: str = "data") -> "DataConfig":

@@ -12,11 +12,25 @@ from reformer_cli.data.windows import check_saved_position
 
 class FixedExamples:
     kind = "examples"  # recorded in the data position; a resume must find the same kind
+    stat_names: tuple[str, ...] = ()  # counts a task's builder reports, kept with prepared pairs
 
     def __init__(self, inputs: np.ndarray, targets: np.ndarray, seq_len: int, seed: int = 0):
         self.inputs, self.targets = inputs, targets  # (N, seq_len) integers each, int64 in batches
         self.seq_len, self.seed = int(seq_len), int(seed)
         self.epoch = self.index = 0
+
+    @classmethod
+    def from_arrays(cls, inputs: np.ndarray, targets: np.ndarray, seq_len: int, seed: int,
+                    stats: dict[str, int]):
+        """Examples prepared earlier (data/pair_cache.py), with the counts built with them."""
+        examples = cls.__new__(cls)
+        FixedExamples.__init__(examples, inputs, targets, seq_len, seed)
+        for name in cls.stat_names:
+            setattr(examples, name, int(stats[name]))
+        return examples
+
+    def stats(self) -> dict[str, int]:
+        return {name: int(getattr(self, name)) for name in self.stat_names}
 
     def __len__(self) -> int:
         return len(self.inputs)

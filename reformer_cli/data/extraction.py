@@ -103,6 +103,7 @@ class ExtractionExamples(FixedExamples):
     builds them in that many processes (data/pair_pool.py), with the same result."""
 
     kind = "extraction"
+    stat_names = ("n_marked", "n_kept")
 
     def __init__(self, pairs: Sequence[tuple[str, str]], tokenizer, seq_len: int, seed: int = 0,
                  on_document: Callable[[], None] | None = None, workers: int = 1,

@@ -43,6 +43,7 @@ class SummarizationExamples(FixedExamples):
     """
 
     kind = "summarization"
+    stat_names = ("n_pairs", "truncated", "max_summary")
 
     def __init__(self, pairs: Sequence[tuple[str, str]], tokenizer, seq_len: int, seed: int = 0,
                  on_document: Callable[[], None] | None = None, workers: int = 1,
@@ -62,8 +63,17 @@ class SummarizationExamples(FixedExamples):
             targets.append(target)
             truncated += cut
         super().__init__(np.stack(inputs), np.stack(targets), seq_len, seed)  # (N, seq_len) each
-        self.truncated = truncated
-        if truncated:
-            warnings.warn(f"{truncated} of {len(pairs)} summaries were longer than "
-                          f"{max_summary} tokens and were truncated to fit seq_len={seq_len}",
-                          stacklevel=2)
+        self.n_pairs, self.truncated, self.max_summary = len(pairs), truncated, max_summary
+        self.warn_truncated()
+
+    @classmethod
+    def from_arrays(cls, inputs, targets, seq_len, seed, stats):
+        examples = super().from_arrays(inputs, targets, seq_len, seed, stats)
+        examples.warn_truncated()  # every start says so, prepared now or before
+        return examples
+
+    def warn_truncated(self) -> None:
+        if self.truncated:
+            warnings.warn(f"{self.truncated} of {self.n_pairs} summaries were longer than "
+                          f"{self.max_summary} tokens and were truncated to fit "
+                          f"seq_len={self.seq_len}", stacklevel=3)

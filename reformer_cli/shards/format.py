@@ -42,10 +42,12 @@ def plain_write(file, data: bytes) -> None:
     file.write(data)
 
 
-def write_file_atomically(path: Path, data: bytes | memoryview, write: Writer = plain_write) -> None:
+def write_file_atomically(path: Path, data: bytes | memoryview, write: Writer = plain_write,
+                          what: str = "token shards") -> None:
     """Write `data` to a temporary name beside `path`, fsync, then rename it over `path`.
 
-    A full disk or any other OSError removes the temporary file and becomes one ResourceError.
+    A full disk or any other OSError removes the temporary file and becomes one ResourceError
+    that names `what` was being written.
     """
     temp = path.with_name(f"{path.name}.{uuid.uuid4().hex[:8]}{TMP_SUFFIX}")
     try:
@@ -56,15 +58,15 @@ def write_file_atomically(path: Path, data: bytes | memoryview, write: Writer = 
         os.replace(temp, path)
     except OSError as error:
         temp.unlink(missing_ok=True)
-        raise disk_error(path.parent, error) from None
+        raise disk_error(path.parent, error, what) from None
 
 
-def disk_error(folder: Path, error: OSError) -> ResourceError:
+def disk_error(folder: Path, error: OSError, what: str = "token shards") -> ResourceError:
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return ResourceError(f"the disk holding {folder} is full while writing token shards "
+        return ResourceError(f"the disk holding {folder} is full while writing {what} "
                              "(nothing half-written is kept)",
-                             "free some space, or put the shards on a larger disk with --data-cache DIR")
-    return ResourceError(f"cannot write token shards in {folder}: {error.strerror or error}",
+                             "free some space, or put them on a larger disk with --data-cache DIR")
+    return ResourceError(f"cannot write {what} in {folder}: {error.strerror or error}",
                          "check the folder's permissions, or choose another with --data-cache DIR")
 
 

@@ -23,7 +23,7 @@ from typing import Callable
 from reformer_cli import checkpoint as ckpt
 from reformer_cli.config.device import resolve_device
 from reformer_cli.config.load import config_file_model_keys, load_run_config
-from reformer_cli.errors import ConfigError, InputError
+from reformer_cli.errors import ConfigError, InputError, ResourceError
 
 # Settings a resumed run may not change: they define the model, the tokens or the windows.
 FIXED_ON_RESUME = ("data.seq_len", "data.tokenizer", "data.vocab_size", "data.task")
@@ -45,7 +45,7 @@ class TrainRequest:
     out: str | None = None  # run folder (default models/<name>)
     resume: str | None = None  # "auto" or a checkpoint / run folder
     init_from: str | None = None  # start a new run from these weights (and their tokenizer)
-    prepare_only: bool = False  # tokenize into the shard folder, then stop
+    prepare_only: bool = False  # tokenize into the shard folder (pairs: prepare them), then stop
 
 
 @dataclass
@@ -145,30 +145,18 @@ def _check_unchanged(saved, config) -> None:
 def prepare_data(paths: list[str], config, tokenizer=None, data_dir: str | Path | None = None,
                  on_event: Callable | None = None) -> PreparedData:
     """Read, split, tokenize and window the text. `tokenizer` given = reuse it (resume). Language
-    models read token shards kept in `data_dir` (None: a temporary folder). What deserves a
-    warning (a lowered vocabulary, truncated summaries) is in `warnings`."""
+    models read token shards kept in `data_dir` (None: a temporary folder); the pair tasks keep
+    their prepared examples there (None: nothing kept). What deserves a warning (a lowered
+    vocabulary, truncated summaries) is in `warnings`."""
     data = config.data
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if data.task in ("summarize", "extract"):
-            prepared = _prepare_summarization(paths, config, tokenizer, on_event)
+            prepared = _prepare_summarization(paths, config, tokenizer, data_dir, on_event)
         else:
             prepared = _prepare_language_model(paths, config, tokenizer, data_dir, on_event)
     prepared.warnings = [str(warning.message) for warning in caught]
     return prepared
-
-
-def _load_or_train_tokenizer(config, texts: list[str], tokenizer):
-    from reformer_cli.text.tokenizer import ByteTokenizer, load_tokenizer, train_sentencepiece
-
-    data = config.data
-    if tokenizer is not None:
-        return tokenizer
-    if data.tokenizer_model:
-        return load_tokenizer(data.tokenizer_model)
-    if data.tokenizer == "byte":
-        return ByteTokenizer()
-    return train_sentencepiece(texts, data.vocab_size, seed=config.train.seed)
 
 
 def _prepare_language_model(paths, config, tokenizer, data_dir, on_event) -> PreparedData:
@@ -194,8 +182,11 @@ def _prepare_language_model(paths, config, tokenizer, data_dir, on_event) -> Pre
                         shards=shards, keep_alive=temporary)
 
 
-def _prepare_summarization(paths, config, tokenizer, on_event=None) -> PreparedData:
+def _prepare_summarization(paths, config, tokenizer, data_dir=None, on_event=None) -> PreparedData:
+    """Pair examples, reused from `data_dir` (data/pair_cache.py) when they were prepared there
+    from the same pairs, settings, tokenizer and code; prepared and kept there otherwise."""
     from reformer_cli.data.extraction import ExtractionExamples
+    from reformer_cli.data.pair_cache import examples_file, examples_key, load_prepared
     from reformer_cli.data.split import split_validation_pairs
     from reformer_cli.data.summarization import SummarizationExamples
     from reformer_cli.shards.prepare import DataEvent
@@ -209,13 +200,80 @@ def _prepare_summarization(paths, config, tokenizer, on_event=None) -> PreparedD
         train_pairs, val_pairs = pairs, read_summarization_pairs(data.val_path, data.encoding)
     else:
         train_pairs, val_pairs = split_validation_pairs(pairs, data.val_fraction)
-    texts = [text for pair in train_pairs for text in pair]
     emit = on_event or (lambda event: None)
-    if tokenizer is None and not data.tokenizer_model and data.tokenizer == "sentencepiece":
-        emit(DataEvent("pairs", {"stage": "tokenizer", "texts": len(texts),
-                                 "vocab_size": data.vocab_size}))
-    tokenizer = _load_or_train_tokenizer(config, texts, tokenizer)
+    tokenizer = _pair_tokenizer(config, tokenizer, train_pairs, data_dir, emit)
     examples = ExtractionExamples if data.task == "extract" else SummarizationExamples
+    cache = None if data_dir is None else examples_file(data_dir, examples_key(
+        data.task, data.seq_len, tokenizer.fingerprint(), train_pairs, val_pairs))
+    reused = load_prepared(cache) if cache is not None else None
+    if reused is not None:
+        sampler, val_examples = (None if split is None else examples.from_arrays(
+            split.inputs, split.targets, data.seq_len, train.seed, split.stats)
+            for split in (reused.train, reused.val))
+        emit(DataEvent("pairs", {"stage": "reused", "documents": len(pairs), "path": str(cache)}))
+    else:
+        sampler, val_examples = _build_pair_examples(examples, config, train_pairs, val_pairs,
+                                                     tokenizer, emit)
+        if cache is not None and _keep_pair_examples(cache, sampler, val_examples):
+            emit(DataEvent("pairs", {"stage": "kept", "documents": len(pairs), "path": str(cache)}))
+    eval_set = None
+    if val_examples is not None:
+        batches = val_examples.evaluation_batches(train.batch_size, train.eval_batches)
+        eval_set = eval_set_for(batches, tokenizer, per_sentence=data.task == "extract")
+    fingerprint = _fingerprint(sampler.inputs.tobytes() + sampler.targets.tobytes())
+    return PreparedData(tokenizer, sampler, eval_set, fingerprint, int(sampler.inputs.size))
+
+
+def _known_tokenizer(config, tokenizer):
+    """The tokenizer given (a resumed or --init-from run), named (data.tokenizer_model) or the
+    byte one; None when a SentencePiece model is to be trained on the text."""
+    from reformer_cli.text.tokenizer import ByteTokenizer, load_tokenizer
+
+    if tokenizer is not None:
+        return tokenizer
+    if config.data.tokenizer_model:
+        return load_tokenizer(config.data.tokenizer_model)
+    return ByteTokenizer() if config.data.tokenizer == "byte" else None
+
+
+def _pair_tokenizer(config, tokenizer, train_pairs, data_dir, emit):
+    """The known tokenizer; else the SentencePiece model trained on these pairs before, kept in
+    `data_dir` (what its training adjusted is said again); else one trained now and kept."""
+    from reformer_cli.data.pair_cache import (
+        TrainedTokenizer,
+        load_tokenizer_record,
+        save_tokenizer,
+        tokenizer_file,
+        tokenizer_key,
+    )
+    from reformer_cli.shards.prepare import DataEvent
+    from reformer_cli.text.tokenizer import SentencePieceTokenizer, train_sentencepiece
+
+    known = _known_tokenizer(config, tokenizer)
+    if known is not None:
+        return known
+    data = config.data
+    path = None if data_dir is None else \
+        tokenizer_file(data_dir, tokenizer_key(data.vocab_size, config.train.seed, train_pairs))
+    record = load_tokenizer_record(path) if path is not None else None
+    if record is not None:
+        for note in record.notes:
+            warnings.warn(note, stacklevel=2)
+        return SentencePieceTokenizer(record.model_proto, record.notes, record.character_coverage)
+    texts = [text for pair in train_pairs for text in pair]
+    emit(DataEvent("pairs", {"stage": "tokenizer", "texts": len(texts), "vocab_size": data.vocab_size}))
+    trained = train_sentencepiece(texts, data.vocab_size, seed=config.train.seed)
+    if path is not None:
+        _keep(lambda: save_tokenizer(path, TrainedTokenizer(
+            trained.model_proto, list(trained.notes), trained.character_coverage)))
+    return trained
+
+
+def _build_pair_examples(examples, config, train_pairs, val_pairs, tokenizer, emit):
+    """(training examples, validation examples or None)."""
+    from reformer_cli.shards.prepare import DataEvent
+
+    data, train = config.data, config.train
     total, done, started = len(train_pairs) + len(val_pairs), [0], time.perf_counter()
 
     def one_more_document() -> None:  # labels and windows of the pairs take minutes for thousands
@@ -226,14 +284,34 @@ def _prepare_summarization(paths, config, tokenizer, on_event=None) -> PreparedD
     workers = data.workers or os.cpu_count() or 1
     sampler = examples(train_pairs, tokenizer, data.seq_len, seed=train.seed,
                        on_document=one_more_document, workers=workers)
-    eval_set = None
+    val_examples = None
     if val_pairs:
         val_examples = examples(val_pairs, tokenizer, data.seq_len, seed=train.seed,
                                 on_document=one_more_document, workers=workers)
-        batches = val_examples.evaluation_batches(train.batch_size, train.eval_batches)
-        eval_set = eval_set_for(batches, tokenizer, per_sentence=data.task == "extract")
-    fingerprint = _fingerprint(sampler.inputs.tobytes() + sampler.targets.tobytes())
-    return PreparedData(tokenizer, sampler, eval_set, fingerprint, int(sampler.inputs.size))
+    return sampler, val_examples
+
+
+def _keep_pair_examples(cache: Path, sampler, val_examples) -> bool:
+    """Save the examples for the next start; True when they were saved."""
+    from reformer_cli.data.pair_cache import PreparedPairs, PreparedSplit, save_prepared
+
+    def split(examples):
+        return None if examples is None else \
+            PreparedSplit(examples.inputs, examples.targets, examples.stats())
+
+    return _keep(lambda: save_prepared(cache, PreparedPairs(split(sampler), split(val_examples))))
+
+
+def _keep(save: Callable[[], None]) -> bool:
+    """save(); a disk that refuses costs the next start the preparation again, not this run,
+    so it is a warning (and False)."""
+    try:
+        save()
+    except ResourceError as error:
+        warnings.warn(f"{error.message}; training goes on, and the next start prepares the pairs "
+                      "again", stacklevel=3)
+        return False
+    return True
 
 
 def eval_set_for(batches: list, tokenizer, per_sentence: bool = False):
@@ -259,7 +337,8 @@ def _fingerprint(payload: bytes) -> str:
 def _prepare_once(request, config, tokenizer, run_dir: Path, data_dir: Path, launched,
                   on_event) -> PreparedData:
     """prepare_data for this process. Under torchrun rank 0 prepares first and the others then
-    find its shards (the lock in shards/prepare.py also serialises runs sharing a folder). A
+    find its shards or prepared pairs (the lock in shards/prepare.py also serialises runs sharing
+    a shard folder). A
     failure in a run folder this call created removes it: bad input leaves no half-made run."""
     created = not run_dir.exists()
     try:
@@ -304,6 +383,8 @@ def run_training(request: TrainRequest, on_event: Callable | None,
     saved_tokenizer = load_tokenizer(tokenizer_source) if tokenizer_source is not None else None
     data_dir = Path(config.data.cache) if config.data.cache else run_dir / DATA_FOLDER
     prepared = _prepare_once(request, config, saved_tokenizer, run_dir, data_dir, launched, on_event)
+    if launched is not None:  # 24 bits of the hash: check_same compares float32 values exactly
+        launched.check_same(int(prepared.fingerprint[:6], 16), "the training data (its fingerprint)")
     for warning in prepared.warnings:
         notify(f"warning: {warning}")
     if prepared.shards is not None:
