@@ -124,3 +124,35 @@ def test_word_count_and_truncation():
     assert truncate_words("anything", 0) == ""
     for n in range(0, 12):
         assert count_words(truncate_words("one two 三四五 six, seven 八九 ten", n)) <= n
+
+
+def test_a_books_divisions_are_headings_even_with_a_final_stop():
+    contents = ("CONTENTS\n\nCHAPTER 1. Loomings.\n\nCHAPTER 73. Stubb and Flask kill a Right Whale; "
+                "and Then Have a Talk\nover Him.\n\nBOOK II.\nOLD AND YOUNG.\n\nPRELUDE.\n\n"
+                "Chapter IV.\nChapter V.\n\nCall me Ishmael. Some years ago I went to sea.")
+    kinds = [(s.kind, s.text) for s in split_sentences(contents)]
+    assert kinds == [
+        ("heading", "CONTENTS"), ("heading", "CHAPTER 1. Loomings."),
+        ("heading", "CHAPTER 73. Stubb and Flask kill a Right Whale; and Then Have a Talk over Him."),
+        ("heading", "BOOK II. OLD AND YOUNG."), ("heading", "PRELUDE."),
+        ("heading", "Chapter IV."), ("heading", "Chapter V."),
+        ("sentence", "Call me Ishmael."), ("sentence", "Some years ago I went to sea.")]
+    chinese = split_sentences("第一回　宴桃園豪傑三結義。\n\n話說天下大勢，分久必合。")
+    assert [s.kind for s in chinese] == ["heading", "sentence"]
+    # Sentences that merely start with such a word stay sentences.
+    for prose in ("Chapter 3 describes the method.", "Act quickly.", "Book 1 of 3 is done.",
+                  "Section 2 of this memo is normative.", "Part of the text is quoted."):
+        assert [s.kind for s in split_sentences(prose)] == ["sentence"], prose
+
+
+def test_emphasis_marks_do_not_hide_an_abbreviation_or_make_code():
+    assert texts("We know _how_ _Mrs. Bennet_ stirred it. Then *Dr. Who* came.") == [
+        "We know _how_ _Mrs. Bennet_ stirred it.", "Then *Dr. Who* came."]
+    attribution = split_sentences("  tied to the root of his tail.” —_A Chapter on\n  Trucks_.")
+    assert [(s.kind, s.text) for s in attribution][-1] == ("sentence", "—_A Chapter on Trucks_.")
+    assert [s.kind for s in split_sentences("    my_value = other_value")] == ["code"]
+
+
+def test_a_dialogue_tag_in_lower_case_stays_with_its_quotation():
+    assert texts("“Why not?” said Mrs. Cadwallader. “Go!” He went. Is it? Yes.") == [
+        "“Why not?” said Mrs. Cadwallader.", "“Go!”", "He went.", "Is it?", "Yes."]

@@ -1,6 +1,7 @@
 """Extractive summarizer: budgets, determinism, order, centrality against a plain reference,
 and quality against Lead on a sample of the PEP dev set."""
 
+import dataclasses
 import json
 import random
 from pathlib import Path
@@ -116,6 +117,18 @@ def test_cut_sentence_ends_on_a_content_word_or_a_chinese_clause():
     for budget in range(1, 30):
         cut = cut_sentence("Hello world 中文字 more, and the rest of it goes on", budget)
         assert cut is None or MIN_CUT_WORDS <= count_words(cut) <= budget
+
+
+def test_a_cut_never_ends_inside_brackets():
+    aside = "A server and a client agree on a key (see RFC 2865 for the details of it) before they talk"
+    for budget in range(MIN_CUT_WORDS, count_words(aside)):
+        cut = cut_sentence(aside, budget)
+        assert cut is None or cut.count("(") == cut.count(")"), cut
+    assert cut_sentence(aside, 12) == "A server and a client agree on a key…"  # before the aside
+    assert cut_sentence(aside, 17) == \
+        "A server and a client agree on a key (see RFC 2865 for the details of it)…"
+    # What is left outside an aside is too little: no cut at all.
+    assert cut_sentence("When (to take the present book only) Mr. Collins changed his mind", 7) is None
 
 
 def test_sentence_and_ratio_budgets():
@@ -250,6 +263,49 @@ def test_feature_flags_quotes_sections_and_cues():
     assert ROADMAP.search("The rest of this document is organized as follows.")
     roadmap = texts.index("The rest of this document is organized as follows.")
     assert features.form[roadmap] < features.form[texts.index("Hashing is fast.")]
+
+
+def test_a_line_that_goes_on_from_something_before_it_scores_as_a_fragment():
+    from reformer_cli.summarize.scoring import sentence_features
+
+    config = ScoringConfig()
+    lines = ["or, THE WHALE of the north.", "—_Tales of a Whale Voyager to the Arctic Ocean_.",
+             "Stubb and Flask kill a right whale.", "iOS keeps the whale in memory.",
+             "x86_64 machines keep the whale in memory."]
+    sentences = split_sentences("\n\n".join(lines))
+    form = dict(zip((s.text for s in sentences), sentence_features(sentences, config).form))
+    whole = form["Stubb and Flask kill a right whale."]
+    assert form["or, THE WHALE of the north."] == pytest.approx(whole * config.fragment_factor)
+    assert form["—_Tales of a Whale Voyager to the Arctic Ocean_."] == pytest.approx(
+        whole * config.fragment_factor)
+    assert form["iOS keeps the whale in memory."] == whole  # identifiers are not lower-case words
+    assert form["x86_64 machines keep the whale in memory."] == whole
+    long_one = " ".join(["the whale swam on, and"] * 30) + " it dived."  # cut into pseudo pieces
+    pieces = split_sentences(long_one)
+    assert len(pieces) > 1 and all(piece.pseudo for piece in pieces)
+    pseudo_form = sentence_features(pieces, config).form
+    plain = sentence_features(pieces, dataclasses.replace(config, fragment_factor=1.0)).form
+    assert np.allclose(pseudo_form, plain * config.fragment_factor)
+
+
+BOOKS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lm"
+
+
+@pytest.mark.skipif(not BOOKS.is_dir(), reason=f"books not found at {BOOKS} (../shared/data absent)")
+@pytest.mark.parametrize("book", ["moby_dick.en.txt", "middlemarch.en.txt", "pride_and_prejudice.en.txt"])
+def test_a_novels_summary_has_no_contents_lines_and_no_line_from_the_middle_of_one(book):
+    """Seen in these summaries: "CHAPTER 1." ... "CHAPTER 29." (the contents), "BOOK I. MISS
+    BROOKE.", "said Mr. Brooke.", "those old astronomers were wont to ...", "When (to take the
+    present book…"."""
+    from reformer_cli.summarize.scoring import FRAGMENT_START
+    from reformer_cli.text.sentences import DIVISION_HEADING
+
+    text = (BOOKS / book).read_text(encoding="utf-8")
+    for budget in (Budget(max_words=150), Budget(sentences=12)):
+        summary = summarize_extractive(text, budget, "en")
+        for line in summary.text.splitlines():
+            assert not DIVISION_HEADING.match(line) and not FRAGMENT_START.match(line), line
+            assert line.count("(") == line.count(")"), line
 
 
 @pytest.mark.slow

@@ -1,7 +1,7 @@
 """Sentence scores: directed degree centrality on TF-IDF cosine similarity (after PacSum),
 blended with a lead prior, boosted by Edmundson's cue and location features, and multiplied
 by form penalties (too short, too long, list items, lines that introduce code or lists,
-outline sentences, reported speech).
+outline sentences, reported speech, lines that go on from something before them).
 
 PacSum (Zheng & Lapata, 2019) splits degree centrality by direction: a sentence that many
 *later* sentences resemble introduces a topic, one that resembles *earlier* ones repeats it.
@@ -43,6 +43,9 @@ OVERVIEW_HEADING = re.compile(r"\b(?:abstract|summary|introduction|overview|purp
                               r"motivation|background|conclusions?)\b|摘要|概述|引言|總結|总结",
                               re.IGNORECASE)
 OPEN_QUOTES, CLOSE_QUOTES = "「『“", "」』”"
+# How a line starts that goes on from something before it: a lower-case word (not an
+# identifier: "iOS", "malloc()", "x86_64" are not flagged), or a dash ("—_Tales of a Whale_.").
+FRAGMENT_START = re.compile(r"[\"'“‘(]?[a-z]+(?=[\s,;:.!?])|\s*(?:—|–|--)")
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,9 @@ class ScoringConfig:
     list_factor: float = 0.6  # list items are often fragments
     colon_factor: float = 0.5  # "... as follows:" introduces code or a list
     roadmap_factor: float = 0.3  # "The rest of this document is organized as follows"
+    # A piece cut from an over-long sentence (Sentence.pseudo), or a line that starts in
+    # lower case ("or, THE WHALE.") or with a dash: it reads as the middle of something.
+    fragment_factor: float = 0.3
     cue_bonus: float = 0.7  # "This document defines ..." (Edmundson's cue words)
     overview_bonus: float = 0.5  # under an "Introduction"/"Overview"/... heading
     quote_factor: float = 0.3  # reported speech rarely summarises a narrative
@@ -110,6 +116,8 @@ def _form_factor(sentence: Sentence, config: ScoringConfig) -> float:
         factor *= config.colon_factor
     if ROADMAP.search(sentence.text):
         factor *= config.roadmap_factor
+    if sentence.pseudo or FRAGMENT_START.match(sentence.text):
+        factor *= config.fragment_factor
     return factor
 
 

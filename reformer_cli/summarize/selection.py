@@ -3,8 +3,9 @@ document order. The budget's bookkeeping (BudgetFill) is shared with salience.py
 
 A word budget is never exceeded and is filled with whole sentences. At most one sentence is cut:
 the best one that does not fit, and only when its opening that fits keeps MIN_CUT_WORDS words or
-more and ends on a content word (`cut_sentence`); otherwise it is skipped for the next best one
-that fits whole. Only a budget smaller than that gets the best sentence's first words.
+more outside brackets, ends on a content word and leaves no bracket open (`cut_sentence`);
+otherwise it is skipped for the next best one that fits whole. Only a budget smaller than that
+gets the best sentence's first words.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ CUT_MARK = "…"  # ends a cut sentence; not a word
 # What a cut opening may not end with: clause punctuation, dashes, opening quotes and brackets.
 CJK_CLAUSE_MARK = re.compile("[，；、]")  # not "：", which announces what the cut drops
 DANGLING = " \t,;:，、：；-–—([{\"'“‘「『（《"
+OPEN_BRACKETS, CLOSE_BRACKETS = "([{（《", ")]}）》"
+ASIDE = re.compile(r"\([^()]*\)|\[[^\[\]]*\]|（[^（）]*）")
 
 
 @dataclass(frozen=True)
@@ -73,10 +76,26 @@ def cut_sentence(text: str, max_words: int, min_words: int = MIN_CUT_WORDS) -> s
     elif CJK_RE.match(opening[-1:]):
         return None  # Chinese has no word boundary to fall back on: "馬騰…" is no clause
     words = opening.rstrip(DANGLING).split(" ")
-    while words and not CJK_RE.search(words[-1]) and _bare(words[-1]) in STOPWORDS:
+    while (words and not CJK_RE.search(words[-1]) and _bare(words[-1]) in STOPWORDS
+           and not words[-1].endswith(tuple(CLOSE_BRACKETS))):  # "(… of it)" is whole
         words.pop()  # a trailing function word, after which the clause would go on
-    kept = " ".join(words).rstrip(DANGLING)
-    return kept + CUT_MARK if count_words(kept) >= min_words else None
+    kept = _before_open_bracket(" ".join(words)).rstrip(DANGLING)
+    # The words of an aside do not count: "When (to take the present book only)…" says nothing.
+    return kept + CUT_MARK if count_words(ASIDE.sub("", kept)) >= min_words else None
+
+
+def _before_open_bracket(opening: str) -> str:
+    """The opening up to a bracket it leaves open: "When (to take the present book" would end
+    inside the aside, so it ends before it."""
+    depth, cut = 0, None
+    for position, char in enumerate(opening):
+        if char in OPEN_BRACKETS:
+            if depth == 0:
+                cut = position
+            depth += 1
+        elif char in CLOSE_BRACKETS and depth:
+            depth -= 1
+    return opening[:cut] if depth and cut is not None else opening
 
 
 def _bare(word: str) -> str:

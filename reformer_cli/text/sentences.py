@@ -1,10 +1,12 @@
 """Sentence segmentation for English, Chinese and mixed text, with character offsets.
 
-The text is first cut into blocks (blank lines), blocks into units (headings, list items,
-code-like lines, prose), and prose into sentences. English boundaries are `.!?` followed by
+The text is first cut into blocks (blank lines), blocks into units (headings, a book's
+divisions such as "CHAPTER 1. Loomings." among them, list items, code-like lines, prose), and
+prose into sentences. English boundaries are `.!?` followed by
 space and a plausible sentence start, unless the word before is a known abbreviation, an
 initial or a dotted acronym (`e.g.`, `U.S.`); decimals such as `3.14` never qualify because
-no space follows the dot. Chinese boundaries are `。！？；…` (plus `!?;` full width) with any
+no space follows the dot, and a lower-case word after `?` or `!` goes on the sentence
+(“Why not?” said he). Chinese boundaries are `。！？；…` (plus `!?;` full width) with any
 closing quotes `」』”’）` kept on the sentence they close. A unit longer than
 `max_sentence_words` (a line with no boundaries at all, say) is cut into pseudo-sentences at
 clause punctuation, or at spaces / every N characters when there is none.
@@ -40,10 +42,21 @@ LIST_MARKER = re.compile(r"^\s*(?:[-*•·+o]\s+|\(?[0-9]{1,3}[.)]\s+|\(?[a-zA-Z
 SECTION_NUMBER = re.compile(r"^\s*(?:[0-9]+(?:\.[0-9]+)*\.?|[A-Z]\.|Appendix [A-Z]\.?)\s+\S")
 CODE_START = re.compile(r"^\s*(?:\$ |>>> |\.\.\. |#include|def |class |import |from \S+ import|"
                         r"return\b|if \(|for \(|while \(|[{}]\s*$|//|/\*|\*/)")
+# A book's divisions: a division word and its number, then nothing or a stop and a title.
+_DIVISION_NUMBER = (r"(?:[0-9]+|[IVXLCDM]+|(?i:one|two|three|four|five|six|seven|eight|nine|ten|"
+                    r"eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|"
+                    r"twenty|the (?:first|last)))")
+DIVISION_HEADING = re.compile(
+    r"(?:(?i:chapter|book|part|volume|section|canto|act|scene|stave|letter)\s+"
+    rf"{_DIVISION_NUMBER}(?:[.:]|\s*[-–—]\s*|\s*$)"
+    f"|第[〇零一二三四五六七八九十百千两0-9]+[回章节節卷部篇集幕])")
+MAX_DIVISION_WORDS = 30  # "CHAPTER 73. Stubb and Flask kill a Right Whale; and Then Have a Talk over Him."
+MAX_SHOUTED_WORDS = 8
 # A title's underline or overline in reStructuredText and setext Markdown: "=====", "-----".
 UNDERLINE = re.compile(r"^\s*([=\-~*^#+_`:.'\"])\1{2,}\s*$")
 MAX_SENTENCE_CHARS = 1000  # a run of text with no space at all is cut this often
 CODE_SYMBOLS = set("{}()[]<>=;_/\\|#$@`*&^~")
+WORD_EDGE_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_+(?=[A-Za-z0-9])|(?<=[A-Za-z0-9])_+(?![A-Za-z0-9])")
 
 
 @dataclass(frozen=True)
@@ -162,7 +175,8 @@ def is_code_like(line: str) -> bool:
     if CODE_START.match(line) or (line.startswith("    ") and not LIST_MARKER.match(line)
                                   and not re.search(r"[.!?。]\s*$", stripped)):
         return True
-    n_symbols = sum(1 for char in stripped if char in CODE_SYMBOLS)
+    # An underscore opening or closing a word is _emphasis_, not code: only snake_case counts.
+    n_symbols = sum(1 for char in WORD_EDGE_UNDERSCORE.sub("", stripped) if char in CODE_SYMBOLS)
     words = stripped.split()
     dense_symbols = n_symbols / len(stripped) > 0.12
     statement_end = stripped.endswith((";", "{", "}")) and n_symbols >= 3
@@ -171,12 +185,39 @@ def is_code_like(line: str) -> bool:
 
 
 def is_heading(unit: str, alone_in_block: bool) -> bool:
-    """A short line with no sentence-final punctuation, alone in its block or numbered."""
+    """A short line with no sentence-final punctuation, alone in its block or numbered; or,
+    alone in its block, a book's division ("CHAPTER 1. Loomings.", "第一回"), final stop or not."""
     stripped = unit.strip()
-    if not stripped or "\n" in stripped or re.search(r"[.!?。！？；:：,，]$", stripped):
+    if not stripped or "\n" in stripped:
         return False
     short = count_words(stripped) <= (12 if not CJK_RE.search(stripped) else 20)
+    if re.search(r"[.!?。！？；:：,，]$", stripped):
+        return alone_in_block and (is_division_heading(stripped) or _is_shouted_title(stripped))
     return short and (alone_in_block or bool(SECTION_NUMBER.match(stripped)))
+
+
+def is_division_heading(line: str) -> bool:
+    """ "CHAPTER 73. Stubb and Flask kill a Right Whale", "Book II.", "第一回 ..." (a division's
+    title may be long)."""
+    stripped = line.strip()
+    return bool(DIVISION_HEADING.match(stripped)) and count_words(stripped) <= MAX_DIVISION_WORDS
+
+
+def _is_shouted_title(line: str) -> bool:
+    """A few words in capitals: "PRELUDE.", "OLD AND YOUNG." """
+    letters = [char for char in line if char.isalpha()]
+    return len(letters) >= 2 and all(char.isupper() for char in letters) \
+        and count_words(line) <= MAX_SHOUTED_WORDS and not CJK_RE.search(line)
+
+
+def _continues_heading(heading: str, line: str) -> bool:
+    """Whether `line` goes on a division heading: its wrapped title (the heading has no final
+    stop yet), or a title in capitals under it ("BOOK II." / "OLD AND YOUNG.")."""
+    if not is_division_heading(heading):
+        return False
+    wrapped = not re.search(r"[.!?]$", heading.strip()) and \
+        count_words(heading) + count_words(line) <= MAX_DIVISION_WORDS
+    return wrapped or _is_shouted_title(line.strip())
 
 
 def _is_title(line: str) -> bool:
@@ -216,8 +257,11 @@ def _units(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
         line = text[line_start:line_end]
         if not line.strip() or (UNDERLINE.match(line) and number not in titles):
             continue  # title decorations and rules belong to no unit
-        if number in titles:
+        if number in titles or is_division_heading(line):
             units.append([line_start, line_end, "heading"])
+        elif units and units[-1][2] == "heading" and \
+                _continues_heading(text[units[-1][0]:units[-1][1]], line):
+            units[-1][1] = line_end
         elif is_code_like(line):
             units.append([line_start, line_end, "code"])
         elif LIST_MARKER.match(line):
@@ -241,12 +285,12 @@ def _previous_word(text: str, position: int) -> str:
 
 def _is_english_boundary(text: str, dot_start: int, dot_end: int) -> bool:
     """Whether the `.!?` run at dot_start (closing quotes included up to dot_end) ends one."""
-    if text[dot_start] != ".":
-        return True
     following = text[dot_end:].lstrip()
     if not following:
         return True
-    word = _previous_word(text, dot_start).lstrip("(\"'[“‘")
+    if text[dot_start] != ".":  # “Why not?” said he: a lower-case word goes on the sentence
+        return not following[0].islower()
+    word = _previous_word(text, dot_start).lstrip("(\"'[“‘_*")  # "_Mrs." in _italics_
     token = word.lower()
     next_char = following[0]
     if token in ABBREVIATIONS and token != "etc":
