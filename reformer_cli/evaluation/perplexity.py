@@ -26,7 +26,7 @@ def evaluate_text(loaded, text: str, device) -> TextReport:
     import numpy as np
 
     from reformer_cli.data.windows import evaluation_batches
-    from reformer_cli.training.setup import eval_set_for
+    from reformer_cli.training.prepared import eval_set_for
     from reformer_cli.training.trainer import evaluate
 
     config = loaded.config

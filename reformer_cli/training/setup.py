@@ -9,12 +9,10 @@ or a corpus shorter than one window leaves no half-made run folder behind.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import tempfile
-import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +21,9 @@ from typing import Callable
 from reformer_cli import checkpoint as ckpt
 from reformer_cli.config.device import resolve_device
 from reformer_cli.config.load import config_file_model_keys, load_run_config
-from reformer_cli.errors import ConfigError, InputError, ResourceError
+from reformer_cli.errors import ConfigError, InputError
+from reformer_cli.training.pair_data import prepare_pairs
+from reformer_cli.training.prepared import PreparedData, eval_set_for
 
 # Settings a resumed run may not change: they define the model, the tokens or the windows.
 FIXED_ON_RESUME = ("data.seq_len", "data.tokenizer", "data.vocab_size", "data.task")
@@ -46,18 +46,6 @@ class TrainRequest:
     resume: str | None = None  # "auto" or a checkpoint / run folder
     init_from: str | None = None  # start a new run from these weights (and their tokenizer)
     prepare_only: bool = False  # tokenize into the shard folder (pairs: prepare them), then stop
-
-
-@dataclass
-class PreparedData:
-    tokenizer: object
-    sampler: object  # WindowSampler | SummarizationExamples
-    eval_set: object  # train.EvalSet | None (no validation text)
-    fingerprint: str  # identifies the training tokens, checked on resume
-    train_tokens: int
-    warnings: list[str] = field(default_factory=list)  # for the user, e.g. a lowered vocabulary
-    shards: object = None  # shards.prepare.PreparedShards (language models)
-    keep_alive: object = None  # the temporary shard folder of a call without one
 
 
 def resolve_run(request: TrainRequest, initial_weights: Path | None = None):
@@ -152,7 +140,7 @@ def prepare_data(paths: list[str], config, tokenizer=None, data_dir: str | Path 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         if data.task in ("summarize", "extract"):
-            prepared = _prepare_summarization(paths, config, tokenizer, data_dir, on_event)
+            prepared = prepare_pairs(paths, config, tokenizer, data_dir, on_event)
         else:
             prepared = _prepare_language_model(paths, config, tokenizer, data_dir, on_event)
     prepared.warnings = [str(warning.message) for warning in caught]
@@ -182,164 +170,12 @@ def _prepare_language_model(paths, config, tokenizer, data_dir, on_event) -> Pre
                         shards=shards, keep_alive=temporary)
 
 
-def _prepare_summarization(paths, config, tokenizer, data_dir=None, on_event=None) -> PreparedData:
-    """Pair examples, reused from `data_dir` (data/pair_cache.py) when they were prepared there
-    from the same pairs, settings, tokenizer and code; prepared and kept there otherwise."""
-    from reformer_cli.data.extraction import ExtractionExamples
-    from reformer_cli.data.pair_cache import examples_file, examples_key, load_prepared
-    from reformer_cli.data.split import split_validation_pairs
-    from reformer_cli.data.summarization import SummarizationExamples
-    from reformer_cli.shards.prepare import DataEvent
-    from reformer_cli.text.reading import read_summarization_pairs
-
-    data, train = config.data, config.train
-    if not paths:
-        raise InputError("no input given", "pass a JSONL file of {document, summary} pairs")
-    pairs = [pair for path in paths for pair in read_summarization_pairs(path, data.encoding)]
-    if data.val_path:
-        train_pairs, val_pairs = pairs, read_summarization_pairs(data.val_path, data.encoding)
-    else:
-        train_pairs, val_pairs = split_validation_pairs(pairs, data.val_fraction)
-    emit = on_event or (lambda event: None)
-    tokenizer = _pair_tokenizer(config, tokenizer, train_pairs, data_dir, emit)
-    examples = ExtractionExamples if data.task == "extract" else SummarizationExamples
-    cache = None if data_dir is None else examples_file(data_dir, examples_key(
-        data.task, data.seq_len, tokenizer.fingerprint(), train_pairs, val_pairs))
-    reused = load_prepared(cache) if cache is not None else None
-    if reused is not None:
-        sampler, val_examples = (None if split is None else examples.from_arrays(
-            split.inputs, split.targets, data.seq_len, train.seed, split.stats)
-            for split in (reused.train, reused.val))
-        emit(DataEvent("pairs", {"stage": "reused", "documents": len(pairs), "path": str(cache)}))
-    else:
-        sampler, val_examples = _build_pair_examples(examples, config, train_pairs, val_pairs,
-                                                     tokenizer, emit)
-        if cache is not None and _keep_pair_examples(cache, sampler, val_examples):
-            emit(DataEvent("pairs", {"stage": "kept", "documents": len(pairs), "path": str(cache)}))
-    eval_set = None
-    if val_examples is not None:
-        batches = val_examples.evaluation_batches(train.batch_size, train.eval_batches)
-        eval_set = eval_set_for(batches, tokenizer, per_sentence=data.task == "extract")
-    fingerprint = _fingerprint(sampler.inputs.tobytes() + sampler.targets.tobytes())
-    return PreparedData(tokenizer, sampler, eval_set, fingerprint, int(sampler.inputs.size))
-
-
-def _known_tokenizer(config, tokenizer):
-    """The tokenizer given (a resumed or --init-from run), named (data.tokenizer_model) or the
-    byte one; None when a SentencePiece model is to be trained on the text."""
-    from reformer_cli.text.tokenizer import ByteTokenizer, load_tokenizer
-
-    if tokenizer is not None:
-        return tokenizer
-    if config.data.tokenizer_model:
-        return load_tokenizer(config.data.tokenizer_model)
-    return ByteTokenizer() if config.data.tokenizer == "byte" else None
-
-
-def _pair_tokenizer(config, tokenizer, train_pairs, data_dir, emit):
-    """The known tokenizer; else the SentencePiece model trained on these pairs before, kept in
-    `data_dir` (what its training adjusted is said again); else one trained now and kept."""
-    from reformer_cli.data.pair_cache import (
-        TrainedTokenizer,
-        load_tokenizer_record,
-        save_tokenizer,
-        tokenizer_file,
-        tokenizer_key,
-    )
-    from reformer_cli.shards.prepare import DataEvent
-    from reformer_cli.text.tokenizer import SentencePieceTokenizer, train_sentencepiece
-
-    known = _known_tokenizer(config, tokenizer)
-    if known is not None:
-        return known
-    data = config.data
-    path = None if data_dir is None else \
-        tokenizer_file(data_dir, tokenizer_key(data.vocab_size, config.train.seed, train_pairs))
-    record = load_tokenizer_record(path) if path is not None else None
-    if record is not None:
-        for note in record.notes:
-            warnings.warn(note, stacklevel=2)
-        return SentencePieceTokenizer(record.model_proto, record.notes, record.character_coverage)
-    texts = [text for pair in train_pairs for text in pair]
-    emit(DataEvent("pairs", {"stage": "tokenizer", "texts": len(texts), "vocab_size": data.vocab_size}))
-    trained = train_sentencepiece(texts, data.vocab_size, seed=config.train.seed)
-    if path is not None:
-        _keep(lambda: save_tokenizer(path, TrainedTokenizer(
-            trained.model_proto, list(trained.notes), trained.character_coverage)))
-    return trained
-
-
-def _build_pair_examples(examples, config, train_pairs, val_pairs, tokenizer, emit):
-    """(training examples, validation examples or None)."""
-    from reformer_cli.shards.prepare import DataEvent
-
-    data, train = config.data, config.train
-    total, done, started = len(train_pairs) + len(val_pairs), [0], time.perf_counter()
-
-    def one_more_document() -> None:  # labels and windows of the pairs take minutes for thousands
-        done[0] += 1
-        emit(DataEvent("pairs", {"stage": "examples", "done": done[0], "total": total,
-                                 "elapsed": time.perf_counter() - started}))
-
-    workers = data.workers or os.cpu_count() or 1
-    sampler = examples(train_pairs, tokenizer, data.seq_len, seed=train.seed,
-                       on_document=one_more_document, workers=workers)
-    val_examples = None
-    if val_pairs:
-        val_examples = examples(val_pairs, tokenizer, data.seq_len, seed=train.seed,
-                                on_document=one_more_document, workers=workers)
-    return sampler, val_examples
-
-
-def _keep_pair_examples(cache: Path, sampler, val_examples) -> bool:
-    """Save the examples for the next start; True when they were saved."""
-    from reformer_cli.data.pair_cache import PreparedPairs, PreparedSplit, save_prepared
-
-    def split(examples):
-        return None if examples is None else \
-            PreparedSplit(examples.inputs, examples.targets, examples.stats())
-
-    return _keep(lambda: save_prepared(cache, PreparedPairs(split(sampler), split(val_examples))))
-
-
-def _keep(save: Callable[[], None]) -> bool:
-    """save(); a disk that refuses costs the next start the preparation again, not this run,
-    so it is a warning (and False)."""
-    try:
-        save()
-    except ResourceError as error:
-        warnings.warn(f"{error.message}; training goes on, and the next start prepares the pairs "
-                      "again", stacklevel=3)
-        return False
-    return True
-
-
-def eval_set_for(batches: list, tokenizer, per_sentence: bool = False):
-    """Fixed validation batches plus the characters (or bytes) of the text their targets score;
-    `per_sentence` (extraction): the number of sentence labels."""
-    from reformer_cli.core.head_loss import IGNORE_INDEX
-    from reformer_cli.training.trainer import EvalSet
-
-    if tokenizer.kind == "byte" or per_sentence:
-        scored = sum(int((targets != IGNORE_INDEX).sum()) for _, targets in batches)
-        return EvalSet(batches, scored, unit="sentence" if per_sentence else "byte")
-    characters = 0
-    for _, targets in batches:
-        for row in targets:
-            characters += len(tokenizer.decode(row[row != IGNORE_INDEX].tolist()))
-    return EvalSet(batches, characters, unit="char")
-
-
-def _fingerprint(payload: bytes) -> str:
-    return hashlib.sha256(payload).hexdigest()[:32]
-
-
 def _prepare_once(request, config, tokenizer, run_dir: Path, data_dir: Path, launched,
                   on_event) -> PreparedData:
     """prepare_data for this process. Under torchrun rank 0 prepares first and the others then
     find its shards or prepared pairs (the lock in shards/prepare.py also serialises runs sharing
-    a shard folder). A
-    failure in a run folder this call created removes it: bad input leaves no half-made run."""
+    a shard folder). A failure in a run folder this call created removes it: bad input leaves no
+    half-made run."""
     created = not run_dir.exists()
     try:
         if launched is None:
