@@ -141,8 +141,13 @@ def test_a_books_divisions_are_headings_even_with_a_final_stop():
     assert [s.kind for s in chinese] == ["heading", "sentence"]
     # Sentences that merely start with such a word stay sentences.
     for prose in ("Chapter 3 describes the method.", "Act quickly.", "Book 1 of 3 is done.",
-                  "Section 2 of this memo is normative.", "Part of the text is quoted."):
+                  "Section 2 of this memo is normative.", "Part of the text is quoted.",
+                  "Section 4.2 of RFC 2865 applies."):
         assert [s.kind for s in split_sentences(prose)] == ["sentence"], prose
+    # Nor does a wrapped line of a paragraph that happens to begin with one.
+    wrapped = "The client MUST send the request described in\nSection 4. The server then replies."
+    assert texts(wrapped) == ["The client MUST send the request described in Section 4.",
+                              "The server then replies."]
 
 
 def test_emphasis_marks_do_not_hide_an_abbreviation_or_make_code():

@@ -48,7 +48,7 @@ _DIVISION_NUMBER = (r"(?:[0-9]+|[IVXLCDM]+|(?i:one|two|three|four|five|six|seven
                     r"twenty|the (?:first|last)))")
 DIVISION_HEADING = re.compile(
     r"(?:(?i:chapter|book|part|volume|section|canto|act|scene|stave|letter)\s+"
-    rf"{_DIVISION_NUMBER}(?:[.:]|\s*[-–—]\s*|\s*$)"
+    rf"{_DIVISION_NUMBER}(?:[.:](?:\s|$)|\s*[-–—]\s|\s*$)"
     f"|第[〇零一二三四五六七八九十百千两0-9]+[回章节節卷部篇集幕])")
 MAX_DIVISION_WORDS = 30  # "CHAPTER 73. Stubb and Flask kill a Right Whale; and Then Have a Talk over Him."
 MAX_SHOUTED_WORDS = 8
@@ -220,6 +220,12 @@ def _continues_heading(heading: str, line: str) -> bool:
     return wrapped or _is_shouted_title(line.strip())
 
 
+def _in_paragraph(units: list[list]) -> bool:
+    """Whether the next line would go on prose or a list item: a wrapped line that begins
+    "Chapter 2. The ..." is the middle of a sentence, not a heading."""
+    return bool(units) and units[-1][2] in ("prose", "list")
+
+
 def _is_title(line: str) -> bool:
     """A line that an underline makes a heading: short, not code, not ending a sentence."""
     stripped = line.strip()
@@ -257,7 +263,7 @@ def _units(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
         line = text[line_start:line_end]
         if not line.strip() or (UNDERLINE.match(line) and number not in titles):
             continue  # title decorations and rules belong to no unit
-        if number in titles or is_division_heading(line):
+        if number in titles or (is_division_heading(line) and not _in_paragraph(units)):
             units.append([line_start, line_end, "heading"])
         elif units and units[-1][2] == "heading" and \
                 _continues_heading(text[units[-1][0]:units[-1][1]], line):
