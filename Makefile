@@ -46,7 +46,8 @@ demo: setup
 # score sentences from all the pairs (--config extract, SCORER_STEPS steps): the step counts the
 # shipped model was trained for, so a faster machine does the same training (about 35 minutes on
 # a 2-core CPU); the full-precision run stays in models/summarizer. Last, the English keyword
-# weights are fitted on 1,000 of the RFCs (under a minute). Dev-set ROUGE: bench/summarization.py.
+# weights are fitted on 1,000 of the RFCs (under a minute) and the phrase prior on all of them
+# (under a minute). Dev-set ROUGE: bench/summarization.py.
 SUMMARIZATION_DATA ?= ../shared/data/summarization
 READER_STEPS ?= 948
 SCORER_STEPS ?= 1733
@@ -61,6 +62,7 @@ summarizer: setup
 	$(BIN)/reformer train $(SUMMARIZATION_DATA)/rfc_abstract.train.jsonl.xz $(SUMMARIZATION_DATA)/zh_classics_huimu.train.jsonl.xz --config extract --init-from models/summarizer-reader --set model.dropout=0.0 --set train.time_budget=null --out models/summarizer --steps $(SCORER_STEPS)
 	$(BIN)/python -c "from reformer_cli.checkpoint import save_inference_copy; save_inference_copy('models/summarizer', '$(SHIPPED)')"
 	$(BIN)/python -m reformer_cli.shipped_models.fit_keywords $(SUMMARIZATION_DATA)/rfc_abstract.train.jsonl.xz --documents 1000 --seed 0
+	$(BIN)/python -m reformer_cli.shipped_models.fit_phrases $(SUMMARIZATION_DATA)/rfc_abstract.train.jsonl.xz
 
 # The whole suite (what CI runs).
 test: setup

@@ -171,9 +171,10 @@ def test_the_model_exponent_goes_from_the_model_free_method_to_the_model(scorer_
         without = summarize_learned(document, scorer_root / "models" / "scorer", options,
                                     scoring=ScoringConfig(model_exponent=0.0))
         # A model of the user's own scales centrality and the lead prior, not the keyword
-        # density that was chosen with the shipped scorer.
+        # density and phrase prior that were chosen with the shipped scorer.
         assert without.text == summarize_extractive(
-            document, options.budget, config=ScoringConfig(keyword_exponent=0.0)).text
+            document, options.budget,
+            config=ScoringConfig(keyword_exponent=0.0, phrase_weight=0.0)).text
         only = summarize_learned(document, scorer_root / "models" / "scorer", options,
                                  scoring=ScoringConfig(model_exponent=8.0))
         assert only.method == "learned" and len(only.sentences) == 1

@@ -1,7 +1,8 @@
 """Models that ship with the tool, made by `make summarizer`: sentence scorers, one checkpoint
-folder each (fp16 weights), and keyword weights, one JSON file each (fit_keywords.py).
-`reformer summarize` uses a language's sentence scorer by default; a language without one gets
-the model-free extractive method. Keyword weights serve both methods."""
+folder each (fp16 weights), keyword weights, one JSON file each (fit_keywords.py), and phrase
+priors, one xz-compressed table each (fit_phrases.py). `reformer summarize` uses a language's
+sentence scorer by default; a language without one gets the model-free extractive method. Keyword
+weights and phrase priors serve both methods."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from pathlib import Path
 SHIPPED_DIR = Path(__file__).resolve().parent
 SUMMARIZERS = {"en": "summarizer-en"}  # document language -> folder of its sentence scorer
 KEYWORDS = {"en": "keywords-en.json"}  # document language -> its keyword weights
+PHRASES = {"en": "phrases-en.tsv.xz"}  # document language -> its phrase prior
 
 
 def shipped_summarizer(language: str) -> Path | None:
@@ -21,6 +23,12 @@ def shipped_summarizer(language: str) -> Path | None:
 def shipped_keywords(language: str) -> Path | None:
     """The keyword weights shipped for `language`, or None."""
     name = KEYWORDS.get(language)
+    return SHIPPED_DIR / name if name and (SHIPPED_DIR / name).is_file() else None
+
+
+def shipped_phrases(language: str) -> Path | None:
+    """The phrase prior shipped for `language`, or None."""
+    name = PHRASES.get(language)
     return SHIPPED_DIR / name if name and (SHIPPED_DIR / name).is_file() else None
 
 

@@ -3,9 +3,9 @@ reads the document and gives every candidate sentence a probability of belonging
 That probability, relative to the document's mean, scales the model-free score (raised to
 ScoringConfig.model_exponent, chosen on the dev sets): the model adds what it learned from the
 pairs to the lead prior and centrality it cannot see across windows (and, for the shipped
-scorer, to the keyword density it was measured with). The model-free method's selection then
-fills the budget (redundancy and coverage penalties, whole sentences, document
-order).
+scorer, to the keyword density and phrase prior it was measured with). The model-free
+method's selection then fills the budget (redundancy and coverage penalties, whole sentences,
+document order).
 
 The document is laid out as in training (data/extraction.py): sentences with a <sep> after each
 candidate, in windows of the trained length cut between sentences and padded with </s>. A
@@ -74,9 +74,10 @@ def summarize_learned(text: str, model_dir: str | Path, options: SummarizeOption
     context = min(loaded.config.data.seq_len, loaded.model.config.max_seq_len)
     keep = score_sentences(loaded.model, loaded.tokenizer, sentences, features.candidates, context)
     if not is_shipped(loaded.path):
-        # The keyword weights were chosen with the shipped scorer; a model of the user's own
-        # learned its own notion of what matters (on their documents), which they could blur.
-        scoring = dataclasses.replace(scoring, keyword_exponent=0.0)
+        # The keyword weights and the phrase prior were chosen with the shipped scorer; a model
+        # of the user's own learned its own notion of what matters (on their documents), which
+        # they could blur.
+        scoring = dataclasses.replace(scoring, keyword_exponent=0.0, phrase_weight=0.0)
     scores = sentence_scores(language, sentences, features, scoring) \
         * (keep / keep.mean()) ** scoring.model_exponent
     chosen = select_sentences(sentences, features, scores, budget, scoring)

@@ -75,6 +75,8 @@ class ScoringConfig:
     # With shipped keyword weights (keywords.py): the score times (keyword density + floor) ** this.
     keyword_exponent: float = 0.5
     keyword_floor: float = 1e-6
+    # With a shipped phrase prior (phrases.py): the score times exp(weight * the prior).
+    phrase_weight: float = 1.0
     # Languages that select by term salience with coverage (salience.py) instead of centrality.
     salience_languages: tuple[str, ...] = ("zh",)
     salience_parts: int = 10  # the document's equal runs for a term's inverse part frequency
