@@ -3,13 +3,11 @@ generated its data, the term features against a plain count, the JSON the weight
 fitting command, and what the shipped weights do to English ROUGE on the dev sets."""
 
 import json
-import subprocess
-import sys
-from pydoc_data.topics import topics
 
 import numpy as np
 import pytest
 from dev_sets import DEV, NO_DATA, model_free_rouge
+from fitting_commands import check_fitting_command
 
 from reformer_cli.summarize.extractive import read_sentences
 from reformer_cli.summarize.keywords import (
@@ -81,23 +79,8 @@ def test_english_has_shipped_weights_and_chinese_has_none():
 
 
 def test_the_fitting_command_writes_weights_and_rejects_a_bad_file(tmp_path):
-    keys = sorted(topics)[:60]
-    pairs = tmp_path / "pairs.jsonl"
-    pairs.write_text("\n".join(json.dumps({"document": topics[key], "summary": key})
-                               for key in keys if len(topics[key]) > 500), encoding="utf-8")
-    out = tmp_path / "keywords.json"
-    command = [sys.executable, "-m", "reformer_cli.shipped_models.fit_keywords"]
-    result = subprocess.run([*command, str(pairs), "--documents", "20", "--out", str(out)],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
+    out = check_fitting_command(tmp_path, "fit_keywords", "keywords.json", lambda key, text: key)
     assert "20 pairs of pairs.jsonl" in KeywordModel.from_json(out.read_text()).fitted_on
-    before = out.read_text()
-    (tmp_path / "bad.jsonl").write_text("not json\n", encoding="utf-8")
-    result = subprocess.run([*command, str(tmp_path / "bad.jsonl"), "--out", str(out)],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 2
-    assert len(result.stderr.strip().splitlines()) == 1 and "not valid JSON" in result.stderr
-    assert out.read_text() == before  # nothing already written is lost
 
 
 @pytest.mark.skipif(not (DEV / "peps_abstract.dev.jsonl").exists(),

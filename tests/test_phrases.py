@@ -5,12 +5,11 @@ it (the model-free method, the shipped scorer, a user's own scorer)."""
 import json
 import lzma
 import math
-import subprocess
-import sys
 from pydoc_data.topics import topics
 
 import numpy as np
 import pytest
+from fitting_commands import check_fitting_command, run_fitting
 
 from reformer_cli.summarize.extractive import read_sentences, sentence_scores
 from reformer_cli.summarize.phrases import (
@@ -100,27 +99,13 @@ def test_the_prior_scales_the_model_free_score_by_its_exponential():
 
 
 def test_the_fitting_command_writes_a_table_and_rejects_a_bad_file(tmp_path):
-    keys = sorted(topics)[:60]
-    pairs = tmp_path / "pairs.jsonl"
-    pairs.write_text("\n".join(json.dumps({"document": topics[key], "summary": topics[key][:300]})
-                               for key in keys if len(topics[key]) > 500), encoding="utf-8")
-    out = tmp_path / "phrases.tsv.xz"
-    command = [sys.executable, "-m", "reformer_cli.shipped_models.fit_phrases"]
-    result = subprocess.run([*command, str(pairs), "--documents", "20", "--out", str(out)],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
+    out = check_fitting_command(tmp_path, "fit_phrases", "phrases.tsv.xz",
+                                lambda key, text: text[:300])
     written = PhrasePrior.from_bytes(out.read_bytes())
     assert written.fitted_on == "20 pairs of pairs.jsonl (seed 0)" and written.log_odds
-    before = out.read_bytes()
-    (tmp_path / "bad.jsonl").write_text("not json\n", encoding="utf-8")
-    result = subprocess.run([*command, str(tmp_path / "bad.jsonl"), "--out", str(out)],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 2
-    assert len(result.stderr.strip().splitlines()) == 1 and "not valid JSON" in result.stderr
-    (tmp_path / "chinese.jsonl").write_text(json.dumps({"document": "第一回 天下大勢，分久必合。",
-                                                        "summary": "天下"}, ensure_ascii=False),
-                                            encoding="utf-8")
-    result = subprocess.run([*command, str(tmp_path / "chinese.jsonl"), "--out", str(out)],
-                            capture_output=True, text=True, timeout=300)
+    chinese = tmp_path / "chinese.jsonl"
+    chinese.write_text(json.dumps({"document": "第一回 天下大勢，分久必合。", "summary": "天下"},
+                                  ensure_ascii=False), encoding="utf-8")
+    result = run_fitting("fit_phrases", chinese, "--out", out)
     assert result.returncode == 2 and "no English document/summary pairs" in result.stderr
-    assert out.read_bytes() == before  # nothing already written is lost
+    assert PhrasePrior.from_bytes(out.read_bytes()).log_odds == written.log_odds
