@@ -23,7 +23,7 @@ import numpy as np
 
 from reformer_cli.evaluation.rouge import reference_length, rouge
 from reformer_cli.summarize.extractive import read_sentences, select_sentences, sentence_scores
-from reformer_cli.summarize.phrases import fit_phrase_prior, phrase_scores, word_pairs
+from reformer_cli.summarize.phrases import fit_phrase_prior, word_pairs
 from reformer_cli.summarize.scoring import ScoringConfig
 from reformer_cli.summarize.selection import Budget
 from reformer_cli.text.reading import read_summarization_records
@@ -47,16 +47,14 @@ def split(records: list[dict]) -> tuple[list[dict], list[dict]]:
 
 
 def rouge_rows(held: list[dict], prior, weight: float) -> np.ndarray:
-    """(len(held), 3) ROUGE-1/2/L F1 x100 of the model-free method with the prior at `weight`."""
-    config = ScoringConfig(phrase_weight=0.0)  # the shipped prior saw these documents
+    """(len(held), 3) ROUGE-1/2/L F1 x100 of the model-free method with `prior` (not the shipped
+    one, which saw these documents) at `weight`."""
+    config = ScoringConfig(phrase_weight=weight)
     rows = []
     for record in held:
         length = reference_length(record["summary"], "en")
         language, sentences, features = read_sentences(record["document"], "en", config)
-        scores = sentence_scores(language, sentences, features, config)
-        if weight:
-            texts = [sentences[i].text for i in features.candidates]
-            scores = scores * np.exp(weight * phrase_scores(texts, prior))
+        scores = sentence_scores(language, sentences, features, config, phrase_prior=prior)
         chosen = select_sentences(sentences, features, scores, Budget(max_words=length), config)
         summary = "\n".join(sentence.text for sentence in chosen)
         rows.append([score * 100 for score in rouge(summary, record["summary"], "en").as_tuple()])

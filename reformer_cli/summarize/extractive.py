@@ -11,7 +11,7 @@ import numpy as np
 
 from reformer_cli.errors import InputError
 from reformer_cli.summarize.keywords import keyword_density, shipped_keyword_model
-from reformer_cli.summarize.phrases import phrase_scores, shipped_phrase_prior
+from reformer_cli.summarize.phrases import PhrasePrior, phrase_scores, shipped_phrase_prior
 from reformer_cli.summarize.salience import select_by_salience
 from reformer_cli.summarize.scoring import (
     ScoringConfig,
@@ -44,16 +44,17 @@ def summarize_extractive(text: str, budget: Budget | None = None, language: str 
 
 
 def sentence_scores(language: str, sentences: list[Sentence], features: SentenceFeatures,
-                    config: ScoringConfig) -> np.ndarray:
+                    config: ScoringConfig, phrase_prior: PhrasePrior | None = None) -> np.ndarray:
     """(n_candidates,) centrality and lead prior (combine_scores), times the keyword density to
     the power config.keyword_exponent where weights ship for the language, and times
-    exp(config.phrase_weight * the phrase prior) where a phrase prior ships for it."""
+    exp(config.phrase_weight * the phrase prior) where a phrase prior ships for it (or
+    `phrase_prior` is given: one fitted without the documents a benchmark holds out)."""
     scores = combine_scores(features, config)
     model = shipped_keyword_model(language) if config.keyword_exponent else None
     if model is not None:
         density = keyword_density(sentences, features, model)
         scores = scores * (density + config.keyword_floor) ** config.keyword_exponent
-    prior = shipped_phrase_prior(language) if config.phrase_weight else None
+    prior = (phrase_prior or shipped_phrase_prior(language)) if config.phrase_weight else None
     if prior is not None:
         texts = [sentences[index].text for index in features.candidates]
         scores = scores * np.exp(config.phrase_weight * phrase_scores(texts, prior))
