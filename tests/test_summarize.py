@@ -242,6 +242,7 @@ def test_linear_fallback_equals_pairwise_without_threshold(monkeypatch):
 
 def test_feature_flags_quotes_sections_and_cues():
     from reformer_cli.summarize.scoring import (
+        OVERVIEW_HEADING,
         ROADMAP,
         _quote_flags,
         _section_flags,
@@ -255,7 +256,7 @@ def test_feature_flags_quotes_sections_and_cues():
             "Details\n\nThe rest of this document is organized as follows. Hashing is fast.")
     sentences = split_sentences(text)
     assert [s.kind for s in sentences][0] == "heading"
-    flags = dict(zip((s.text for s in sentences), _section_flags(sentences)))
+    flags = dict(zip((s.text for s in sentences), _section_flags(sentences, OVERVIEW_HEADING)))
     assert flags["It is short."] and not flags["Hashing is fast."]
     features = sentence_features(sentences, ScoringConfig())
     texts = [sentences[i].text for i in features.candidates]
@@ -263,6 +264,23 @@ def test_feature_flags_quotes_sections_and_cues():
     assert ROADMAP.search("The rest of this document is organized as follows.")
     roadmap = texts.index("The rest of this document is organized as follows.")
     assert features.form[roadmap] < features.form[texts.index("Hashing is fast.")]
+
+
+def test_a_sentence_under_a_heading_about_the_documents_surroundings_scores_lower():
+    from reformer_cli.summarize.scoring import combine_scores, sentence_features
+
+    body = "The cache keeps recent pages in memory and evicts the oldest page first."
+    text = (f"Motivation\n\nLookups are slow. {body}\n\nProtocol\n\nClients ask twice. {body}\n\n"
+            f"Acknowledgements\n\nThanks to many. {body}\n\nRejected Ideas\n\nA tree. {body}")
+    sentences = split_sentences(text)
+    features = sentence_features(sentences, ScoringConfig())
+    meta = {sentences[i].text: flag for i, flag in zip(features.candidates, features.meta)}
+    assert meta["Thanks to many."] == meta["A tree."] == 1
+    assert meta["Lookups are slow."] == meta["Clients ask twice."] == 0
+    penalised = combine_scores(features, ScoringConfig())
+    plain = combine_scores(features, ScoringConfig(meta_factor=1.0))
+    ratio = penalised / plain
+    np.testing.assert_allclose(ratio, np.where(features.meta == 1, ScoringConfig().meta_factor, 1.0))
 
 
 def test_a_line_that_goes_on_from_something_before_it_scores_as_a_fragment():

@@ -1,7 +1,8 @@
 """Sentence scores: directed degree centrality on TF-IDF cosine similarity (after PacSum),
 blended with a lead prior, boosted by Edmundson's cue and location features, and multiplied
 by form penalties (too short, too long, list items, lines that introduce code or lists,
-outline sentences, reported speech, lines that go on from something before them).
+outline sentences, reported speech, lines that go on from something before them) and by a
+penalty on sections about the document's surroundings (acknowledgements, history, rejected ideas).
 
 PacSum (Zheng & Lapata, 2019) splits degree centrality by direction: a sentence that many
 *later* sentences resemble introduces a topic, one that resembles *earlier* ones repeats it.
@@ -42,6 +43,14 @@ ROADMAP = re.compile(r"\b(?:remainder|rest) of (?:this|the) (?:document|memo|pap
 OVERVIEW_HEADING = re.compile(r"\b(?:abstract|summary|introduction|overview|purpose|scope|"
                               r"motivation|background|conclusions?)\b|摘要|概述|引言|總結|总结",
                               re.IGNORECASE)
+# Sections about the document's own history, process or surroundings rather than its content.
+META_HEADING = re.compile(r"\b(?:acknowledge?ments?|references|copyright|notices?|errata|"
+                          r"(?:version|change|revision|document) history|changes (?:from|since|to)|"
+                          r"contributors?|authors?'? address(?:es)?|appendix|footnotes|"
+                          r"rejected (?:ideas|alternatives|proposals)|open (?:issues|questions)|"
+                          r"withdrawal|rejection|reference implementation|backwards? compatibility|"
+                          r"(?:security|iana|privacy) considerations|how to teach|"
+                          r"security implications)\b|致謝|致谢|參考文獻|参考文献", re.IGNORECASE)
 OPEN_QUOTES, CLOSE_QUOTES = "「『“", "」』”"
 # How a line starts that goes on from something before it: a lower-case word (not an
 # identifier: "iOS", "malloc()", "x86_64" are not flagged), or a dash ("—_Tales of a Whale_.").
@@ -66,6 +75,7 @@ class ScoringConfig:
     fragment_factor: float = 0.3
     cue_bonus: float = 0.7  # "This document defines ..." (Edmundson's cue words)
     overview_bonus: float = 0.5  # under an "Introduction"/"Overview"/... heading
+    meta_factor: float = 0.3  # under an "Acknowledgements"/"Rejected Ideas"/... heading
     quote_factor: float = 0.3  # reported speech rarely summarises a narrative
     redundancy: float = 0.6  # MMR: penalty on similarity to sentences already chosen
     spread: float = 0.15  # coverage: penalty on closeness in the text to sentences chosen
@@ -93,6 +103,7 @@ class SentenceFeatures:
     form: np.ndarray  # (n_candidates,) product of the form penalties, in (0, 1]
     cue: np.ndarray  # (n_candidates,) 1 where a cue phrase occurs
     overview: np.ndarray  # (n_candidates,) 1 under an overview-like heading
+    meta: np.ndarray  # (n_candidates,) 1 under a heading about the document's surroundings
     quoted: np.ndarray  # (n_candidates,) 1 where the sentence starts inside a quotation
 
 
@@ -143,12 +154,12 @@ def directed_centrality(vectors: np.ndarray, threshold: float) -> tuple[np.ndarr
     return forward, backward
 
 
-def _section_flags(sentences: list[Sentence]) -> list[bool]:
-    """Per sentence: whether the nearest heading above it looks like an overview."""
+def _section_flags(sentences: list[Sentence], heading: re.Pattern) -> list[bool]:
+    """Per sentence: whether the nearest heading above it matches `heading`."""
     flags, current = [], False
     for sentence in sentences:
         if sentence.kind == "heading":
-            current = bool(OVERVIEW_HEADING.search(sentence.text))
+            current = bool(heading.search(sentence.text))
         flags.append(current)
     return flags
 
@@ -169,7 +180,8 @@ def _quote_flags(sentences: list[Sentence]) -> list[bool]:
 
 def sentence_features(sentences: list[Sentence], config: ScoringConfig) -> SentenceFeatures:
     candidates = candidate_indexes(sentences)
-    overview, quoted = _section_flags(sentences), _quote_flags(sentences)
+    overview, quoted = _section_flags(sentences, OVERVIEW_HEADING), _quote_flags(sentences)
+    meta = _section_flags(sentences, META_HEADING)
     term_lists = [terms(sentences[i].text) for i in candidates]
     vectors = tfidf_matrix(term_lists)
     forward, backward = directed_centrality(vectors, config.edge_threshold)
@@ -180,6 +192,7 @@ def sentence_features(sentences: list[Sentence], config: ScoringConfig) -> Sente
         form=np.array([_form_factor(sentences[i], config) for i in candidates]),
         cue=np.array([bool(CUE_PHRASE.search(sentences[i].text)) for i in candidates], float),
         overview=np.array([overview[i] for i in candidates], dtype=float),
+        meta=np.array([meta[i] for i in candidates], dtype=float),
         quoted=np.array([quoted[i] for i in candidates], dtype=float))
 
 
@@ -200,4 +213,5 @@ def combine_scores(features: SentenceFeatures, config: ScoringConfig) -> np.ndar
         return raw
     boost = (1.0 + config.cue_bonus * features.cue) * (1.0 + config.overview_bonus * features.overview)
     speech = 1.0 - (1.0 - config.quote_factor) * features.quoted
-    return (raw - raw.min() + 1e-6) * features.form * boost * speech
+    meta = 1.0 - (1.0 - config.meta_factor) * features.meta
+    return (raw - raw.min() + 1e-6) * features.form * boost * speech * meta
