@@ -286,7 +286,7 @@ def test_a_sentence_under_a_heading_about_the_documents_surroundings_scores_lowe
 def test_a_line_that_goes_on_from_something_before_it_scores_as_a_fragment():
     from reformer_cli.summarize.scoring import sentence_features
 
-    config = ScoringConfig()
+    config = ScoringConfig(min_words=1)  # lines of different lengths: only the fragment factor differs
     lines = ["or, THE WHALE of the north.", "—_Tales of a Whale Voyager to the Arctic Ocean_.",
              "Stubb and Flask kill a right whale.", "iOS keeps the whale in memory.",
              "x86_64 machines keep the whale in memory."]

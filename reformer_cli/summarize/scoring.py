@@ -65,7 +65,7 @@ class ScoringConfig:
     centrality_weight: float = 1.0
     position_weight: float = 0.5  # weight of the lead prior
     position_scale: float = 0.02  # the lead prior halves every `scale * n + 5` sentences
-    min_words: int = 4  # shorter sentences are scaled down linearly
+    min_words: int = 8  # shorter sentences are scaled down linearly
     max_words: int = 60  # longer ones are scaled down gently
     list_factor: float = 0.6  # list items are often fragments
     colon_factor: float = 0.5  # "... as follows:" introduces code or a list
