@@ -193,3 +193,35 @@ def test_loading_reads_arrays_only(tmp_path):
         arrays, train_inputs=np.array([Path("x")], dtype=object)))
     assert pair_cache.load_prepared(path) is None  # ... nor a pickled object
     assert pair_cache.load_prepared(tmp_path / "absent.npz") is None
+
+
+def test_a_folder_keeps_only_the_most_recently_used_files_of_each_kind(tmp_path):
+    """Every upgrade of the tool changes every key, so old files would pile up: writing one
+    deletes those of its kind beyond the KEEP_FILES most recently written or read back, and
+    nothing of another kind or name."""
+    import os
+    import time
+
+    tiny = pair_cache.PreparedPairs(pair_cache.PreparedSplit(
+        np.zeros((1, 4), np.int32), np.zeros((1, 4), np.int32), {"documents": 1}), None)
+    keys = [f"{index:032x}" for index in range(7)]
+    paths = [pair_cache.examples_file(tmp_path, key) for key in keys]
+    tokenizer = pair_cache.tokenizer_file(tmp_path, keys[0])
+    pair_cache.save_tokenizer(tokenizer, pair_cache.TrainedTokenizer(b"proto"))
+    strangers = [tmp_path / "notes.txt", tmp_path / "pairs-notes.npz", tmp_path / "shard-0.bin"]
+    for stranger in strangers:
+        stranger.write_text("not ours")
+    past = time.time() - 1000
+    for index, path in enumerate(paths[:6]):
+        pair_cache.save_prepared(path, tiny)
+        os.utime(path, (past + index, past + index))  # written in this order, a second apart
+    keep = pair_cache.KEEP_FILES
+
+    def kept():
+        return sorted(path for path in examples_files(tmp_path) if path not in strangers)
+
+    assert kept() == paths[6 - keep:6]
+    assert pair_cache.load_prepared(paths[6 - keep]) is not None  # read back: now the newest
+    pair_cache.save_prepared(paths[6], tiny)
+    assert kept() == sorted([paths[6 - keep], *paths[8 - keep:7]])
+    assert tokenizer.is_file() and all(stranger.is_file() for stranger in strangers)

@@ -8,7 +8,9 @@ source code of this package, which labels and cuts them. A SentencePiece model t
 pairs is kept too (its own file: the vocabulary size, the seed, the training pairs, the code), so
 that a later start finds it, then the examples made with it; a resumed run, which takes its
 tokenizer from the checkpoint, finds the same examples by the same fingerprint. Changed input
-or code therefore misses and prepares afresh; nothing is ever invalidated in place. Files are
+or code therefore misses and prepares afresh; nothing is ever invalidated in place. Since every
+upgrade of the tool misses too, a folder keeps only the KEEP_FILES most recently used files of
+each kind (a file read back counts as used): writing one deletes the older ones. Files are
 compressed NumPy archives read with allow_pickle=False: loading one runs no code from it.
 """
 
@@ -18,6 +20,8 @@ import functools
 import hashlib
 import io
 import json
+import os
+import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +34,10 @@ from reformer_cli.shards.format import disk_error, write_file_atomically
 CACHE_FORMAT = 1
 EXAMPLES_PREFIX, TOKENIZER_PREFIX, FILE_SUFFIX = "pairs-", "pairs-tokenizer-", ".npz"
 WHAT = "prepared pairs"  # in the message of a disk that refuses them
+KEEP_FILES = 4  # of each kind (examples, tokenizers) per folder, the most recently used
+# The names this module gives, by kind: nothing else in the folder is ever deleted.
+KINDS = (re.compile(re.escape(EXAMPLES_PREFIX) + r"[0-9a-f]{32}" + re.escape(FILE_SUFFIX)),
+         re.compile(re.escape(TOKENIZER_PREFIX) + r"[0-9a-f]{32}" + re.escape(FILE_SUFFIX)))
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 Pairs = Sequence[tuple[str, str]]
 Stored = TypeVar("Stored")
@@ -143,6 +151,39 @@ def _save_archive(path: Path, meta: dict, arrays: dict) -> None:
     except OSError as error:
         raise disk_error(path.parent, error, WHAT) from None
     write_file_atomically(path, buffer.getbuffer(), what=WHAT)
+    remove_least_recently_used(path)
+
+
+def remove_least_recently_used(path: Path, keep: int = KEEP_FILES) -> list[Path]:
+    """Delete the files of `path`'s kind in its folder beyond the `keep` most recently used
+    (modified or read back; `path` itself is never deleted); returns what was deleted. A file
+    that cannot be deleted stays: it costs disk, not the run."""
+    kind = next((pattern for pattern in KINDS if pattern.fullmatch(path.name)), None)
+    if kind is None:
+        return []
+    others = []
+    for other in path.parent.iterdir():
+        if other != path and kind.fullmatch(other.name):
+            try:
+                others.append((other.stat().st_mtime, other))
+            except OSError:
+                continue  # deleted meanwhile by another run
+    deleted = []
+    for _, other in sorted(others, reverse=True)[max(0, keep - 1):]:
+        try:
+            other.unlink()
+            deleted.append(other)
+        except OSError:
+            pass
+    return deleted
+
+
+def _mark_used(path: Path) -> None:
+    """Make a file read back the most recently used of its folder (a read-only folder: no)."""
+    try:
+        os.utime(path)
+    except OSError:
+        pass
 
 
 def _read_archive(path: Path, read: Callable[[dict, object], Stored | None]) -> Stored | None:
@@ -154,10 +195,13 @@ def _read_archive(path: Path, read: Callable[[dict, object], Stored | None]) -> 
             meta = json.loads(archive["meta"].tobytes().decode("utf-8"))
             if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT:
                 return None
-            return read(meta, archive)
+            stored = read(meta, archive)
     except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError, zipfile.BadZipFile,
             EOFError):
         return None
+    if stored is not None:
+        _mark_used(path)
+    return stored
 
 
 def _read_split(archive, name: str, meta: dict | None) -> PreparedSplit | None:
