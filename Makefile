@@ -64,13 +64,15 @@ summarizer: setup
 	$(BIN)/python -m reformer_cli.shipped_models.fit_keywords $(SUMMARIZATION_DATA)/rfc_abstract.train.jsonl.xz --documents 1000 --seed 0
 	$(BIN)/python -m reformer_cli.shipped_models.fit_phrases $(SUMMARIZATION_DATA)/rfc_abstract.train.jsonl.xz
 
-# The whole suite (what CI runs).
+# The whole suite (what CI runs), one pytest-xdist worker per core; a test file stays on one
+# worker, so a module's trained-model fixture is built once.
+PARALLEL := -n auto --dist loadfile
 test: setup
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q $(PARALLEL) tests
 
 # The edit loop: everything but the tests marked slow (long sequences, trained models).
 test-fast: setup
-	$(BIN)/python -m pytest -q -m "not slow" tests
+	$(BIN)/python -m pytest -q $(PARALLEL) -m "not slow" tests
 
 # pyflakes, pycodestyle, bugbear and isort, configured in pyproject.toml.
 lint: setup
