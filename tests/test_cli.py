@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import pytest
+from unreadable_file import HAS_UNREADABLE, NO_UNREADABLE, UNREADABLE
 
 from reformer_cli import __version__
 from reformer_cli.errors import ConfigError, InputError
@@ -41,6 +42,8 @@ def test_unknown_subcommand_is_a_usage_error_without_traceback():
     (["train", "corpus.txt", "--set", "train.lrr=0.1"], ConfigError, "did you mean train.lr"),
     (["summarize", "absent.txt"], InputError, "no such file"),
     (["continue", "absent.txt", "--model", "absent-model"], InputError, "absent.txt"),
+    pytest.param(["summarize", UNREADABLE], InputError, f"cannot read {UNREADABLE}",
+                 marks=pytest.mark.skipif(not HAS_UNREADABLE, reason=NO_UNREADABLE)),
 ])
 def test_reformer_errors_become_one_line(tmp_path, args, error, fragment):
     (tmp_path / "corpus.txt").write_text("some text\n" * 50)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from unreadable_file import HAS_UNREADABLE, NO_UNREADABLE, UNREADABLE
 
 from reformer_cli.config.run import DataConfig
 from reformer_cli.data.split import split_validation
@@ -260,6 +261,13 @@ def test_binary_files_in_folders_are_skipped_and_bad_files_named(tmp_path):
     with pytest.raises(InputError, match=r"bad.txt is not valid utf-8: byte 0xe9 at offset 10003"):
         prepare_shards([str(bad)], data_config(), 0, tmp_path / "s3", options=large())
     assert not (tmp_path / "s3" / fmt.INDEX_FILE).exists()
+
+
+@pytest.mark.skipif(not HAS_UNREADABLE, reason=NO_UNREADABLE)
+def test_a_file_that_fails_to_read_is_named_whoever_runs_the_tests(tmp_path):
+    with pytest.raises(InputError, match=f"cannot read {UNREADABLE}: Input/output error"):
+        prepare_shards([UNREADABLE], data_config(), 0, tmp_path / "s")
+    assert not (tmp_path / "s" / fmt.INDEX_FILE).exists()
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")
