@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from reformer_cli.errors import InputError
+from reformer_cli.summarize.citations import drop_citation_marks
 from reformer_cli.summarize.keywords import keyword_density, shipped_keyword_model
 from reformer_cli.summarize.phrases import PhrasePrior, phrase_scores, shipped_phrase_prior
 from reformer_cli.summarize.salience import select_by_salience
@@ -78,10 +79,17 @@ def read_sentences(text: str, language: str, config: ScoringConfig
 
 def select_sentences(sentences: list[Sentence], features: SentenceFeatures, scores: np.ndarray,
                      budget: Budget, config: ScoringConfig) -> list[SummarySentence]:
-    """The candidates chosen within `budget` for these scores, as summary sentences."""
+    """The candidates chosen within `budget` for these scores, as summary sentences, without
+    their citation marks where config.drop_citations."""
     texts = [sentences[i].text for i in features.candidates]
+    word_counts = [sentences[i].n_words for i in features.candidates]
+    if config.drop_citations:
+        shortened = [drop_citation_marks(text) for text in texts]
+        word_counts = [count if new is old else count_words(new)
+                       for old, new, count in zip(texts, shortened, word_counts)]
+        texts = shortened
     picks = select(texts, scores, features.vectors, budget, config.redundancy, config.spread,
-                   config.spread_scale, [sentences[i].n_words for i in features.candidates])
+                   config.spread_scale, word_counts)
     return summary_sentences(sentences, features.candidates, scores, picks)
 
 

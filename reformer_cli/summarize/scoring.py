@@ -80,6 +80,7 @@ class ScoringConfig:
     redundancy: float = 0.6  # MMR: penalty on similarity to sentences already chosen
     spread: float = 0.15  # coverage: penalty on closeness in the text to sentences chosen
     spread_scale: float = 0.01  # closeness decays over `scale * n + 1` sentences
+    drop_citations: bool = True  # "[19]" after a word is not summary content (citations.py)
     # The learned method: this score times (the model's keep probability / its mean) ** exponent.
     model_exponent: float = 0.5
     # With shipped keyword weights (keywords.py): the score times (keyword density + floor) ** this.
