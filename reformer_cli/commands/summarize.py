@@ -32,9 +32,11 @@ def summarize_command(
     sentences: Optional[int] = typer.Option(None, "--sentences", help="Number of sentences (default 5)."),
     ratio: Optional[float] = typer.Option(None, "--ratio", help="Fraction of the document's sentences."),
     max_words: Optional[int] = typer.Option(None, "--max-words",
-                                            help="Hard word budget (a CJK character counts as a word)."),
+                                            help="Hard word budget (a Chinese or Japanese "
+                                                 "character counts as a word)."),
     language: str = typer.Option("auto", "--language",
-                                 help="auto, en or zh (reported; mixed text is handled either way)."),
+                                 help="auto (detected), en, zh, ja or other (any other language: "
+                                      "the model-free method on the text's own words)."),
     output_format: str = typer.Option("text", "--format", help="text or json."),
     output: Optional[Path] = typer.Option(None, "--output", help="Write here instead of stdout."),
     max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens",

@@ -11,6 +11,7 @@ from typing import Callable
 
 from reformer_cli.evaluation.rouge import ROUGE_TYPES, reference_length, rouge
 from reformer_cli.summarize.summary import detect_language
+from reformer_cli.text.language import DOCUMENT_LANGUAGES
 
 # document, length (words; Chinese: characters), language -> the summary text
 Summarizer = Callable[[str, int, str], str]
@@ -20,7 +21,7 @@ Summarizer = Callable[[str, int, str], str]
 class EvalPair:
     document: str
     reference: str
-    language: str  # "en" or "zh"
+    language: str  # one of text/language.py's DOCUMENT_LANGUAGES
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,7 @@ def pairs_from_records(records: list[dict]) -> list[EvalPair]:
     the language detected in the document."""
     pairs = []
     for record in records:
-        language = record.get("lang") if record.get("lang") in ("en", "zh") else None
+        language = record.get("lang") if record.get("lang") in DOCUMENT_LANGUAGES else None
         pairs.append(EvalPair(record["document"], record["summary"],
                               language or detect_language(record["document"])))
     return pairs

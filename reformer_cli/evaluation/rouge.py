@@ -1,11 +1,12 @@
 """ROUGE-1/2/L F1 with the dev sets' rules, so every number compares with bench/summarization.py.
 
 Tokens: English as Google's rouge-score tokenizes them (lower case, runs of [a-z0-9], Porter
-stems of words over 3 letters); Chinese one token per letter or digit, punctuation and spaces
-dropped (rouge-score has no CJK tokenizer: its own would drop every Han character). The summary
-is first cut to the reference's length: its whitespace words (English) or its letters and digits
-(Chinese). ROUGE-L is the sentence-level LCS of the whole token sequences (rouge-score's
-"rougeL"). Scores are F1 in [0, 1].
+stems of words over 3 letters); Chinese and Japanese one token per letter or digit, punctuation
+and spaces dropped (rouge-score has no CJK tokenizer: its own would drop every Han character);
+other languages their lower-cased runs of letters and digits in any script, unstemmed (rouge-score
+would drop every letter outside a-z). The summary is first cut to the reference's length: its
+whitespace words, or its letters and digits (Chinese, Japanese). ROUGE-L is the sentence-level
+LCS of the whole token sequences (rouge-score's "rougeL"). Scores are F1 in [0, 1].
 
 The Porter stemmer is NLTK's (the one rouge-score uses, so scores match it exactly); it is
 imported only for English text.
@@ -19,8 +20,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from reformer_cli.errors import InputError
+from reformer_cli.text.language import CHARACTER_LANGUAGES
 
 NON_ALPHANUMERIC = re.compile(r"[^a-z0-9]+")
+ANY_ALPHANUMERIC_RUN = re.compile(r"[^\W_]+")
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL")
 STEMMER_MISSING = ("ROUGE on English text stems words with NLTK's Porter stemmer (as rouge-score "
                    "does), and NLTK is not installed")
@@ -49,9 +52,12 @@ def _porter_stem():
 
 
 def tokens(text: str, language: str) -> list[str]:
-    """ROUGE tokens of `text` ("zh": characters; anything else: stemmed English words)."""
-    if language == "zh":
+    """ROUGE tokens of `text`: characters (Chinese, Japanese), stemmed English words (English),
+    lower-cased words in any script ("other")."""
+    if language in CHARACTER_LANGUAGES:
         return [char for char in text if char.isalnum()]
+    if language == "other":
+        return ANY_ALPHANUMERIC_RUN.findall(text.lower())
     words = NON_ALPHANUMERIC.sub(" ", text.lower()).split()
     if not words:
         return []
@@ -61,16 +67,17 @@ def tokens(text: str, language: str) -> list[str]:
 
 
 def reference_length(reference: str, language: str) -> int:
-    """The dev sets' summary length: the reference's whitespace words, or for Chinese its
-    letters and digits."""
-    if language == "zh":
+    """The dev sets' summary length: the reference's whitespace words, or for Chinese and
+    Japanese its letters and digits."""
+    if language in CHARACTER_LANGUAGES:
         return sum(char.isalnum() for char in reference)
     return len(reference.split())
 
 
 def cut_to_length(summary: str, length: int, language: str) -> str:
-    """The first `length` words (English) or letters and digits (Chinese) of `summary`."""
-    if language != "zh":
+    """The first `length` whitespace words, or letters and digits (Chinese, Japanese), of
+    `summary`."""
+    if language not in CHARACTER_LANGUAGES:
         return " ".join(summary.split()[:length])
     kept, count = [], 0
     for char in summary:

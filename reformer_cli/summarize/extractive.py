@@ -70,7 +70,7 @@ def read_sentences(text: str, language: str, config: ScoringConfig
         raise InputError("the document is empty or only whitespace", "give a file with text in it")
     language = detect_language(text, language)
     sentences = split_sentences(text)
-    features = sentence_features(sentences, config)
+    features = sentence_features(sentences, config, language)
     if not features.candidates:
         raise InputError("the document has no words, only punctuation or symbols",
                          "give a file with text in it")

@@ -77,7 +77,8 @@ def _shipped_model_summarizer(model_required: bool, device_name: str) -> Callabl
         model_dir = shipped_summarizer(language)
         if model_dir is None:
             if model_required:
-                raise InputError(f"no sentence scorer ships for {language} documents (only for "
+                which = "documents in this language" if language == "other" else f"{language} documents"
+                raise InputError(f"no sentence scorer ships for {which} (only for "
                                  f"{', '.join(SUMMARIZERS)})",
                                  "pass --model M trained with --task extract, or use --method "
                                  "extractive")

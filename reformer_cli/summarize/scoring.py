@@ -12,8 +12,9 @@ below a threshold relative to the mean similarity are dropped first, as in LexRa
 because character-bigram vectors (Chinese) have lower cosines than word vectors.
 
 The weights in ScoringConfig were chosen with a small grid on the three dev sets of
-bench/summarization.py, one setting for all languages. Chinese documents select by term salience
-instead (salience.py, ScoringConfig.salience_languages); their term sets come from here.
+bench/summarization.py, one setting for all languages. Chinese (and Japanese) documents select by
+term salience instead (salience.py, ScoringConfig.salience_languages); their term sets come from
+here.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ class ScoringConfig:
     # With a shipped phrase prior (phrases.py): the score times exp(weight * the prior).
     phrase_weight: float = 1.0
     # Languages that select by term salience with coverage (salience.py) instead of centrality.
-    salience_languages: tuple[str, ...] = ("zh",)
+    salience_languages: tuple[str, ...] = ("zh", "ja")
     salience_parts: int = 10  # the document's equal runs for a term's inverse part frequency
 
 
@@ -179,11 +180,12 @@ def _quote_flags(sentences: list[Sentence]) -> list[bool]:
     return flags
 
 
-def sentence_features(sentences: list[Sentence], config: ScoringConfig) -> SentenceFeatures:
+def sentence_features(sentences: list[Sentence], config: ScoringConfig,
+                      language: str = "en") -> SentenceFeatures:
     candidates = candidate_indexes(sentences)
     overview, quoted = _section_flags(sentences, OVERVIEW_HEADING), _quote_flags(sentences)
     meta = _section_flags(sentences, META_HEADING)
-    term_lists = [terms(sentences[i].text) for i in candidates]
+    term_lists = [terms(sentences[i].text, language) for i in candidates]
     vectors = tfidf_matrix(term_lists)
     forward, backward = directed_centrality(vectors, config.edge_threshold)
     return SentenceFeatures(

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 
 from reformer_cli.errors import InputError
 from reformer_cli.summarize.selection import Budget
-from reformer_cli.text.sentences import is_cjk_text
+from reformer_cli.text.language import DOCUMENT_LANGUAGES, guess_language
 
-LANGUAGES = ("auto", "en", "zh")
+LANGUAGES = ("auto", *DOCUMENT_LANGUAGES)  # text/language.py says what each means
 NOT_A_SUMMARIZER = ("abstractive summarization needs a model trained with `reformer train "
                     "pairs.jsonl --task summarize`")
 NOT_A_SCORER = ("the learned method needs a model trained with `reformer train pairs.jsonl "
@@ -59,4 +59,4 @@ def detect_language(text: str, language: str = "auto") -> str:
         raise InputError(f"unknown language {language!r}", f"use one of {', '.join(LANGUAGES)}")
     if language != "auto":
         return language
-    return "zh" if is_cjk_text(text) else "en"
+    return guess_language(text)

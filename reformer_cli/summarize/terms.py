@@ -1,4 +1,5 @@
-"""Sentence vectors: terms (stemmed English words, CJK character bigrams) weighted by TF-IDF.
+"""Sentence vectors: terms (stemmed English words, other languages' words, CJK character bigrams)
+weighted by TF-IDF.
 
 Only terms shared by two or more sentences can make two sentences similar, so the dense matrix
 keeps just those columns; each row is still normalised with all of its terms, which keeps
@@ -13,6 +14,7 @@ from collections import Counter
 
 import numpy as np
 
+from reformer_cli.text.language import FUNCTION_WORDS
 from reformer_cli.text.sentences import CJK_CHAR
 
 STOPWORDS = frozenset("""
@@ -29,6 +31,9 @@ whose why will with within without would yet you your yours yourself yourselves 
 
 WORD = re.compile(f"[A-Za-z][A-Za-z0-9_']*|[0-9]+(?:\\.[0-9]+)*|[{CJK_CHAR}]+")
 CJK_RUN = re.compile(f"[{CJK_CHAR}]+")
+# Another language's words: runs of letters in any script, CJK runs apart.
+ANY_WORD = re.compile(f"[{CJK_CHAR}]+|(?:(?![{CJK_CHAR}])[^\\W\\d_])+")
+OTHER_STOPWORDS = frozenset(word for words in FUNCTION_WORDS.values() for word in words.split())
 
 
 def stem(word: str) -> str:
@@ -43,18 +48,25 @@ def stem(word: str) -> str:
     return word
 
 
-def terms(text: str) -> list[str]:
-    """Content terms of one sentence: stemmed English words and CJK character bigrams."""
+def terms(text: str, language: str = "en") -> list[str]:
+    """Content terms of one sentence: CJK character bigrams, and stemmed English words without
+    stopwords (the Latin words of Chinese and Japanese text are English too); in a document of
+    another language ("other"), its lower-cased words without the commonest ones."""
     found: list[str] = []
-    for token in WORD.findall(text):
+    english = language != "other"
+    for token in (WORD if english else ANY_WORD).findall(text):
         if CJK_RUN.fullmatch(token):
             if len(token) == 1:
                 found.append(token)
             found.extend(token[i:i + 2] for i in range(len(token) - 1))
-        else:
+        elif english:
             lower = token.lower().strip("'")
             if len(lower) > 1 and lower not in STOPWORDS and not lower.isdigit():
                 found.append(stem(lower))
+        else:
+            lower = token.lower()
+            if len(lower) > 1 and lower not in OTHER_STOPWORDS:
+                found.append(lower)
     return found
 
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# Characters counted as one word each (CJK ideographs, kana, hangul syllables).
-CJK_CHAR = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff\uac00-\ud7af"
+# Characters counted as one word each (CJK ideographs and kana). Korean writes spaces between
+# words, so hangul is an alphabet here: its words are counted, and spaces between them kept.
+CJK_CHAR = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff"
 CJK_RE = re.compile(f"[{CJK_CHAR}]")
 CJK_PUNCT = "。！？；：，、…「」『』“”‘’（）《》〈〉【】〔〕—～·．！？；"
 _CJK_PUNCT_CLASS = re.escape(CJK_PUNCT)
@@ -117,14 +118,6 @@ def balance_quotes(text: str) -> str:
                 pass
         kept.append(char)
     return "".join(kept) + "".join(QUOTE_PAIRS[mark] for mark in reversed(open_marks))
-
-
-def is_cjk_text(text: str, threshold: float = 0.3) -> bool:
-    """True when CJK characters make up at least `threshold` of the letters."""
-    sample = text[:20000]
-    n_cjk = len(CJK_RE.findall(sample))
-    n_latin = sum(1 for char in sample if char.isascii() and char.isalpha())
-    return n_cjk > 0 and n_cjk >= threshold * (n_cjk + n_latin)
 
 
 def normalise(text: str) -> str:
