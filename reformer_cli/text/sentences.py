@@ -19,6 +19,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from reformer_cli.text.pages import blank_page_furniture
+
 # Characters counted as one word each (CJK ideographs and kana). Korean writes spaces between
 # words, so hangul is an alphabet here: its words are counted, and spaces between them kept.
 CJK_CHAR = r"\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff"
@@ -55,6 +57,7 @@ MAX_DIVISION_WORDS = 30  # "CHAPTER 73. Stubb and Flask kill a Right Whale; and 
 MAX_SHOUTED_WORDS = 8
 # A title's underline or overline in reStructuredText and setext Markdown: "=====", "-----".
 UNDERLINE = re.compile(r"^\s*([=\-~*^#+_`:.'\"])\1{2,}\s*$")
+WRAPPED_HYPHEN = re.compile(r"(?<=[^\W\d_])-[ \t]*\n\s*(?=[^\W\d_])")
 MAX_SENTENCE_CHARS = 1000  # a run of text with no space at all is cut this often
 CODE_SYMBOLS = set("{}()[]<>=;_/\\|#$@`*&^~")
 WORD_EDGE_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_+(?=[A-Za-z0-9])|(?<=[A-Za-z0-9])_+(?![A-Za-z0-9])")
@@ -121,8 +124,9 @@ def balance_quotes(text: str) -> str:
 
 
 def normalise(text: str) -> str:
-    """Collapse whitespace; drop it entirely between two CJK characters (wrapped lines)."""
-    text = " ".join(text.split())
+    """Collapse whitespace; drop it entirely between two CJK characters (wrapped lines) and
+    after a hyphen that ends a wrapped line ("Access-" / "Accept" is "Access-Accept")."""
+    text = " ".join(WRAPPED_HYPHEN.sub("-", text).split())
     return re.sub(f"(?<=[{CJK_CHAR}{_CJK_PUNCT_CLASS}]) (?=[{CJK_CHAR}{_CJK_PUNCT_CLASS}])", "", text)
 
 
@@ -370,7 +374,9 @@ def _cut_every(text: str, start: int, end: int, n_words: int) -> list[tuple[int,
 
 
 def split_sentences(text: str, max_sentence_words: int = 80) -> list[Sentence]:
-    """Segment `text` into sentences (and headings, list items, code lines) in order."""
+    """Segment `text` into sentences (and headings, list items, code lines) in order; page
+    furniture (pages.py) is no part of any."""
+    text = blank_page_furniture(text)  # same length: offsets into `text` still hold
     sentences: list[Sentence] = []
     for block_index, (block_start, block_end) in enumerate(_blocks(text)):
         for unit_start, unit_end, kind in _units(text, block_start, block_end):
