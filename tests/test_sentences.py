@@ -161,3 +161,49 @@ def test_emphasis_marks_do_not_hide_an_abbreviation_or_make_code():
 def test_a_dialogue_tag_in_lower_case_stays_with_its_quotation():
     assert texts("“Why not?” said Mrs. Cadwallader. “Go!” He went. Is it? Yes.") == [
         "“Why not?” said Mrs. Cadwallader.", "“Go!”", "He went.", "Is it?", "Yes."]
+
+
+MARKDOWN = """# Widget Service
+
+The service stores widgets for other services.
+
+## Installation
+
+Install it with pip:
+
+```bash
+pip install widget-service
+
+widget-service --port 8080
+```
+
+```
+Plain words in a fence
+=====
+```
+
+## Acknowledgements
+
+Thanks to everyone who tested it.
+"""
+
+
+def test_markdown_fences_are_code_and_atx_lines_are_headings():
+    kinds = [(s.kind, s.text) for s in split_sentences(MARKDOWN)]
+    assert kinds == [
+        ("heading", "# Widget Service"),
+        ("sentence", "The service stores widgets for other services."),
+        ("heading", "## Installation"),
+        ("sentence", "Install it with pip:"),
+        ("code", "```bash"), ("code", "pip install widget-service"),  # words, not symbols
+        ("code", "widget-service --port 8080"), ("code", "```"),  # a blank line inside the fence
+        ("code", "```"), ("code", "Plain words in a fence"), ("code", "====="),
+        ("code", "```"),  # no underlined title inside a fence
+        ("heading", "## Acknowledgements"),
+        ("sentence", "Thanks to everyone who tested it."),
+    ]
+
+
+def test_a_fence_never_closed_leaves_the_rest_prose():
+    kinds = [(s.kind, s.text) for s in split_sentences("```\nThe rest is prose. It goes on.")]
+    assert kinds == [("code", "```"), ("sentence", "The rest is prose."), ("sentence", "It goes on.")]

@@ -57,6 +57,9 @@ MAX_DIVISION_WORDS = 30  # "CHAPTER 73. Stubb and Flask kill a Right Whale; and 
 MAX_SHOUTED_WORDS = 8
 # A title's underline or overline in reStructuredText and setext Markdown: "=====", "-----".
 UNDERLINE = re.compile(r"^\s*([=\-~*^#+_`:.'\"])\1{2,}\s*$")
+# Backtick fences only: a line of tildes is far more often a reStructuredText underline.
+CODE_FENCE = re.compile(r" {0,3}(`{3,})")
+MARKDOWN_HEADING = re.compile(r" {0,3}#{1,6}[ \t]+\S")  # "## Design"
 WRAPPED_HYPHEN = re.compile(r"(?<=[^\W\d_])-[ \t]*\n\s*(?=[^\W\d_])")
 MAX_SENTENCE_CHARS = 1000  # a run of text with no space at all is cut this often
 CODE_SYMBOLS = set("{}()[]<>=;_/\\|#$@`*&^~")
@@ -247,20 +250,51 @@ def _underlined_titles(lines: list[str]) -> set[int]:
     return titles
 
 
-def _units(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
-    """Cut one block into (start, end, kind) units: heading, list item, code line or prose."""
+def fenced_lines(text: str) -> frozenset[int]:
+    """Offsets of the lines inside Markdown code fences (``` up to a fence as long), the fences
+    included. A fence never closed marks only its own line: a stray ``` in prose must not
+    turn the rest of the document into code."""
+    if "```" not in text:
+        return frozenset()
+    found: list[int] = []
+    opening, inside, offset = None, [], 0
+    for line in text.split("\n"):
+        fence = CODE_FENCE.match(line)
+        if opening is None and fence:
+            opening, inside = fence.group(1), [offset]
+        elif opening is not None:
+            inside.append(offset)
+            if fence and len(fence.group(1)) >= len(opening) and not line[fence.end():].strip():
+                found += inside
+                opening = None
+        offset += len(line) + 1
+    if opening is not None:
+        found.append(inside[0])
+    return frozenset(found)
+
+
+def _units(text: str, start: int, end: int, fenced: frozenset[int] = frozenset()
+           ) -> list[tuple[int, int, str]]:
+    """Cut one block into (start, end, kind) units: heading, list item, code line or prose;
+    a line at an offset in `fenced` is code."""
     units: list[list] = []
     lines = [(m.start() + start, m.end() + start) for m in re.finditer(r"[^\n]+", text[start:end])]
     if len(lines) == 1 and UNDERLINE.match(text[start:end]):
         return []  # a rule ("-----") is decoration, not text
-    if len(lines) == 1 and is_heading(text[start:end], True) and not is_code_like(text[start:end]):
+    if len(lines) == 1 and is_heading(text[start:end], True) and not is_code_like(text[start:end]) \
+            and _line_start(text, lines[0][0]) not in fenced:
         return [(lines[0][0], lines[0][1], "heading")]
     titles = _underlined_titles([text[a:b] for a, b in lines])
+    titles = {n for n in titles if _line_start(text, lines[n + 1][0]) not in fenced}  # not ```
     for number, (line_start, line_end) in enumerate(lines):
         line = text[line_start:line_end]
+        if _line_start(text, line_start) in fenced:
+            units.append([line_start, line_end, "code"])
+            continue
         if not line.strip() or (UNDERLINE.match(line) and number not in titles):
             continue  # title decorations and rules belong to no unit
-        if number in titles or (is_division_heading(line) and not _in_paragraph(units)):
+        if number in titles or MARKDOWN_HEADING.match(line) or \
+                (is_division_heading(line) and not _in_paragraph(units)):
             units.append([line_start, line_end, "heading"])
         elif units and units[-1][2] == "heading" and \
                 _continues_heading(text[units[-1][0]:units[-1][1]], line):
@@ -279,6 +313,10 @@ def _units(text: str, start: int, end: int) -> list[tuple[int, int, str]]:
             units.insert(0, [lines[0][0], lines[0][1], "heading"])
             units[1][0] = lines[1][0]
     return [(unit_start, unit_end, kind) for unit_start, unit_end, kind in units]
+
+
+def _line_start(text: str, position: int) -> int:
+    return text.rfind("\n", 0, position) + 1
 
 
 def _previous_word(text: str, position: int) -> str:
@@ -377,9 +415,10 @@ def split_sentences(text: str, max_sentence_words: int = 80) -> list[Sentence]:
     """Segment `text` into sentences (and headings, list items, code lines) in order; page
     furniture (pages.py) is no part of any."""
     text = blank_page_furniture(text)  # same length: offsets into `text` still hold
+    fenced = fenced_lines(text)
     sentences: list[Sentence] = []
     for block_index, (block_start, block_end) in enumerate(_blocks(text)):
-        for unit_start, unit_end, kind in _units(text, block_start, block_end):
+        for unit_start, unit_end, kind in _units(text, block_start, block_end, fenced):
             if kind in ("heading", "code"):
                 spans = [(unit_start, unit_end)]
             else:
