@@ -10,9 +10,10 @@ from pydoc_data.topics import topics
 import numpy as np
 import pytest
 
+from reformer_cli.data.extraction import oracle_sentences
 from reformer_cli.evaluation.rouge import reference_length, rouge, tokens
 from reformer_cli.summarize.extractive import summarize_extractive
-from reformer_cli.summarize.scoring import ScoringConfig, sentence_features
+from reformer_cli.summarize.scoring import ScoringConfig, candidate_indexes, sentence_features
 from reformer_cli.summarize.selection import Budget
 from reformer_cli.summarize.terms import terms
 from reformer_cli.text.language import guess_language
@@ -126,6 +127,16 @@ def test_rouge_tokens_for_other_languages_are_their_words():
     assert rouge("Зимой тепло.", reference, "other").as_tuple() == (0.0, 0.0, 0.0)
     assert tokens("図書館は。", "ja") == ["図", "書", "館", "は"]
     assert reference_length("図書館は。", "ja") == 4
+
+
+def test_training_labels_of_a_russian_pair_pick_the_sentence_the_summary_repeats():
+    # `reformer train --task extract` labels sentences with this oracle: with English tokens a
+    # Cyrillic summary shared nothing with any sentence, and every label was "skip".
+    sentences = split_sentences(SAMPLES["ru"])
+    summary = "Студенты готовятся к экзаменам в библиотеке."
+    picked = oracle_sentences(sentences, candidate_indexes(sentences), summary, "other")
+    assert picked == {1}
+    assert oracle_sentences(sentences, candidate_indexes(sentences), summary, "en") == set()
 
 
 def summarize_cli(*args):
