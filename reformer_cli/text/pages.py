@@ -17,6 +17,7 @@ Pure functions: no files, no terminal.
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections import Counter
 
 FOOTER = re.compile(r"\[Page \d+\]\s*$")
@@ -39,29 +40,18 @@ def furniture_lines(lines: list[str]) -> set[int]:
     breaks = [i for i, line in enumerate(lines) if "\f" in line]
     candidates: set[int] = set()
     headers = set()
+    # A rank below is a place among the content lines: that of the line, or of the next one.
     for footer in footers:  # the next page's running header follows its footer
-        rank = _rank_at(content, footer + 1)
+        rank = bisect_left(content, footer + 1)
         candidates.update(content[rank:rank + 1])
         headers.update(i for i in content[rank:rank + 1] if RFC_HEADER.match(lines[i].replace("\f", "")))
     for page_break in breaks:  # the line before a form feed and the line at or after it
-        rank = _rank_at(content, page_break)
+        rank = bisect_left(content, page_break)
         candidates.update(content[max(0, rank - 1):rank + 1])
     candidates = {i for i in candidates - footers if len(lines[i].strip()) <= MAX_FURNITURE_CHARS}
     shapes = Counter(_shape(lines[i]) for i in candidates)
     return footers | headers | {i for i in candidates if shapes[_shape(lines[i])] >= 2
                                 or PAGE_NUMBER.match(lines[i].replace("\f", ""))}
-
-
-def _rank_at(content: list[int], line: int) -> int:
-    """Rank among the content lines of `line`, or of the first content line after it."""
-    low, high = 0, len(content)
-    while low < high:
-        middle = (low + high) // 2
-        if content[middle] < line:
-            low = middle + 1
-        else:
-            high = middle
-    return low
 
 
 def blank_page_furniture(text: str) -> str:
