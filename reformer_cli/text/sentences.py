@@ -276,19 +276,19 @@ def fenced_lines(text: str) -> frozenset[int]:
 def _units(text: str, start: int, end: int, fenced: frozenset[int] = frozenset()
            ) -> list[tuple[int, int, str]]:
     """Cut one block into (start, end, kind) units: heading, list item, code line or prose;
-    a line at an offset in `fenced` is code."""
+    a line that starts at an offset in `fenced` is code (a block starts at a line's start)."""
     units: list[list] = []
     lines = [(m.start() + start, m.end() + start) for m in re.finditer(r"[^\n]+", text[start:end])]
     if len(lines) == 1 and UNDERLINE.match(text[start:end]):
         return []  # a rule ("-----") is decoration, not text
     if len(lines) == 1 and is_heading(text[start:end], True) and not is_code_like(text[start:end]) \
-            and _line_start(text, lines[0][0]) not in fenced:
+            and lines[0][0] not in fenced:
         return [(lines[0][0], lines[0][1], "heading")]
     titles = _underlined_titles([text[a:b] for a, b in lines])
-    titles = {n for n in titles if _line_start(text, lines[n + 1][0]) not in fenced}  # not ```
+    titles = {n for n in titles if lines[n + 1][0] not in fenced}  # not ```
     for number, (line_start, line_end) in enumerate(lines):
         line = text[line_start:line_end]
-        if _line_start(text, line_start) in fenced:
+        if line_start in fenced:
             units.append([line_start, line_end, "code"])
             continue
         if not line.strip() or (UNDERLINE.match(line) and number not in titles):
@@ -313,10 +313,6 @@ def _units(text: str, start: int, end: int, fenced: frozenset[int] = frozenset()
             units.insert(0, [lines[0][0], lines[0][1], "heading"])
             units[1][0] = lines[1][0]
     return [(unit_start, unit_end, kind) for unit_start, unit_end, kind in units]
-
-
-def _line_start(text: str, position: int) -> int:
-    return text.rfind("\n", 0, position) + 1
 
 
 def _previous_word(text: str, position: int) -> str:
