@@ -82,7 +82,7 @@ def main() -> int:
         print(f"shipped for {language}: {shipped_summarizer(language) or f'none ({folder} is absent)'}")
     if args.model:
         model_dir = resolve_model_dir(args.model)
-        method = choose_method("auto", model_dir, model_must_summarize=True)
+        method = choose_method("auto", model_dir)
         model_rows.append((f"model ({method})", summarizer_for(method, model_dir, args.device)))
         print(f"model: {model_dir} ({method})")
     data = Path(args.data)

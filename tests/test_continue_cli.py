@@ -112,3 +112,37 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_text(models_root):
     assert first
     assert process.returncode == 130
     assert b"interrupted" in err and b"Traceback" not in err
+
+
+def test_output_never_overwrites_the_prompt_and_survives_a_failed_run(in_root, capsys):
+    code, out, err = invoke(capsys, "prompt.txt", "--model", "tiny", "-n", "4", "-o", "prompt.txt")
+    assert code != 0 and "is the input file" in err and len(err.strip().splitlines()) == 1
+    assert (in_root / "prompt.txt").read_text(encoding="utf-8") == PROMPT
+
+    kept = in_root / "earlier.txt"
+    kept.write_text("an earlier continuation\n", encoding="utf-8")
+    code, _, err = invoke(capsys, "prompt.txt", "--model", "no-such-model", "-o", "earlier.txt")
+    assert code != 0 and "no model found" in err
+    assert kept.read_text(encoding="utf-8") == "an earlier continuation\n"
+    assert [p.name for p in in_root.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_ctrl_c_with_output_keeps_the_text_in_the_file(models_root, tmp_path):
+    target = tmp_path / "out.txt"
+    target.write_text("old\n", encoding="utf-8")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "reformer_cli", "continue", "prompt.txt", "--model", "tiny",
+         "-n", "3000", "--seed", "0", "--temperature", "0", "-o", str(target)],
+        cwd=models_root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    try:
+        for line in process.stderr:  # the prompt line is printed just before generation starts
+            if line.startswith(b"prompt:"):
+                break
+        process.send_signal(signal.SIGINT)
+        _, err = process.communicate(timeout=60)
+    finally:
+        process.kill()
+    assert process.returncode == 130, err
+    assert target.read_text(encoding="utf-8") != "old\n"  # what was generated replaced it
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]

@@ -82,6 +82,25 @@ def test_output_file(document, tmp_path):
     assert len(target.read_text(encoding="utf-8").splitlines()) == 2
 
 
+def test_output_never_overwrites_an_input_and_a_failed_run_keeps_the_old_file(document, tmp_path):
+    result = reformer(document, "--method", "extractive", "--output", document)
+    assert_one_line_error(result)
+    assert "is the input file" in result.stderr.decode()
+    assert document.read_text(encoding="utf-8") == DOCUMENT
+
+    target = tmp_path / "summary.txt"
+    target.write_text("yesterday's summary\n", encoding="utf-8")
+    target.chmod(0o640)
+    result = reformer(document, tmp_path / "absent.txt", "--output", target)
+    assert_one_line_error(result)
+    assert target.read_text(encoding="utf-8") == "yesterday's summary\n"
+    result = reformer(document, "--method", "extractive", "--sentences", 1, "--output", target)
+    assert result.returncode == 0, result.stderr
+    assert len(target.read_text(encoding="utf-8").splitlines()) == 1
+    assert target.stat().st_mode & 0o777 == 0o640  # the replacement keeps the file's permissions
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["doc.txt", "summary.txt"]
+
+
 def test_long_line_without_boundaries_gives_a_summary(tmp_path):
     path = tmp_path / "line.txt"
     words = ["river", "stone", "engine", "signal", "harbor", "lantern", "copper"]
@@ -139,8 +158,13 @@ def models_root(tmp_path_factory):
     return root
 
 
-def test_auto_uses_extractive_unless_the_model_was_trained_to_summarize(models_root, document):
+def test_auto_runs_what_the_model_was_trained_for_and_refuses_a_language_model(models_root,
+                                                                              document):
     result = reformer(document, "--model", "lm", "--sentences", 1, cwd=models_root)
+    assert_one_line_error(result)  # a named model is meant to be used, not silently skipped
+    assert "trained with --task lm" in result.stderr.decode()
+    result = reformer(document, "--model", "lm", "--method", "extractive", "--sentences", 1,
+                      cwd=models_root)
     assert result.returncode == 0, result.stderr
     assert "extractive method (the model is not used)" in result.stderr.decode()
     assert len(result.stdout.decode().splitlines()) == 1

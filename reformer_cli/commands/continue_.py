@@ -16,6 +16,7 @@ from typing import Optional
 import typer
 
 from reformer_cli.commands.messages import note
+from reformer_cli.commands.output_file import replacing_file
 from reformer_cli.errors import InputError
 
 
@@ -55,12 +56,11 @@ def continue_command(
     if n_hashes is not None:
         check_range("--n-hashes", n_hashes, low=1)
     text = read_prompt(file)
-    sink = open_sink(output)
-    try:
+    if output is None:
+        run_continue(text, model, config, seed, num_samples, stream, sys.stdout, device, n_hashes)
+        return
+    with replacing_file(output, [file], keep_on_interrupt=True) as sink:
         run_continue(text, model, config, seed, num_samples, stream, sink, device, n_hashes)
-    finally:
-        if sink is not sys.stdout:
-            sink.close()
 
 
 def read_prompt(file: str) -> str:
@@ -69,16 +69,6 @@ def read_prompt(file: str) -> str:
     if file != "-" and Path(file).is_dir():
         raise InputError(f"{file} is a folder", "give one text file (or - for stdin)")
     return read_documents([file])[0].text  # empty / binary / undecodable -> InputError
-
-
-def open_sink(output: Path | None):
-    if output is None:
-        return sys.stdout
-    try:
-        return open(output, "w", encoding="utf-8")
-    except OSError as error:
-        raise InputError(f"cannot write {output}: {error.strerror}",
-                         "check the folder exists and is writable") from None
 
 
 def run_continue(text, model_name, config, seed, num_samples, stream, sink, device_name,

@@ -15,6 +15,7 @@ from typing import List, Optional
 import typer
 
 from reformer_cli.commands.messages import note
+from reformer_cli.commands.output_file import check_output_path, write_text_file
 from reformer_cli.errors import InputError
 from reformer_cli.summarize.methods import choose_method, summarizer
 
@@ -37,7 +38,9 @@ def summarize_command(
     language: str = typer.Option("auto", "--language",
                                  help="auto (detected), en, zh, ja or other (any other language: "
                                       "the model-free method on the text's own words)."),
-    output_format: str = typer.Option("text", "--format", help="text or json."),
+    output_format: str = typer.Option("text", "--format",
+                                      help="text or json (an object; for several files, a list "
+                                           "of them in the order given)."),
     output: Optional[Path] = typer.Option(None, "--output", help="Write here instead of stdout."),
     max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens",
                                                  help="Abstractive: most tokens generated "
@@ -62,9 +65,11 @@ def summarize_command(
     decoding = {"max_new_tokens": max_new_tokens, "num_beams": num_beams, "n_hashes": n_hashes,
                 "no_repeat_ngram_size": no_repeat_ngram, "repetition_penalty": repetition_penalty}
     decoding = {key: value for key, value in decoding.items() if value is not None}
+    if output is not None:
+        check_output_path(output, files or [])  # before any work
     result = run_summarize(files or [], model, method, sentences, ratio, max_words, language,
                            output_format, decoding, device)
-    write_output(result, output)
+    write_output(result, output, files or [])
 
 
 def run_summarize(files: list[str], model: str | None, method: str, sentences: int | None,
@@ -134,15 +139,12 @@ def summary_record(name: str, summary) -> dict:
     }
 
 
-def write_output(result: str, output: Path | None) -> None:
+def write_output(result: str, output: Path | None, inputs: list[str]) -> None:
     if output is None:
         sys.stdout.write(result)
         sys.stdout.flush()
         return
-    if not output.parent.is_dir():
-        raise InputError(f"cannot write {output}: {output.parent} does not exist",
-                         "create the directory first")
-    output.write_text(result, encoding="utf-8")
+    write_text_file(output, result, inputs)
 
 
 def register(app: typer.Typer) -> None:

@@ -67,7 +67,7 @@ def evaluate_pairs_file(name: str, model: str | None, method: str, device_name: 
     if not Path(name).is_file():
         raise InputError(f"no such file: {name}", "check the path")
     model_dir = resolve_model_dir(model) if model else None
-    chosen = choose_method(method, model_dir, model_must_summarize=True)
+    chosen = choose_method(method, model_dir)
     used: dict = {}  # (method, model) of the summaries, in order: auto may mix languages
     summarize = summarizer_for(chosen, model_dir, device_name, used)
     pairs = pairs_from_records(read_summarization_records(name))[:limit]

@@ -18,11 +18,11 @@ METHOD_OF_TASK = {"summarize": "abstractive", "extract": "learned"}  # what auto
 NEEDS_A_MODEL = {"abstractive": NOT_A_SUMMARIZER}  # learned without --model: the shipped one
 
 
-def choose_method(method: str, model_dir: Path | None, model_must_summarize: bool = False) -> str:
+def choose_method(method: str, model_dir: Path | None) -> str:
     """auto: the method the model was trained for (abstractive for --task summarize, learned for
-    --task extract), the model-free extractive method otherwise; with `model_must_summarize` a
-    model trained for neither is an error instead (eval measures the model it is given). Without
-    a model, auto stays auto: each document gets its language's shipped model, if any."""
+    --task extract); a model trained for neither is an error, since a user who names a model
+    means it to be used. Without a model, auto stays auto: each document gets its language's
+    shipped model, if any."""
     from reformer_cli.checkpoint import load_config
 
     if method not in METHODS:
@@ -34,10 +34,10 @@ def choose_method(method: str, model_dir: Path | None, model_must_summarize: boo
     if model_dir is None:
         return "auto"
     task = load_config(model_dir).data.task
-    if task not in METHOD_OF_TASK and model_must_summarize:
+    if task not in METHOD_OF_TASK:
         raise InputError(f"{NOT_A_SUMMARIZER} (or --task extract); the model at {model_dir} was "
-                         f"trained with --task {task}", "pass such a model, or use --method extractive")
-    return METHOD_OF_TASK.get(task, "extractive")
+                         f"trained with --task {task}", "pass such a model, or drop --model")
+    return METHOD_OF_TASK[task]
 
 
 def summarizer(method: str, model_dir: Path | None, device_name: str = "auto",
