@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -150,7 +151,11 @@ def test_mismatched_state_and_too_short_corpus():
     with pytest.raises(InputError) as caught:
         WindowSampler(np.arange(300, dtype=np.int32), 4096)
     assert "300 tokens, fewer than one window of seq_len=4096" in caught.value.one_line()
-    assert "shorter --seq-len (at most 299, e.g. 256)" in caught.value.one_line()
+    assert ("use a shorter --seq-len, at most 299, with a model.chunk_length no longer than it "
+            "(e.g. --seq-len 256 --set model.chunk_length=64), or more text") in caught.value.one_line()
+    with pytest.raises(InputError) as caught:
+        WindowSampler(np.arange(2, dtype=np.int32), 8)  # no window length passes the config checks
+    assert caught.value.one_line().endswith("; give more text (at least 3 tokens)")
 
 
 def test_evaluation_batches_are_deterministic_and_spread():
@@ -181,7 +186,8 @@ def test_read_pairs_and_line_numbered_errors(tmp_path):
     with pytest.raises(InputError, match="line 2 is not valid JSON"):
         read_summarization_pairs(bad_json)
     missing = write_jsonl(tmp_path / "m.jsonl", [{"document": "d", "summary": "s"}] * 2 + [{"text": "x"}])
-    with pytest.raises(InputError, match='line 3 lacks string fields "document" and "summary"'):
+    with pytest.raises(InputError, match=re.escape('line 3 lacks string fields "document" and '
+                                                   '"summary" (or "reference")')):
         read_summarization_pairs(missing)
     with pytest.raises(InputError, match="no document/summary pairs"):
         read_summarization_pairs(write_jsonl(tmp_path / "e.jsonl", ["", ""]))

@@ -184,7 +184,7 @@ def test_eval_extractive_on_pairs_prints_the_reference_rouge(tmp_path):
     (None, ["no such file"]),
     ("", ["holds no document/summary pairs"]),
     ('{"document": "a b c", "summary": "a"}\n{"document": "x", oops}\n', ["line 2", "not valid JSON"]),
-    ('{"document": "a b c"}\n', ["line 1", '"summary"']),
+    ('{"document": "a b c"}\n', ["line 1", 'lacks string fields "document" and "summary" (or "reference")']),
 ])
 def test_bad_pairs_files_are_one_line(tmp_path, content, fragments):
     path = tmp_path / "pairs.jsonl"

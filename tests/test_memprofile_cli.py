@@ -23,8 +23,8 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> N
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--seq-len", "0"], ["--seq-len", "positive"]),
-    (["--seq-len", "-4096"], ["--seq-len", "positive"]),
+    (["--seq-len", "0"], ["--seq-len", "at least 2 tokens"]),
+    (["--seq-len", "-4096"], ["--seq-len", "at least 2 tokens"]),
     (["--seq-len", "lots"], ["--seq-len", "'lots'", "whole number"]),
     (["--seq-len", "262144"], ["262144", "max_seq_len=131072"]),
     (["--sweep", "1024,x,4096"], ["--sweep", "'x'"]),
@@ -32,6 +32,30 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> N
 ])
 def test_bad_lengths_are_one_clear_line_and_nonzero_exit(args, words):
     assert_one_line_error(run_cli(*args, timeout=60), *words)
+
+
+def test_the_shortest_length_named_is_the_one_accepted():
+    # 0 and 1 get the same line: the hint names the real minimum (data.seq_len >= 2)
+    for length in ("0", "1"):
+        result = run_cli("--seq-len", length, timeout=60)
+        assert result.returncode == 2
+        assert result.stderr == (f"error: --seq-len value {length} is too short; "
+                                 "give a length of at least 2 tokens, e.g. 4096\n")
+
+
+def test_a_batch_size_below_one_is_our_one_line_error_not_a_usage_block():
+    result = run_cli("--batch-size", "0", timeout=60)
+    assert result.returncode == 2
+    assert result.stderr == ("error: --batch-size 0 must be at least 1; "
+                             "give the sequences per step, e.g. --batch-size 1\n")
+
+
+def test_an_output_path_that_cannot_be_written_fails_before_measuring(tmp_path):
+    # a folder, or a file in a missing folder: one line at once, not after minutes of rows
+    for args in (["--json", str(tmp_path)], ["--csv", str(tmp_path / "absent" / "rows.csv")]):
+        result = run_cli("--seq-len", "256", *args, timeout=60)
+        assert_one_line_error(result, "cannot write" if "--csv" in args else "is a folder")
+        assert "memprofile:" not in result.stderr  # no row was started
 
 
 def test_plot_without_matplotlib_says_how_to_install_it(tmp_path):

@@ -77,7 +77,7 @@ def test_shards_decode_to_the_corpus_and_hold_its_encoding(tmp_path, tokenizer):
     assert np.array_equal(tokens, shards.tokenizer.encode_to_array(text))  # pieces == whole text
     assert shards.tokenizer.decode(tokens.tolist()) == text
     assert len(shards.val) == math.ceil(len(tokens) * 0.1)  # validation: the last tenth
-    dtype = json.loads((tmp_path / "shards" / fmt.INDEX_FILE).read_text())["dtype"]
+    dtype = json.loads((shards.folder / fmt.INDEX_FILE).read_text())["dtype"]
     assert dtype == "uint16"
 
 
@@ -130,19 +130,54 @@ def test_unchanged_files_are_reused_and_only_changed_or_added_ones_encoded(tmp_p
     assert changed.encoded == expected
     fresh = prepare_shards([str(corpus)], data_config(), 0, tmp_path / "fresh", options=large())
     assert np.array_equal(all_tokens(changed), all_tokens(fresh)) and changed.fingerprint == fresh.fingerprint
-    index = json.loads((folder / fmt.INDEX_FILE).read_text())
+    assert changed.folder == first.folder  # an edited corpus updates its entry
+    index = json.loads((changed.folder / fmt.INDEX_FILE).read_text())
     listed = {span["file"] for span in index["train"] + index["val"]}
-    assert {p.name for p in folder.iterdir() if p.suffix == ".u16"} == listed  # stale shards gone
+    assert {p.name for p in changed.folder.iterdir() if p.suffix == ".u16"} == listed  # stale shards gone
 
 
-def test_another_tokenizer_re_encodes_everything(tmp_path):
+def test_another_tokenizer_encodes_its_own_entry_and_both_are_kept(tmp_path):
     write_corpus(tmp_path / "corpus", ["a.txt"], lines=400)
     folder = tmp_path / "shards"
     byte = prepare_shards([str(tmp_path / "corpus")], data_config(), 0, folder, options=large())
     sentencepiece = data_config(tokenizer="sentencepiece", vocab_size=320)
     pieces = prepare_shards([str(tmp_path / "corpus")], sentencepiece, 0, folder, options=large())
     assert pieces.encoded == byte.encoded and pieces.fingerprint != byte.fingerprint
-    assert pieces.tokenizer.kind == "sentencepiece"
+    assert pieces.tokenizer.kind == "sentencepiece" and pieces.folder != byte.folder
+    byte_again = prepare_shards([str(tmp_path / "corpus")], data_config(), 0, folder, options=large())
+    assert byte_again.encoded == 0 and byte_again.fingerprint == byte.fingerprint
+
+
+@pytest.mark.parametrize("small_corpus_bytes", [0, 1 << 20])  # streamed and whole layouts
+def test_a_shared_folder_keeps_every_corpus_and_never_mixes_them(tmp_path, small_corpus_bytes):
+    (long,) = write_corpus(tmp_path / "long", ["corpus.txt"], lines=400, seed=1)
+    (short,) = write_corpus(tmp_path / "short", ["doc.txt"], lines=150, seed=2)
+    folder, options = tmp_path / "shards", large(small_corpus_bytes=small_corpus_bytes)
+    sentencepiece = data_config(tokenizer="sentencepiece", vocab_size=320)
+    first = prepare_shards([str(long)], sentencepiece, 0, folder, options=options)
+    other = prepare_shards([str(short)], sentencepiece, 0, folder, options=options)
+    again = prepare_shards([str(long)], sentencepiece, 0, folder, options=options)
+    assert again.encoded == 0 and again.reused == first.encoded and again.folder == first.folder
+    assert np.array_equal(all_tokens(again), all_tokens(first))
+    alone = prepare_shards([str(short)], sentencepiece, 0, tmp_path / "alone", options=options)
+    assert np.array_equal(all_tokens(other), all_tokens(alone))
+    # a resume passes the tokenizer itself: it finds the entry that tokenizer encoded
+    resumed = prepare_shards([str(long)], sentencepiece, 0, folder, tokenizer=first.tokenizer,
+                             options=options)
+    assert resumed.encoded == 0 and resumed.folder == first.folder
+
+
+def test_the_single_index_of_an_older_version_is_removed_and_nothing_else(tmp_path):
+    (corpus,) = write_corpus(tmp_path, ["corpus.txt"])
+    folder = tmp_path / "shards"
+    old = prepare_shards([str(corpus)], data_config(), 0, folder, options=large())
+    for path in old.folder.iterdir():  # the layout before entries: index and shards at the top
+        path.rename(folder / path.name)
+    old.folder.rmdir()
+    (folder / "notes.txt").write_text("mine")
+    later = prepare_shards([str(corpus)], data_config(), 0, folder, options=large())
+    assert later.encoded == old.encoded and later.fingerprint == old.fingerprint
+    assert sorted(p.name for p in folder.iterdir()) == sorted([fmt.LOCK_FILE, "notes.txt", later.folder.name])
 
 
 # ---- atomic writes, concurrent processes, memory -----------------------------------------------
@@ -175,11 +210,11 @@ def test_a_run_killed_mid_write_leaves_nothing_a_later_run_trusts(tmp_path):
     wait_for(marker, process)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
-    assert any(p.name.endswith(fmt.TMP_SUFFIX) for p in folder.iterdir())  # the half shard
-    assert not (folder / fmt.INDEX_FILE).exists()
+    assert any(p.name.endswith(fmt.TMP_SUFFIX) for p in folder.glob("*/*"))  # the half shard
+    assert not list(folder.glob(f"*/{fmt.INDEX_FILE}"))
     later = summary(worker("prepare", folder, corpus))
     assert later["encoded"] > 0 and later["reused"] == 0
-    assert not any(p.name.endswith(fmt.TMP_SUFFIX) for p in folder.iterdir())
+    assert not any(p.name.endswith(fmt.TMP_SUFFIX) for p in folder.glob("*/*"))
     reference = ByteTokenizer().encode_to_array(streamed_text([corpus]))
     shards = prepare_shards([str(corpus)], DataConfig(tokenizer="byte", val_fraction=0.1), 0, folder,
                             options=ShardOptions(workers=1, small_corpus_bytes=0, piece_bytes=1 << 14))
@@ -229,8 +264,8 @@ def test_a_full_disk_is_one_error_and_leaves_no_shard_or_index(tmp_path):
     with pytest.raises(ResourceError) as caught:
         prepare_shards([str(tmp_path / "corpus")], data_config(), 0, folder, options=large(write=fills_up))
     assert "is full" in caught.value.one_line() and "--data-cache" in caught.value.one_line()
-    assert not (folder / fmt.INDEX_FILE).exists()
-    assert not any(p.name.endswith(fmt.TMP_SUFFIX) for p in folder.iterdir())
+    assert not list(folder.glob(f"*/{fmt.INDEX_FILE}"))
+    assert not any(p.name.endswith(fmt.TMP_SUFFIX) for p in folder.glob("*/*"))
     later = prepare_shards([str(tmp_path / "corpus")], data_config(), 0, folder, options=large())
     assert later.reused == 0  # the two complete shards were not trusted without an index
 
@@ -238,13 +273,13 @@ def test_a_full_disk_is_one_error_and_leaves_no_shard_or_index(tmp_path):
 def test_a_cache_of_another_version_is_re_encoded_and_a_foreign_folder_refused(tmp_path):
     write_corpus(tmp_path / "corpus", ["a.txt"])
     folder = tmp_path / "shards"
-    prepare_shards([str(tmp_path / "corpus")], data_config(), 0, folder, options=large())
-    index = json.loads((folder / fmt.INDEX_FILE).read_text())
-    (folder / fmt.INDEX_FILE).write_text(json.dumps(dict(index, format_version=99)))
+    entry = prepare_shards([str(tmp_path / "corpus")], data_config(), 0, folder, options=large()).folder
+    index = json.loads((entry / fmt.INDEX_FILE).read_text())
+    (entry / fmt.INDEX_FILE).write_text(json.dumps(dict(index, format_version=99)))
     with pytest.warns(UserWarning, match="format version 99.*re-encoding"):
         again = prepare_shards([str(tmp_path / "corpus")], data_config(), 0, folder, options=large())
     assert again.reused == 0 and again.encoded > 0
-    (folder / fmt.INDEX_FILE).write_text(json.dumps({"something": "else"}))
+    (entry / fmt.INDEX_FILE).write_text(json.dumps({"something": "else"}))
     with pytest.raises(InputError, match="not a token-shard index"):
         prepare_shards([str(tmp_path / "corpus")], data_config(), 0, folder, options=large())
 
@@ -260,14 +295,14 @@ def test_binary_files_in_folders_are_skipped_and_bad_files_named(tmp_path):
     bad.write_bytes(b"fine line\n" * 1000 + b"caf\xe9\n")
     with pytest.raises(InputError, match=r"bad.txt is not valid utf-8: byte 0xe9 at offset 10003"):
         prepare_shards([str(bad)], data_config(), 0, tmp_path / "s3", options=large())
-    assert not (tmp_path / "s3" / fmt.INDEX_FILE).exists()
+    assert not list((tmp_path / "s3").glob(f"*/{fmt.INDEX_FILE}"))
 
 
 @pytest.mark.skipif(not HAS_UNREADABLE, reason=NO_UNREADABLE)
 def test_a_file_that_fails_to_read_is_named_whoever_runs_the_tests(tmp_path):
     with pytest.raises(InputError, match=f"cannot read {UNREADABLE}: Input/output error"):
         prepare_shards([UNREADABLE], data_config(), 0, tmp_path / "s")
-    assert not (tmp_path / "s" / fmt.INDEX_FILE).exists()
+    assert not list((tmp_path / "s").glob(f"*/{fmt.INDEX_FILE}"))
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their permissions")

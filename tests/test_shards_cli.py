@@ -52,10 +52,22 @@ def test_prepare_only_then_every_run_naming_the_cache_reuses_it(workspace):
     prepared = reformer("corpus.txt", "--config", "tiny.yaml", "--tokenizer", "byte", "--prepare-only",
                         "--data-cache", "cache", "--name", "unused", cwd=workspace)
     assert "encoded 2 shard(s)" in prepared and not (workspace / "models").exists()
-    index = json.loads((workspace / "cache" / "index.json").read_text())
+    (index_file,) = (workspace / "cache").glob("*/index.json")  # the entry of this corpus
+    index = json.loads(index_file.read_text())
     assert index["dtype"] == "uint16" and index["tokenizer"]["kind"] == "byte"
     for name in ("one", "two"):
         stderr = reformer("corpus.txt", "--config", "tiny.yaml", "--tokenizer", "byte", "--data-cache",
                           "cache", "--out", name, "--steps", "1", cwd=workspace)
         assert "reused all 2 shard(s)" in stderr
         assert not (workspace / name / "data").exists()
+
+
+@pytest.mark.slow
+def test_a_shared_cache_keeps_the_shards_of_every_corpus_it_was_given(workspace):
+    (workspace / "doc.txt").write_text(topics["assert"])
+    byte_cache = ["--config", "tiny.yaml", "--tokenizer", "byte", "--prepare-only", "--data-cache", "cache"]
+    for corpus in ("corpus.txt", "doc.txt"):
+        assert "encoded 2 shard(s)" in reformer(corpus, *byte_cache, "--name", "unused", cwd=workspace)
+    again = reformer("corpus.txt", *byte_cache, "--name", "unused", cwd=workspace)
+    assert "reused all 2 shard(s)" in again
+    assert len(list((workspace / "cache").glob("*/index.json"))) == 2

@@ -192,6 +192,7 @@ def _make_inputs(folder: Path) -> None:
     (folder / "no_text").mkdir(exist_ok=True)
     (folder / "no_text" / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00" * 20)
     (folder / "short.txt").write_text("only a few words here")
+    (folder / "unnamed_pairs.jsonl").write_text('{"text": "a document", "abstract": "its summary"}\n')
 
 
 @pytest.mark.parametrize("args, message", [
@@ -204,6 +205,7 @@ def _make_inputs(folder: Path) -> None:
     (["no_text"], "no text files"),
     (["missing.txt"], "does not exist"),
     (["short.txt", "--tokenizer", "byte"], "--seq-len"),
+    (["unnamed_pairs.jsonl", "--task", "summarize"], '"document" and "summary" (or "reference")'),
 ])
 def test_bad_configs_and_inputs_give_one_line_and_leave_nothing(workspace, args, message):
     _make_inputs(workspace)
@@ -213,6 +215,17 @@ def test_bad_configs_and_inputs_give_one_line_and_leave_nothing(workspace, args,
     assert len(lines) == 1 and lines[0].startswith("error:") and message in lines[0], result.stderr
     assert "Traceback" not in result.stderr
     assert not (workspace / "should_not_exist").exists()
+
+
+def test_the_fix_suggested_for_a_text_shorter_than_a_window_works_as_written(workspace):
+    # tiny.yaml has lsh layers with chunk_length 32: a shorter --seq-len alone would break it
+    (workspace / "hello.txt").write_text("hello world\n")
+    args = ["hello.txt", "--config", "tiny.yaml", "--tokenizer", "byte", "--steps", 1]
+    first = reformer(*args, "--out", "hello_short", cwd=workspace)
+    hint = first.stderr.split("(e.g. ", 1)[1].split(")", 1)[0]
+    assert first.returncode == 2 and hint == "--seq-len 8 --set model.chunk_length=8", first.stderr
+    fixed = reformer(*args, *hint.split(), "--out", "hello_fixed", cwd=workspace)
+    assert fixed.returncode == 0, fixed.stderr
 
 
 def test_summarize_task_trains_on_document_summary_pairs(workspace):

@@ -14,6 +14,8 @@ from typing import List, Optional
 import typer
 
 from reformer_cli.commands.messages import note
+from reformer_cli.commands.output_file import check_output_path, write_text_file
+from reformer_cli.config.run import MIN_SEQ_LEN
 from reformer_cli.errors import ConfigError, InputError, ReformerError, ResourceError
 
 SOURCE, RUN, OUTPUT = "Model", "Measurement", "Output"
@@ -23,8 +25,8 @@ DEFAULT_TIME_LIMIT = 360.0
 
 
 def parse_lengths(seq_len: str | None, sweep: str | None, default: int | None) -> list[int] | None:
-    """--seq-len N or --sweep A,B,C -> sorted distinct positive lengths; InputError otherwise.
-    Neither given: [default], or None when there is no default yet."""
+    """--seq-len N or --sweep A,B,C -> sorted distinct lengths, each at least MIN_SEQ_LEN;
+    InputError otherwise. Neither given: [default], or None when there is no default yet."""
     if seq_len is not None and sweep is not None:
         raise InputError("--seq-len and --sweep were both given", "use one of them")
     if sweep is not None:
@@ -42,9 +44,9 @@ def parse_lengths(seq_len: str | None, sweep: str | None, default: int | None) -
         except ValueError:
             raise InputError(f"{flag} value {item!r} is not a whole number",
                              "give a positive length such as 4096") from None
-        if value <= 0:
-            raise InputError(f"{flag} value {value} must be positive",
-                             "give a length of at least 1 token, e.g. 4096")
+        if value < MIN_SEQ_LEN:
+            raise InputError(f"{flag} value {value} is too short",
+                             f"give a length of at least {MIN_SEQ_LEN} tokens, e.g. 4096")
         lengths.append(value)
     return sorted(set(lengths))
 
@@ -121,7 +123,7 @@ def memprofile_command(
     settings: Optional[List[str]] = typer.Option(None, "--set", metavar="SECTION.KEY=VALUE",
                                                  rich_help_panel=SOURCE, show_default=False,
                                                  help="Override a config key (repeatable)."),
-    batch_size: int = typer.Option(1, "--batch-size", min=1, metavar="B", rich_help_panel=RUN,
+    batch_size: int = typer.Option(1, "--batch-size", metavar="B", rich_help_panel=RUN,
                                    help="Sequences per step."),
     mode: str = typer.Option("train", "--mode", metavar="train|forward", rich_help_panel=RUN,
                              help="train: forward+backward+AdamW step; forward: no-grad loss."),
@@ -153,10 +155,19 @@ def memprofile_command(
         raise InputError(f"--mode {mode!r} is not a mode", "use train or forward")
     if dtype not in BYTES:
         raise InputError(f"--dtype {dtype!r} is not supported", "use fp32, bf16 or fp16")
+    if batch_size < 1:  # checked here, not with typer's min=, so the error is our one line
+        raise InputError(f"--batch-size {batch_size} must be at least 1",
+                         "give the sequences per step, e.g. --batch-size 1")
     if time_limit <= 0:
         raise InputError(f"--time-limit {time_limit} must be positive", "give seconds, e.g. 180")
     if plot_path is not None:
         _require_matplotlib()
+    for path in (json_path, csv_path, plot_path):  # a bad path fails before minutes of measuring
+        if path is not None:
+            check_output_path(path)
+            if not path.absolute().parent.is_dir():
+                raise InputError(f"cannot write {path}: its folder does not exist",
+                                 "create the folder first, or choose another path")
     lengths = parse_lengths(seq_len, sweep, None)
     run_config = load_model_config(config, model, list(settings or []),
                                    None if lengths is None else lengths[0])
@@ -254,9 +265,9 @@ def _write_outputs(header: dict, rows, json_path, csv_path, plot_path) -> None:
 
     try:
         if json_path is not None:
-            json_path.write_text(json.dumps(to_json(header, rows), indent=2) + "\n")
+            write_text_file(json_path, json.dumps(to_json(header, rows), indent=2) + "\n")
         if csv_path is not None:
-            csv_path.write_text(to_csv(rows))
+            write_text_file(csv_path, to_csv(rows))
         if plot_path is not None:
             _plot(plot_series(rows), header, plot_path)
     except OSError as error:

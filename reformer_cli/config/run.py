@@ -18,6 +18,7 @@ TOKENIZERS = ("sentencepiece", "byte")
 TASKS = ("lm", "summarize", "extract")
 PRECISIONS = ("auto", "fp32", "bf16")
 UNLIMITED_STEPS = 10**9  # train.steps when only a time budget limits the run
+MIN_SEQ_LEN = 2  # the fewest LSH buckets (2) must fit in a window: model.n_buckets <= data.seq_len
 
 
 @dataclass
@@ -36,7 +37,7 @@ class DataConfig:
     workers: int = 0  # processes encoding the corpus or preparing pairs (0 = one per CPU core)
 
     def validate(self, prefix: str = "data") -> "DataConfig":
-        check_range(f"{prefix}.seq_len", self.seq_len, low=2)
+        check_range(f"{prefix}.seq_len", self.seq_len, low=MIN_SEQ_LEN)
         check_choice(f"{prefix}.tokenizer", self.tokenizer, TOKENIZERS)
         if self.tokenizer == "sentencepiece":
             # byte fallback alone needs 256 pieces plus the special tokens

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from reformer_cli.config.model import ModelConfig
+from reformer_cli.config.run import MIN_SEQ_LEN
 from reformer_cli.errors import InputError
 from reformer_cli.shards.tokens import as_token_sequence
 
@@ -28,12 +30,9 @@ class WindowSampler:
         self.seq_len = int(seq_len)
         self.seed = int(seed)
         if len(self.tokens) < self.seq_len + 1:
-            shorter = _largest_power_of_two(len(self.tokens) - 1)
             raise InputError(
                 f"the training text has {len(self.tokens)} tokens, fewer than one window of "
-                f"seq_len={self.seq_len} (+1 for the targets)",
-                f"use a shorter --seq-len (at most {max(len(self.tokens) - 1, 1)}, e.g. {shorter}) "
-                f"or more text")
+                f"seq_len={self.seq_len} (+1 for the targets)", _shorter_window_hint(len(self.tokens)))
         self.epoch = 0
         self.index = 0  # windows of this epoch already handed out
         self._order_epoch = -1
@@ -100,6 +99,18 @@ def evaluation_batches(tokens, seq_len: int, batch_size: int, max_batches: int) 
     chosen = np.unique(np.linspace(0, available - 1, wanted).round().astype(np.int64))
     starts = chosen * seq_len
     return [_windows(tokens, starts[i:i + batch_size], seq_len) for i in range(0, len(starts), batch_size)]
+
+
+def _shorter_window_hint(token_count: int) -> str:
+    """A fix that passes the config checks too: a window no shorter than MIN_SEQ_LEN, and a
+    chunk_length no longer than the window (the sampler does not know the model's, so it is set)."""
+    longest = token_count - 1  # a window also needs the token after it
+    if longest < MIN_SEQ_LEN:
+        return f"give more text (at least {MIN_SEQ_LEN + 1} tokens)"
+    example = _largest_power_of_two(longest)
+    chunk_length = min(example, ModelConfig.chunk_length)
+    return (f"use a shorter --seq-len, at most {longest}, with a model.chunk_length no longer than "
+            f"it (e.g. --seq-len {example} --set model.chunk_length={chunk_length}), or more text")
 
 
 def _largest_power_of_two(n: int) -> int:

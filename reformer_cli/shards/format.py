@@ -1,4 +1,5 @@
-"""The on-disk format of a shard folder: raw token files, one JSON index, atomic writes.
+"""The on-disk format of a shard entry (entries.py): raw token files, one JSON index, atomic
+writes.
 
 A shard is a headerless little-endian array of token ids (uint16 when every id fits, else
 uint32), as nanoGPT's train.bin. `index.json` names the shards, the files they came from (size,
@@ -20,6 +21,7 @@ from reformer_cli.errors import InputError, ResourceError
 
 FORMAT_VERSION = 1
 INDEX_FILE = "index.json"
+TOKENIZER_FILE = "tokenizer.model"  # a SentencePiece model trained for the shards
 LOCK_FILE = ".lock"
 TMP_SUFFIX = ".tmp"
 SHARD_SUFFIXES = (".u16", ".u32")

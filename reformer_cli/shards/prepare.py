@@ -8,7 +8,9 @@ Two layouts, chosen by the corpus's size:
   SentencePiece trains on a bounded sample; validation is the last `val_fraction` of the tokens
   (the end of the last files). A file whose size and mtime, or else whose checksums, are those
   recorded is not read again: only changed and added files are encoded.
-One process at a time prepares a folder (a file lock); the others wait, then reuse its shards.
+Each corpus and tokenizer has its own entry, a subfolder (entries.py), so a shared folder keeps
+several side by side. One process at a time prepares in a folder (a file lock on the folder, not
+the entry); the others wait, then reuse its shards.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numpy as np
 
 from reformer_cli.shards import format as fmt
 from reformer_cli.shards.encode import POOL_MIN_BYTES, Job, ShardEncoder, encode_jobs
+from reformer_cli.shards.entries import entry_folder, forget_single_index_layout, tokenizer_request
 from reformer_cli.shards.pieces import PIECE_BYTES, plan_pieces
 from reformer_cli.shards.sample import draw_sample
 from reformer_cli.shards.tokens import ShardedTokens
@@ -70,10 +73,11 @@ class PreparedShards:
 
 def prepare_shards(paths: list[str], data, seed: int, folder: str | Path, tokenizer=None,
                    on_event: Callable | None = None, options: ShardOptions | None = None) -> PreparedShards:
-    """The training (and validation) tokens of `paths` as memory-mapped shards in `folder`.
+    """The training (and validation) tokens of `paths` as memory-mapped shards in the entry of
+    `folder` for this corpus and tokenizer.
 
     `data` is the run's DataConfig; `tokenizer` given = encode with it (a resumed run's or
-    --tokenizer-model's), else the folder's own (when its settings match) or a new one.
+    --tokenizer-model's), else the entry's own (when its settings match) or a new one.
     """
     options = options or ShardOptions()
     folder = Path(folder)
@@ -82,12 +86,17 @@ def prepare_shards(paths: list[str], data, seed: int, folder: str | Path, tokeni
     except OSError as error:
         raise fmt.disk_error(folder, error) from None
     with _locked(folder, on_event):
+        forget_single_index_layout(folder)
+        entry = entry_folder(folder, paths, data, seed, tokenizer)
         try:
-            index = fmt.read_index(folder)
+            entry.mkdir(exist_ok=True)
+            index = fmt.read_index(entry)
         except fmt.OutdatedCache as outdated:
             warnings.warn(outdated.message, stacklevel=2)
             index = None
-        job = _Preparation(paths, data, seed, folder, index, tokenizer, on_event, options)
+        except OSError as error:
+            raise fmt.disk_error(folder, error) from None
+        job = _Preparation(paths, data, seed, entry, index, tokenizer, on_event, options)
         return job.run()
 
 
@@ -124,10 +133,7 @@ class _Preparation:
     # -- the tokenizer -----------------------------------------------------------------------
 
     def _tokenizer_request(self) -> dict:
-        if self.given is not None:
-            return {"fingerprint": self.given.fingerprint()}
-        return {"kind": self.data.tokenizer, "seed": self.seed, "vocab_size":
-                self.data.vocab_size if self.data.tokenizer == "sentencepiece" else None}
+        return tokenizer_request(self.data, self.seed, self.given)
 
     def _stored_tokenizer(self):
         """The tokenizer the folder's shards were encoded with, when it is the one asked for
@@ -242,7 +248,7 @@ class _Preparation:
     def _commit(self, index: dict, tokenizer, encoded: int | None = None) -> PreparedShards:
         """Tokenizer, then the index (last, atomically), then the shards no index lists go."""
         if tokenizer.kind == "sentencepiece":
-            fmt.write_file_atomically(self.folder / _TOKENIZER_FILE, tokenizer.model_proto,
+            fmt.write_file_atomically(self.folder / fmt.TOKENIZER_FILE, tokenizer.model_proto,
                                       self.options.write)
         stored = (self.index or {}).get("tokenizer", {})
         request = self._tokenizer_request()
@@ -273,9 +279,6 @@ class _Preparation:
                    for span in self.index["train"] + self.index["val"])
 
 
-_TOKENIZER_FILE = "tokenizer.model"
-
-
 def _text_jobs(text: str, dtype: str) -> list[Job]:
     from reformer_cli.text.tokenizer import cut_after_newlines
 
@@ -287,7 +290,7 @@ def _load_stored_tokenizer(folder: Path, fingerprint: str):
 
     if fingerprint == ByteTokenizer().fingerprint():
         return ByteTokenizer()
-    path = folder / _TOKENIZER_FILE
+    path = folder / fmt.TOKENIZER_FILE
     if not path.is_file():
         return None
     tokenizer = load_tokenizer(path)

@@ -238,7 +238,8 @@ def read_summarization_records(path: str | Path, encoding: str = "utf-8") -> lis
             record = dict(record, summary=record.get("reference"))  # the shared sets call it so
         fields = ("document", "summary")
         if not isinstance(record, dict) or not all(isinstance(record.get(k), str) for k in fields):
-            raise InputError(f'{name} line {number} lacks string fields "document" and "summary"', expected)
+            raise InputError(f'{name} line {number} lacks string fields "document" and '
+                             '"summary" (or "reference")', expected)
         if not record["document"].strip() or not record["summary"].strip():
             raise InputError(f"{name} line {number} has an empty document or summary",
                              "remove that line or fill it in")
