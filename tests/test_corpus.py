@@ -14,7 +14,13 @@ from reformer_cli.data.split import split_validation, split_validation_pairs
 from reformer_cli.data.summarization import SummarizationExamples
 from reformer_cli.data.windows import WindowSampler, evaluation_batches
 from reformer_cli.errors import InputError
-from reformer_cli.text.reading import Document, read_documents, read_summarization_pairs
+from reformer_cli.text.reading import (
+    Document,
+    read_document,
+    read_documents,
+    read_summarization_pairs,
+    scan_input_files,
+)
 from reformer_cli.text.tokenizer import ByteTokenizer
 
 SHARED_SUMMARIES = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "summarization"
@@ -58,6 +64,28 @@ def test_bad_inputs_are_input_errors(tmp_path, setup, expected):
         read_documents([setup(tmp_path)])
     with pytest.raises(InputError, match="no input"):
         read_documents([])
+
+
+@pytest.mark.parametrize("head, named", [
+    (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "is a PDF"),  # PDFs need not have a NUL early
+    (b"PK\x03\x04\x14\x00\x06\x00word/document.xml", "zip archive"),
+    (b"{\\rtf1\\ansi Some text", "RTF document"),
+    (b"\x1f\x8b\x08\x00", "gzip-compressed"),
+])
+def test_a_known_non_text_format_is_named_with_its_fix(tmp_path, head, named):
+    path = tmp_path / "report.bin"
+    path.write_bytes(head)
+    for read in (lambda: read_documents([path]), lambda: scan_input_files([path]),
+                 lambda: read_document(str(path))):
+        with pytest.raises(InputError, match=named) as caught:
+            read()
+        assert str(path) in caught.value.message and caught.value.hint
+    (tmp_path / "folder").mkdir()
+    path.rename(tmp_path / "folder" / "report.pdf")
+    (tmp_path / "folder" / "notes.txt").write_text("plain notes")
+    folder = tmp_path / "folder"  # inside a folder such a file is skipped, as binaries are
+    assert [d.text for d in read_documents([folder])] == ["plain notes"]
+    assert [Path(f.path).name for f in scan_input_files([folder])] == ["notes.txt"]
 
 
 def test_stdin_dash(monkeypatch):

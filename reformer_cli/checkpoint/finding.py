@@ -29,18 +29,17 @@ def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
     """Complete checkpoints of a run folder as (step, path), oldest first (final/ after a tie).
 
     A folder moved aside by an interrupted replace (".old-NAME-*") counts when NAME is missing.
-    Temporary folders and folders without a readable manifest are not checkpoints.
+    Temporary folders and folders without a readable manifest are not checkpoints, and the
+    superseded-* folders that keep an abandoned branch (branches.py) are not looked into.
     """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         return []
     found = []
     for child in run_dir.iterdir():
-        name = child.name
-        if name.startswith(OLD_PREFIX):
-            name = name[len(OLD_PREFIX):].rsplit("-", 1)[0]
-            if (run_dir / name).exists():
-                continue
+        name = checkpoint_name(child)
+        if name != child.name and (run_dir / name).exists():
+            continue
         if not (name == FINAL_NAME or STEP_PATTERN.match(name)) or not child.is_dir():
             continue
         try:
@@ -50,6 +49,13 @@ def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
         found.append((step, name == FINAL_NAME, child))
     found.sort(key=lambda item: (item[0], item[1]))
     return [(step, path) for step, _, path in found]
+
+
+def checkpoint_name(path: Path) -> str:
+    """The name a folder has as a checkpoint: ".old-final-1234abcd" (moved aside by an
+    interrupted replace) is final."""
+    name = path.name
+    return name[len(OLD_PREFIX):].rsplit("-", 1)[0] if name.startswith(OLD_PREFIX) else name
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path | None:
@@ -77,13 +83,14 @@ def delete_folder(path: Path) -> None:
 
 
 def remove_stale_temporaries(run_dir: str | Path) -> None:
-    """Delete temporary and superseded folders left by a killed writer (only as the run's owner)."""
+    """Delete temporary folders, and old copies of replaced checkpoints, left by a killed writer
+    (only as the run's owner)."""
     run_dir = Path(run_dir)
     if run_dir.is_dir():
         for child in run_dir.iterdir():
-            superseded = (child.name.startswith(OLD_PREFIX) and
-                          (run_dir / child.name[len(OLD_PREFIX):].rsplit("-", 1)[0]).exists())
-            if child.name.startswith(TMP_PREFIX) or superseded:
+            replaced = (child.name.startswith(OLD_PREFIX) and
+                        (run_dir / checkpoint_name(child)).exists())
+            if child.name.startswith(TMP_PREFIX) or replaced:
                 if child.is_dir():
                     shutil.rmtree(child, ignore_errors=True)
                 else:

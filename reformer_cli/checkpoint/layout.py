@@ -9,10 +9,13 @@ A checkpoint folder holds
     manifest.json               format version, step, and the size and SHA-256 of every file above
 
 A run folder (models/<name>/) holds step-000200/ ... (the last K) and final/, plus the run's
-config.yaml and metrics.jsonl. Writes go to a temporary folder in the same parent, every file and
-the folder are fsynced, then one os.replace() makes the checkpoint appear: a crash or kill -9 at any
-moment leaves either the old set of checkpoints or the new one, never a half-written folder under a
-checkpoint's name. Loading uses safetensors, YAML and JSON only: never pickle, never torch.load.
+config.yaml and metrics.jsonl; superseded-<step>-<time>/ holds the checkpoints of a branch that
+a resume from an older step abandoned, and .run.lock marks the folder as being trained.
+
+Writes go to a temporary folder in the same parent, every file and the folder are fsynced, then
+one os.replace() makes the checkpoint appear: a crash or kill -9 at any moment leaves either the
+old set of checkpoints or the new one, never a half-written folder under a checkpoint's name.
+Loading uses safetensors, YAML and JSON only: never pickle, never torch.load.
 """
 
 from __future__ import annotations
@@ -36,11 +39,12 @@ STATE_JSON = "training_state.json"
 STATE_TENSORS = "training_state.safetensors"
 TMP_PREFIX = ".tmp-"
 OLD_PREFIX = ".old-"
+SUPERSEDED_PREFIX = "superseded-"  # checkpoints moved aside by a resume from an older step
+RUN_LOCK_FILE = ".run.lock"  # not shards' ".lock": a run may keep its shards in its own folder
 
 
 def step_dir_name(step: int) -> str:
     return f"step-{step:06d}"
-
 
 
 def config_text(config) -> str:

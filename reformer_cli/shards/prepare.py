@@ -15,18 +15,17 @@ the entry); the others wait, then reuse its shards.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import math
 import os
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from reformer_cli.files.locks import exclusive_lock
 from reformer_cli.shards import format as fmt
 from reformer_cli.shards.encode import POOL_MIN_BYTES, Job, ShardEncoder, encode_jobs
 from reformer_cli.shards.entries import entry_folder, forget_single_index_layout, tokenizer_request
@@ -100,19 +99,13 @@ def prepare_shards(paths: list[str], data, seed: int, folder: str | Path, tokeni
         return job.run()
 
 
-@contextmanager
 def _locked(folder: Path, on_event):
-    with open(folder / fmt.LOCK_FILE, "a+") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if on_event is not None:
-                on_event(DataEvent("waiting", {"folder": str(folder)}))
-            fcntl.flock(lock, fcntl.LOCK_EX)  # another process prepares: wait, then reuse
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    """One process at a time prepares in `folder`; another one waits, then reuses its shards."""
+    def waiting() -> None:
+        if on_event is not None:
+            on_event(DataEvent("waiting", {"folder": str(folder)}))
+
+    return exclusive_lock(folder / fmt.LOCK_FILE, on_busy=waiting)
 
 
 class _Preparation:

@@ -16,6 +16,17 @@ from reformer_cli.errors import InputError
 
 BINARY_PROBE_BYTES = 1 << 16
 DOCUMENT_SEPARATOR = "\n\n"
+# Formats a user is likely to pass for a report or a book, by their first bytes: (what it is,
+# how to get text out of it). Named, because "looks binary" alone does not say what to do.
+KNOWN_FORMATS = (
+    (b"%PDF-", "a PDF", "convert it to text first, e.g. `pdftotext -layout report.pdf report.txt`"),
+    (b"PK\x03\x04", "a zip archive (as .docx, .odt and .epub files are)",
+     "save or export it as plain text first"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Microsoft Office file", "save it as plain text first"),
+    (b"{\\rtf", "an RTF document", "save it as plain text first"),
+    (b"\x1f\x8b", "gzip-compressed", "decompress it first (gunzip)"),
+    (b"\xfd7zXZ\x00", "xz-compressed", "decompress it first (unxz)"),
+)
 
 
 @dataclass
@@ -51,6 +62,7 @@ def scan_input_files(paths: Sequence[str | Path], encoding: str = "utf-8") -> li
         elif path.is_file():
             kind = _probe(path, encoding)
             if kind == "binary":
+                check_known_format(_read_head(path), str(path))
                 raise InputError(f"{path} looks binary (it contains NUL bytes), not text",
                                  "give plain text files")
             if kind == "empty":
@@ -76,11 +88,16 @@ def _probe(path: Path, encoding: str) -> str:
     except OSError as error:
         raise InputError(f"cannot read {path}: {error.strerror or error}",
                          "check its permissions, or leave it out") from None
-    if _looks_binary(head, encoding):
+    if _looks_binary(head, encoding) or _is_known_format(head):
         return "binary"
     if not head.strip() and len(head) < BINARY_PROBE_BYTES:
         return "empty"
     return "text"
+
+
+def _read_head(path: Path) -> bytes:
+    with open(path, "rb") as file:  # readable: _probe has just read it
+        return file.read(max(len(magic) for magic, _, _ in KNOWN_FORMATS))
 
 
 def _source_file(path: Path) -> SourceFile:
@@ -105,6 +122,7 @@ def read_documents(paths: Sequence[str | Path], encoding: str = "utf-8") -> list
             documents.extend(_read_folder(path, encoding))
         elif path.is_file():
             data = _read_bytes(path)
+            check_known_format(data, str(path))
             if _looks_binary(data, encoding):
                 raise InputError(f"{path} looks binary (it contains NUL bytes), not text",
                                  "give plain text files")
@@ -123,8 +141,8 @@ def _read_folder(folder: Path, encoding: str) -> list[Document]:
     documents = []
     for path in _folder_files(folder):
         data = _read_bytes(path)
-        if not data.strip() or _looks_binary(data, encoding):
-            continue  # a folder may hold images, archives, empty placeholders: skip them
+        if not data.strip() or _looks_binary(data, encoding) or _is_known_format(data):
+            continue  # a folder may hold images, archives, PDFs, empty placeholders: skip them
         documents.append(Document(str(path), _decode(data, str(path), encoding)))
     if not documents:
         raise InputError(f"the folder {folder} contains no text files",
@@ -137,6 +155,17 @@ def _read_bytes(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as error:
         raise InputError(f"cannot read {path}: {error.strerror or error}") from None
+
+
+def check_known_format(head: bytes, label: str) -> None:
+    """An InputError naming the format when `head` starts like a known non-text file."""
+    for magic, what, fix in KNOWN_FORMATS:
+        if head.startswith(magic):
+            raise InputError(f"{label} is {what}, not plain text", fix)
+
+
+def _is_known_format(head: bytes) -> bool:
+    return head.startswith(tuple(magic for magic, _, _ in KNOWN_FORMATS))
 
 
 def _looks_binary(data: bytes, encoding: str) -> bool:
@@ -185,6 +214,7 @@ def read_document(name: str) -> str:
             raise InputError(f"cannot read {name}: {error.strerror}", "check its permissions") from None
     if not data:
         raise InputError(f"{label} is empty", "give a file with text in it")
+    check_known_format(data, label)
     nul = data.find(b"\x00")
     if nul >= 0:
         raise InputError(f"{label} looks binary (NUL byte at offset {nul})",

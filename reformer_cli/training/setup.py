@@ -3,12 +3,14 @@
 resolve the config (and the checkpoint to resume) → read and split the text → tokenizer →
 token ids → sampler and validation batches → model → Trainer → run folder.
 
-Nothing is written until every input has been read and checked, so a bad file, a bad config
-or a corpus shorter than one window leaves no half-made run folder behind.
+The run folder is locked before it is read (one process trains it at a time), and nothing but
+shards is written in it until every input has been read and checked, so a bad file, a bad
+config or a corpus shorter than one window leaves no half-made run folder behind.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -22,6 +24,7 @@ from reformer_cli import checkpoint as ckpt
 from reformer_cli.config.device import resolve_device
 from reformer_cli.config.load import config_file_model_keys, load_run_config
 from reformer_cli.errors import ConfigError, InputError
+from reformer_cli.training.launch import launched_rank
 from reformer_cli.training.pair_data import prepare_pairs
 from reformer_cli.training.prepared import PreparedData, eval_set_for
 
@@ -48,26 +51,25 @@ class TrainRequest:
     prepare_only: bool = False  # tokenize into the shard folder (pairs: prepare them), then stop
 
 
-def resolve_run(request: TrainRequest, initial_weights: Path | None = None):
+def resolve_run(request: TrainRequest, initial_weights: Path | None = None,
+                claim: RunFolderClaim | None = None):
     """(config, run_dir, checkpoint to resume or None). `initial_weights`: the verified
-    --init-from checkpoint, whose weight-shaping model settings the config takes."""
+    --init-from checkpoint, whose weight-shaping model settings the config takes. `claim` takes
+    the run folder before its checkpoints are read: another run may be writing them."""
     if initial_weights is not None:
         config = _config_from_initial_weights(request, initial_weights)
     else:
         config = load_run_config(request.config_path, request.overrides, request.flags)
-    resume_from = None
-    if request.resume and request.resume != "auto":
-        resume_from = ckpt.resolve_model_dir(request.resume)
-        inside_run = resume_from.name == ckpt.FINAL_NAME or ckpt.STEP_PATTERN.match(resume_from.name)
-        run_dir = Path(request.out) if request.out else (
-            resume_from.parent if inside_run else Path(ckpt.MODELS_DIR) / config.name)
-    else:
-        run_dir = Path(request.out) if request.out else Path(ckpt.MODELS_DIR) / config.name
-        if request.resume == "auto":
-            resume_from = ckpt.latest_checkpoint(run_dir)
-        elif ckpt.list_checkpoints(run_dir):
-            raise InputError(f"{run_dir} already holds a training run",
-                             "continue it with --resume auto, or choose another --name or --out")
+    named = ckpt.resolve_model_dir(request.resume) if request.resume not in (None, "auto") else None
+    run_dir = _run_folder(request, config, named)
+    if claim is not None:
+        claim.take(run_dir)
+    resume_from = named
+    if request.resume == "auto":
+        resume_from = ckpt.latest_checkpoint(run_dir)
+    elif named is None and ckpt.list_checkpoints(run_dir):
+        raise InputError(f"{run_dir} already holds a training run",
+                         "continue it with --resume auto, or choose another --name or --out")
     if resume_from is not None:
         ckpt.verify_checkpoint(resume_from)
         saved = ckpt.load_config(resume_from)
@@ -76,6 +78,51 @@ def resolve_run(request: TrainRequest, initial_weights: Path | None = None):
         config = load_run_config(None, saved_settings + request.overrides, request.flags)
         _check_unchanged(saved, config)
     return config, run_dir, resume_from
+
+
+def _run_folder(request: TrainRequest, config, named_checkpoint: Path | None) -> Path:
+    """--out, else the run folder holding the checkpoint named by --resume, else models/NAME."""
+    inside_run = named_checkpoint is not None and (
+        named_checkpoint.name == ckpt.FINAL_NAME or ckpt.STEP_PATTERN.match(named_checkpoint.name))
+    run_dir = (Path(request.out) if request.out else named_checkpoint.parent if inside_run
+               else Path(ckpt.MODELS_DIR) / config.name)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise InputError(f"{'--out ' + request.out if request.out else run_dir} is a file, not a "
+                         "folder", "give a folder for the run (it is created if missing)")
+    return run_dir
+
+
+class RunFolderClaim:
+    """This process's hold on the run folder. The writer (rank 0 under torchrun) locks it from
+    before its checkpoints are read to the end of the run; --prepare-only does not, as it writes
+    only shards, which lock themselves. A folder this claim found missing is removed again if
+    the run fails before it starts: bad input leaves no half-made run behind."""
+
+    def __init__(self, writer: bool, locks: bool):
+        self.writer, self.locks = writer, locks
+        self.run_dir: Path | None = None
+        self.created = False
+        self._held = contextlib.ExitStack()
+
+    def take(self, run_dir: Path) -> None:
+        if not self.writer:
+            return
+        existed = run_dir.exists()
+        if self.locks:
+            self._held.enter_context(ckpt.run_folder_lock(run_dir))
+        self.run_dir, self.created = run_dir, not existed  # only once locked: never another's
+
+    def started(self) -> None:
+        """The run folder now holds this run: a failure from here on keeps it."""
+        self.created = False
+
+    def __enter__(self) -> RunFolderClaim:
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        with self._held:  # released after the removal below
+            if kind is not None and self.created:
+                shutil.rmtree(self.run_dir, ignore_errors=True)
 
 
 def resolve_initial_weights(request: TrainRequest) -> Path | None:
@@ -170,24 +217,16 @@ def _prepare_language_model(paths, config, tokenizer, data_dir, on_event) -> Pre
                         shards=shards, keep_alive=temporary)
 
 
-def _prepare_once(request, config, tokenizer, run_dir: Path, data_dir: Path, launched,
-                  on_event) -> PreparedData:
+def _prepare_once(request, config, tokenizer, data_dir: Path, launched, on_event) -> PreparedData:
     """prepare_data for this process. Under torchrun rank 0 prepares first and the others then
     find its shards or prepared pairs (the lock in shards/prepare.py also serialises runs sharing
-    a shard folder). A failure in a run folder this call created removes it: bad input leaves no
-    half-made run."""
-    created = not run_dir.exists()
-    try:
-        if launched is None:
-            return prepare_data(request.paths, config, tokenizer, data_dir, on_event)
-        prepared = []
-        launched.share_from_main(lambda: prepared.append(  # the others wait for rank 0 here
-            prepare_data(request.paths, config, tokenizer, data_dir, on_event)) or b"ready")
-        return prepared[0] if prepared else prepare_data(request.paths, config, tokenizer, data_dir)
-    except BaseException:
-        if created and run_dir.exists() and (launched is None or launched.is_main):
-            shutil.rmtree(run_dir, ignore_errors=True)
-        raise
+    a shard folder)."""
+    if launched is None:
+        return prepare_data(request.paths, config, tokenizer, data_dir, on_event)
+    prepared = []
+    launched.share_from_main(lambda: prepared.append(  # the others wait for rank 0 here
+        prepare_data(request.paths, config, tokenizer, data_dir, on_event)) or b"ready")
+    return prepared[0] if prepared else prepare_data(request.paths, config, tokenizer, data_dir)
 
 
 def _describe_shards(prepared: PreparedData) -> str:
@@ -202,10 +241,16 @@ def run_training(request: TrainRequest, on_event: Callable | None,
                  notify: Callable[[str], None]) -> dict:
     """The whole `reformer train`: returns the final evaluation (and `path`). `on_event` receives
     the trainer's events, `notify` the warnings and notes meant for the user."""
-    from reformer_cli.text.tokenizer import load_tokenizer
-
     initial_weights = resolve_initial_weights(request)  # checksummed once, here
-    config, run_dir, resume_from = resolve_run(request, initial_weights)
+    with RunFolderClaim(writer=launched_rank() == 0, locks=not request.prepare_only) as claim:
+        config, run_dir, resume_from = resolve_run(request, initial_weights, claim)
+        return _train(request, config, run_dir, resume_from, initial_weights, claim, on_event,
+                      notify)
+
+
+def _train(request, config, run_dir: Path, resume_from: Path | None, initial_weights: Path | None,
+           claim: RunFolderClaim, on_event, notify) -> dict:
+    from reformer_cli.text.tokenizer import load_tokenizer
     from reformer_cli.training import data_parallel
 
     launched = data_parallel.start(config.train.device)  # torchrun: join the group (None otherwise)
@@ -218,7 +263,7 @@ def run_training(request: TrainRequest, on_event: Callable | None,
     tokenizer_source = resume_from or initial_weights
     saved_tokenizer = load_tokenizer(tokenizer_source) if tokenizer_source is not None else None
     data_dir = Path(config.data.cache) if config.data.cache else run_dir / DATA_FOLDER
-    prepared = _prepare_once(request, config, saved_tokenizer, run_dir, data_dir, launched, on_event)
+    prepared = _prepare_once(request, config, saved_tokenizer, data_dir, launched, on_event)
     if launched is not None:  # 24 bits of the hash: check_same compares float32 values exactly
         launched.check_same(int(prepared.fingerprint[:6], 16), "the training data (its fingerprint)")
     for warning in prepared.warnings:
@@ -261,8 +306,19 @@ def run_training(request: TrainRequest, on_event: Callable | None,
                f"{train.batch_size * train.grad_accum * runtime.world_size} windows per step")
     if not runtime.is_main:
         return trainer.fit()  # rank 0 alone writes the run folder, metrics and checkpoints
-    # All inputs are good: only now does the run folder appear.
-    run_dir.mkdir(parents=True, exist_ok=True)
+    # All inputs are good: only now does the run folder (made by the claim) take this run.
+    if resume_from is not None:
+        _set_aside_abandoned_branch(run_dir, trainer.step, notify)
     ckpt.write_run_config(run_dir, config)
+    claim.started()
     trainer.add_listener(MetricsLog(run_dir / "metrics.jsonl"))
     return trainer.fit()
+
+
+def _set_aside_abandoned_branch(run_dir: Path, step: int, notify) -> None:
+    """A resume from an older step abandons the run folder's later checkpoints: keep them aside."""
+    moved = ckpt.set_aside_later_checkpoints(run_dir, step)
+    if moved is not None:
+        count = f"{len(moved.names)} checkpoint{'s' if len(moved.names) > 1 else ''}"
+        notify(f"moved {count} after step {step} ({', '.join(moved.names)}) to {moved.folder}; "
+               f"`--resume auto` continues from step {step}")

@@ -1,0 +1,1 @@
+"""Files shared by processes: locks."""

@@ -1,0 +1,65 @@
+"""`--resume` from an older checkpoint starts a branch: the abandoned later checkpoints are moved
+aside (kept whole), and `--resume auto` and model names follow the new branch."""
+
+from pathlib import Path
+from pydoc_data.topics import topics
+
+import pytest
+from cli_runs import read_metrics, run_cli
+
+from reformer_cli import checkpoint as ckpt
+
+TINY = ["--seq-len", "128", "--tokenizer", "byte", "--set", "model.d_model=32",
+        "--set", "model.n_layers=2", "--set", "model.d_ff=64", "--set", "model.n_heads=2",
+        "--set", "model.chunk_length=32", "--set", "train.batch_size=2",
+        "--set", "train.eval_batches=1", "--set", "train.device=cpu", "--set", "train.warmup_steps=1"]
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch, one_thread):
+    (tmp_path / "corpus.txt").write_text("\n\n".join(topics[k] for k in sorted(topics))[:60_000])
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def train(capsys, *args):
+    code, out, err = run_cli(capsys, "train", "corpus.txt", *TINY, *args)
+    assert code == 0, err
+    return err
+
+
+def snapshot(folder: Path) -> dict:
+    return {str(path.relative_to(folder)): path.read_bytes()
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_resuming_an_older_step_moves_the_later_checkpoints_aside(workspace, capsys):
+    run = workspace / "br"
+    train(capsys, "--out", "br", "--steps", "6", "--set", "train.checkpoint_every=2",
+          "--set", "train.keep_checkpoints=5")
+    abandoned = {name: snapshot(run / name) for name in ("step-000004", "final")}
+
+    # A resume written to another folder leaves the source folder as it was.
+    before = snapshot(run)
+    train(capsys, "--resume", "br/step-000002", "--out", "elsewhere", "--steps", "3")
+    assert snapshot(run) == before
+    assert ckpt.resolve_model_dir(workspace / "elsewhere") == workspace / "elsewhere" / "final"
+
+    err = train(capsys, "--resume", "br/step-000002", "--steps", "3")
+    [moved] = [p for p in run.iterdir() if p.name.startswith(ckpt.SUPERSEDED_PREFIX)]
+    assert moved.name.startswith("superseded-2-")
+    assert (f"moved 2 checkpoints after step 2 (step-000004, final) to {Path('br') / moved.name}; "
+            "`--resume auto` continues from step 2") in " ".join(err.split())
+    assert {name: snapshot(moved / name) for name in abandoned} == abandoned  # whole, untouched
+    assert ckpt.verify_checkpoint(moved / "final")["step"] == 6
+    assert [step for step, _ in ckpt.list_checkpoints(run)] == [2, 3]
+    assert ckpt.resolve_model_dir(run) == run / "final"
+    assert ckpt.verify_checkpoint(run / "final")["step"] == 3
+
+    # Pruning (keep 1) runs in the branch; the moved folder is neither pruned nor resumed from.
+    err = train(capsys, "--out", "br", "--resume", "auto", "--steps", "5",
+                "--set", "train.checkpoint_every=1", "--set", "train.keep_checkpoints=1")
+    assert "resuming from br/final at step 3" in err
+    assert [step for step, _ in ckpt.list_checkpoints(run)] == [4, 5]
+    assert {name: snapshot(moved / name) for name in abandoned} == abandoned
+    assert read_metrics(run)[-1]["step"] == 5

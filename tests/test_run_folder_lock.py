@@ -1,0 +1,89 @@
+"""One process at a time trains a run folder, and `--out` must name a folder."""
+
+import subprocess
+import sys
+from pathlib import Path
+from pydoc_data.topics import topics
+
+import pytest
+from cli_runs import read_metrics, run_cli
+
+from reformer_cli import checkpoint as ckpt
+
+TINY = ["--seq-len", "128", "--tokenizer", "byte", "--set", "model.d_model=32",
+        "--set", "model.n_layers=2", "--set", "model.d_ff=64", "--set", "model.n_heads=2",
+        "--set", "model.chunk_length=32", "--set", "train.batch_size=2",
+        "--set", "train.eval_batches=1", "--set", "train.device=cpu", "--set", "train.warmup_steps=1"]
+# Holds the run folder's lock, in another process, until its stdin closes.
+HOLDER = """
+import sys
+from pathlib import Path
+from reformer_cli.checkpoint import run_folder_lock
+with run_folder_lock(Path(sys.argv[1])):
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch, one_thread):
+    (tmp_path / "corpus.txt").write_text("\n\n".join(topics[k] for k in sorted(topics))[:60_000])
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def train(capsys, *args):
+    return run_cli(capsys, "train", "corpus.txt", *TINY, *args)
+
+
+def snapshot(folder: Path) -> dict:
+    return {str(path.relative_to(folder)): path.read_bytes()
+            for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+def test_a_second_process_fails_at_once_and_leaves_the_folder_alone(workspace, capsys):
+    code, _, err = train(capsys, "--out", "conc", "--steps", "4", "--set", "train.checkpoint_every=2")
+    assert code == 0, err
+    before = snapshot(workspace / "conc")
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, "conc"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        code, out, err = train(capsys, "--out", "conc", "--steps", "8", "--resume", "auto")
+    finally:
+        holder.kill()  # kill -9: the OS drops the lock, leaving only the file
+        holder.communicate()
+    assert code == 4 and out == ""
+    assert err.strip().splitlines() == [
+        f"error: conc is being trained by another process (pid {holder.pid}); "
+        "wait for it to finish, or choose another --out"]
+    after = snapshot(workspace / "conc")
+    assert after.pop(ckpt.RUN_LOCK_FILE) == f"{holder.pid}\n".encode()
+    assert after == before  # no checkpoint, metric or config touched
+
+    code, _, err = train(capsys, "--out", "conc", "--steps", "6", "--resume", "auto")
+    assert code == 0, err
+    assert read_metrics(workspace / "conc")[-1]["step"] == 6
+    assert not (workspace / "conc" / ckpt.RUN_LOCK_FILE).exists()  # released and removed
+
+
+def test_a_new_run_in_a_locked_folder_is_refused_before_any_work(workspace, capsys):
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, "fresh"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        code, _, err = train(capsys, "--out", "fresh", "--steps", "2")
+    finally:
+        holder.communicate("")
+    assert code == 4 and "fresh is being trained by another process" in err
+    assert sorted(p.name for p in (workspace / "fresh").iterdir()) == []  # no shards, no config
+
+
+def test_out_naming_a_file_is_refused_in_one_line(workspace, capsys):
+    (workspace / "afile.txt").write_text("keep me\n")
+    code, out, err = train(capsys, "--out", "afile.txt", "--steps", "2")
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [
+        "error: --out afile.txt is a file, not a folder; give a folder for the run (it is "
+        "created if missing)"]
+    assert (workspace / "afile.txt").read_text() == "keep me\n"
