@@ -149,6 +149,32 @@ def test_refused_init_from_gives_one_line(byte_run, workspace):
     assert not (workspace / "wider").exists() and not (workspace / "x").exists()
 
 
+def test_a_tokenizer_flag_that_the_given_tokenizer_would_overrule_is_refused(byte_run, workspace):
+    # The weights of --init-from, or --tokenizer-model, bring their tokenizer: a flag asking for
+    # another one was dropped without a word before.
+    one_line_error(reformer("corpus.txt", "--init-from", "run", "--tokenizer", "sentencepiece",
+                            "--out", "t1", cwd=workspace), 2, "--tokenizer sentencepiece conflicts")
+    one_line_error(reformer("corpus.txt", "--config", "tiny.yaml", "--tokenizer-model", "run/final",
+                            "--set", "data.tokenizer=sentencepiece", "--out", "t2", cwd=workspace),
+                   2, "--tokenizer sentencepiece conflicts with the tokenizer of --tokenizer-model")
+    one_line_error(reformer("corpus.txt", "--init-from", "run", "--tokenizer-model", "run/final",
+                            "--out", "t3", cwd=workspace), 2, "cannot be combined")
+    made = reformer("corpus.txt", "--config", "tiny.yaml", "--tokenizer", "sentencepiece",
+                    "--vocab-size", 400, "--steps", 2, "--out", "sp", cwd=workspace)
+    assert made.returncode == 0, made.stderr
+    one_line_error(reformer("corpus.txt", "--config", "tiny.yaml", "--tokenizer-model", "sp/final",
+                            "--vocab-size", 1000, "--out", "t4", cwd=workspace),
+                   2, "--vocab-size 1000 conflicts")
+    assert not any((workspace / name).exists() for name in ("t1", "t2", "t3", "t4"))
+    reused = reformer("corpus.txt", "--config", "tiny.yaml", "--tokenizer-model", "sp/final",
+                      "--steps", 2, "--out", "t5", cwd=workspace)
+    assert reused.returncode == 0, reused.stderr
+    loaded = ckpt.load_model(workspace / "t5")  # the config records the tokenizer it really has
+    assert loaded.config.data.vocab_size == loaded.config.model.vocab_size
+    assert loaded.config.data.vocab_size == loaded.tokenizer.vocab_size
+    assert loaded.tokenizer.vocab_size != 4000  # not the default it was never trained with
+
+
 def test_help_groups_options_in_panels_with_defaults(workspace):
     result = reformer("--help", cwd=workspace)
     assert result.returncode == 0

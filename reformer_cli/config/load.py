@@ -40,7 +40,7 @@ def load_run_config(path: str | Path | None, overrides: typing.Sequence[str] = (
         file = _find_config_file(path)
         _merge_nested(values, _read_yaml(file), file.name, origins)
     for item in overrides:
-        key_path, value = _parse_override(item)
+        key_path, value = parse_override(item)
         _set_path(values, key_path, value, "--set", origins)
     for key_path, value in (flags or {}).items():
         if value is not None:
@@ -123,7 +123,7 @@ def _read_yaml(file: Path) -> dict:
     return data
 
 
-def _parse_override(item: str) -> tuple[str, object]:
+def parse_override(item: str) -> tuple[str, object]:
     form = "--set section.key=value (e.g. --set train.lr=3e-4)"
     if "=" not in item:
         raise ConfigError(f"--set {item!r} has no '='", f"expected the form {form}")

@@ -22,7 +22,7 @@ from typing import Callable
 
 from reformer_cli import checkpoint as ckpt
 from reformer_cli.config.device import resolve_device
-from reformer_cli.config.load import config_file_model_keys, load_run_config
+from reformer_cli.config.load import config_file_model_keys, load_run_config, parse_override
 from reformer_cli.errors import ConfigError, InputError
 from reformer_cli.training.launch import launched_rank
 from reformer_cli.training.pair_data import prepare_pairs
@@ -153,10 +153,46 @@ def _config_from_initial_weights(request: TrainRequest, source: Path):
             raise ConfigError(f"model.{key} cannot change with --init-from (the weights in "
                               f"{source} have {old!r}, the command asks for {new!r})",
                               "drop that setting, or train a new model without --init-from")
+    if _asked_for(request, "data.tokenizer_model") is not None:
+        raise ConfigError("--tokenizer-model cannot be combined with --init-from",
+                          "drop --tokenizer-model: the weights come with their own tokenizer")
+    _check_tokenizer_flags(request, saved.data.tokenizer, saved.model.vocab_size,
+                           f"the weights in {source}")
     for key, value in (("tokenizer_model", str(source)), ("tokenizer", saved.data.tokenizer),
                        ("vocab_size", saved.data.vocab_size)):
         setattr(config.data, key, value)  # the weights only make sense with their tokenizer
     return config
+
+
+# The tokenizer settings a user may ask for, with the flag that asks.
+TOKENIZER_FLAGS = {"data.tokenizer": "--tokenizer", "data.vocab_size": "--vocab-size",
+                   "data.tokenizer_model": "--tokenizer-model"}
+
+
+def _asked_for(request: TrainRequest, key: str):
+    """The value the command line asks for `key` (a flag, else the last --set of it), or None:
+    a preset's value is not a request the user made."""
+    if request.flags.get(key) is not None:
+        return request.flags[key]
+    asked = None
+    for setting in request.overrides:
+        name, value = parse_override(setting)
+        if name == key:
+            asked = value
+    return asked
+
+
+def _check_tokenizer_flags(request: TrainRequest, kind: str, vocab_size: int, owner: str) -> None:
+    """A tokenizer that comes with weights or with --tokenizer-model overrules the tokenizer
+    flags; one that asks for another kind or size is an error, not silently dropped."""
+    for key, actual in (("data.tokenizer", kind), ("data.vocab_size", vocab_size)):
+        asked = _asked_for(request, key)
+        if key == "data.vocab_size" and kind == "byte":
+            continue  # the byte tokenizer ignores the vocabulary size in any run
+        if asked is not None and asked != actual:
+            raise ConfigError(f"{TOKENIZER_FLAGS[key]} {asked} conflicts with the tokenizer of "
+                              f"{owner} ({actual})",
+                              f"drop {TOKENIZER_FLAGS[key]}: that tokenizer is used as it is")
 
 
 def _flatten(values: dict, prefix: str = ""):
@@ -262,6 +298,10 @@ def _train(request, config, run_dir: Path, resume_from: Path | None, initial_wei
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
     tokenizer_source = resume_from or initial_weights
     saved_tokenizer = load_tokenizer(tokenizer_source) if tokenizer_source is not None else None
+    if tokenizer_source is None and config.data.tokenizer_model:
+        named = load_tokenizer(config.data.tokenizer_model)  # checked before any slow work
+        _check_tokenizer_flags(request, named.kind, named.vocab_size,
+                               f"--tokenizer-model {config.data.tokenizer_model}")
     data_dir = Path(config.data.cache) if config.data.cache else run_dir / DATA_FOLDER
     prepared = _prepare_once(request, config, saved_tokenizer, data_dir, launched, on_event)
     if launched is not None:  # 24 bits of the hash: check_same compares float32 values exactly
@@ -279,6 +319,8 @@ def _train(request, config, run_dir: Path, resume_from: Path | None, initial_wei
     runtime = launched or Runtime(resolve_device(config.train.device))
     if resume_from is None:  # the config records the tokenizer actually used (also a reused one)
         config.model.vocab_size = prepared.tokenizer.vocab_size
+        if prepared.tokenizer.kind == "sentencepiece":  # a reused or lowered vocabulary's real size
+            config.data.vocab_size = prepared.tokenizer.vocab_size
         config.data.tokenizer = prepared.tokenizer.kind
         config.validate()
     elif prepared.tokenizer.vocab_size > config.model.vocab_size:
