@@ -54,7 +54,7 @@ def test_an_output_path_that_cannot_be_written_fails_before_measuring(tmp_path):
     # a folder, or a file in a missing folder: one line at once, not after minutes of rows
     for args in (["--json", str(tmp_path)], ["--csv", str(tmp_path / "absent" / "rows.csv")]):
         result = run_cli("--seq-len", "256", *args, timeout=60)
-        assert_one_line_error(result, "cannot write" if "--csv" in args else "is a folder")
+        assert_one_line_error(result, "cannot write" if "--csv" in args else "--json")
         assert "memprofile:" not in result.stderr  # no row was started
 
 

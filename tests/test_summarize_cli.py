@@ -101,6 +101,32 @@ def test_output_never_overwrites_an_input_and_a_failed_run_keeps_the_old_file(do
     assert sorted(p.name for p in tmp_path.iterdir()) == ["doc.txt", "summary.txt"]
 
 
+def test_output_through_a_symlink_or_into_a_fifo_keeps_the_link_and_the_fifo(document, tmp_path):
+    import os
+    import stat
+    import threading
+
+    (tmp_path / "kept").mkdir()
+    real = tmp_path / "kept" / "real.txt"
+    real.write_text("old\n", encoding="utf-8")
+    link = tmp_path / "latest.txt"
+    link.symlink_to(real)
+    result = reformer(document, "--method", "extractive", "--sentences", 1, "-o", link)
+    assert result.returncode == 0, result.stderr
+    assert link.is_symlink() and len(real.read_text(encoding="utf-8").splitlines()) == 1
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    received = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text(encoding="utf-8")))
+    reader.start()
+    result = reformer(document, "--method", "extractive", "--sentences", 1, "--output", fifo)
+    reader.join(timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # written into, not replaced by a regular file
+    assert received == [real.read_text(encoding="utf-8")]
+
+
 def test_long_line_without_boundaries_gives_a_summary(tmp_path):
     path = tmp_path / "line.txt"
     words = ["river", "stone", "engine", "signal", "harbor", "lantern", "copper"]

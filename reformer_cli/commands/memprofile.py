@@ -162,9 +162,10 @@ def memprofile_command(
         raise InputError(f"--time-limit {time_limit} must be positive", "give seconds, e.g. 180")
     if plot_path is not None:
         _require_matplotlib()
-    for path in (json_path, csv_path, plot_path):  # a bad path fails before minutes of measuring
+    outputs = (("--json", json_path), ("--csv", csv_path), ("--plot", plot_path))
+    for flag, path in outputs:  # a bad path fails before minutes of measuring
         if path is not None:
-            check_output_path(path)
+            check_output_path(path, flag=flag)
             if not path.absolute().parent.is_dir():
                 raise InputError(f"cannot write {path}: its folder does not exist",
                                  "create the folder first, or choose another path")
@@ -265,9 +266,10 @@ def _write_outputs(header: dict, rows, json_path, csv_path, plot_path) -> None:
 
     try:
         if json_path is not None:
-            write_text_file(json_path, json.dumps(to_json(header, rows), indent=2) + "\n")
+            write_text_file(json_path, json.dumps(to_json(header, rows), indent=2) + "\n",
+                            flag="--json")
         if csv_path is not None:
-            write_text_file(csv_path, to_csv(rows))
+            write_text_file(csv_path, to_csv(rows), flag="--csv")
         if plot_path is not None:
             _plot(plot_series(rows), header, plot_path)
     except OSError as error:

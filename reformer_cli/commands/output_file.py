@@ -19,16 +19,26 @@ from reformer_cli.errors import InputError
 STDIN = "-"
 
 
-def check_output_path(output: Path, inputs: Sequence[str] = ()) -> None:
+def check_output_path(output: Path, inputs: Sequence[str] = (), flag: str = "--output") -> None:
     """A one-line error when `output` is a folder or the same file as one of `inputs`."""
     if output.is_dir():
-        raise InputError(f"--output {output} is a folder", "give a file name")
+        raise InputError(f"{flag} {output} is a folder", "give a file name")
     if not output.exists():
         return
     for name in inputs:
         if name != STDIN and Path(name).exists() and os.path.samefile(output, name):
-            raise InputError(f"--output {output} is the input file {name}; writing it would "
+            raise InputError(f"{flag} {output} is the input file {name}; writing it would "
                              "destroy the input", "write to another file")
+
+
+def _is_stream(path: Path) -> bool:
+    """A device, FIFO or socket (/dev/stdout, /dev/null, a named pipe): written in place, since
+    a rename would put a regular file where it was."""
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return False
+    return not stat.S_ISREG(mode) and not stat.S_ISDIR(mode)
 
 
 @contextmanager
@@ -38,6 +48,11 @@ def replacing_file(output: Path, inputs: Sequence[str] = (),
     `keep_on_interrupt`: text already produced is what the user asked for). An error inside the
     block leaves `output` as it was."""
     check_output_path(output, inputs)
+    if _is_stream(output):  # stat follows links: /dev/stdout is one to a pipe or a terminal
+        with _opened(output) as stream:
+            yield stream
+        return
+    output = Path(os.path.realpath(output))  # through a symlink: replace its target, keep the link
     temp = output.with_name(f".{output.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         file = open(temp, "w", encoding="utf-8")
@@ -60,6 +75,14 @@ def replacing_file(output: Path, inputs: Sequence[str] = (),
             temp.unlink(missing_ok=True)
 
 
+def _opened(output: Path) -> TextIO:
+    try:
+        return open(output, "w", encoding="utf-8")
+    except OSError as error:
+        raise InputError(f"cannot write {output}: {error.strerror}",
+                         "check it is writable") from None
+
+
 def _replace(temp: Path, output: Path) -> None:
     try:
         if output.exists():  # the replacement keeps the permissions of the file it replaces
@@ -71,6 +94,7 @@ def _replace(temp: Path, output: Path) -> None:
                          "check the folder is writable") from None
 
 
-def write_text_file(output: Path, text: str, inputs: Sequence[str] = ()) -> None:
+def write_text_file(output: Path, text: str, inputs: Sequence[str] = (), flag: str = "--output") -> None:
+    check_output_path(output, inputs, flag)
     with replacing_file(output, inputs) as file:
         file.write(text)

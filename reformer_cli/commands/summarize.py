@@ -41,7 +41,7 @@ def summarize_command(
     output_format: str = typer.Option("text", "--format",
                                       help="text or json (an object; for several files, a list "
                                            "of them in the order given)."),
-    output: Optional[Path] = typer.Option(None, "--output", help="Write here instead of stdout."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
     max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens",
                                                  help="Abstractive: most tokens generated "
                                                       "(default: an eighth of the model's context)."),
