@@ -340,3 +340,21 @@ def test_no_fragment_in_the_dev_set_summaries_at_the_reference_length():
             budget = reference_length(row["reference"], language)
             summary = summarize_extractive(row["document"], Budget(max_words=budget), language)
             assert_whole_sentences_or_one_clause(row["document"], summary, budget)
+
+
+@pytest.mark.parametrize("method", ["extractive", "auto"])
+def test_a_sentence_the_document_repeats_is_in_the_summary_once(method):
+    from reformer_cli.summarize.methods import summarizer
+    from reformer_cli.summarize.summary import SummarizeOptions
+
+    repeated = "The server processes the request and returns a response to the client."
+    english = "Introduction to the service.\n\n" + "\n\n".join(
+        f"Entry {i}.\n{repeated if i % 2 else repeated.upper()}" for i in range(30))
+    chinese = "".join(f"第{i}條。伺服器處理請求並回應客戶端，" + "然後記錄結果。"
+                      for i in range(30))
+    summarize = summarizer(method, None)
+    for text, key in ((english, str.casefold), (chinese, str)):
+        for budget in (Budget(sentences=5), Budget(max_words=80)):
+            lines = summarize(text, SummarizeOptions(budget=budget)).text.splitlines()
+            keys = [key(line).rstrip(".。…") for line in lines]
+            assert len(lines) >= 2 and len(set(keys)) == len(keys), lines

@@ -126,6 +126,11 @@ def _candidate_pool(scores: np.ndarray, word_counts: np.ndarray, limit: int | No
     return np.argsort(-scores, kind="stable")[:size]
 
 
+def _same_text_key(text: str) -> str:
+    """Sentences equal up to case, spacing and their final stop read the same in a summary."""
+    return " ".join(text.casefold().split()).rstrip(".!?;:。！？；：… ")
+
+
 class BudgetFill:
     """What the budget has room for, as greedy selectors pick: whole sentences, at most one cut
     (the first pick that does not fit whole and cuts into a clause), never over --max-words."""
@@ -136,6 +141,7 @@ class BudgetFill:
         self.words_left = budget.max_words
         self.cut_made = False
         self.picks: list[Pick] = []
+        self.taken_texts: set[str] = set()  # as `_same_text_key` gives them
 
     @property
     def full(self) -> bool:
@@ -143,7 +149,11 @@ class BudgetFill:
                 or (self.words_left is not None and self.words_left <= 0))
 
     def take(self, candidate: int, text: str, n_words: int) -> bool:
-        """Add the candidate, cut if it must be; False (and nothing added) when it cannot fit."""
+        """Add the candidate, cut if it must be; False (and nothing added) when it cannot fit
+        or says what a pick already says word for word (a document's repeated boilerplate)."""
+        key = _same_text_key(text)
+        if key in self.taken_texts:
+            return False
         truncated = False
         if self.words_left is not None:
             if n_words > self.words_left:
@@ -154,6 +164,7 @@ class BudgetFill:
             self.words_left -= n_words
         self.picks.append(Pick(candidate=candidate, text=text, truncated=truncated,
                                rank=len(self.picks)))
+        self.taken_texts.add(key)
         return True
 
     def in_document_order(self, texts: list[str], best: int | None) -> list[Pick]:
