@@ -54,7 +54,7 @@ def test_incremental_greedy_matches_recomputing_everything(seed):
     assert_each_pick_is_the_best_by_recomputing(picks, term_sets, [1] * n, parts=4)
     # Under a word budget the value is per word.
     lengths = [rng.randint(1, 9) for _ in range(n)]
-    texts = [" ".join(["w"] * length) + "." for length in lengths]
+    texts = [" ".join([f"w{row}"] + ["w"] * (length - 1)) + "." for row, length in enumerate(lengths)]
     budget = sum(lengths)  # room for every sentence: nothing skipped, the order is compared
     picks, _ = select_by_salience(texts, term_sets, lengths, Budget(max_words=budget), parts=4)
     assert len(picks) == n
