@@ -199,6 +199,67 @@ def test_sentencepiece_stream_gets_spaces_right(sentencepiece_tokenizer):
     assert len(pieces) > 5
 
 
+# Random generations: valid text (ASCII, accented, CJK, emoji) with stray bytes a model may emit
+# (never valid, a lead byte with no continuation, a lone continuation) and the separator.
+STREAM_TEXTS = ("a", "the ", " ", "\n", "é", "naïve", "中", "文字", "😀", "👍🏽")
+STRAY_BYTES = (0xFF, 0xC0, 0x80, 0xBF, 0xC3, 0xE4, 0xED, 0xF0, 0xF4)
+
+
+def random_generation(rng, encode, byte_id, sep_id) -> list[int]:
+    ids = []
+    for _ in range(rng.randrange(1, 16)):
+        roll = rng.random()
+        if roll < 0.15:
+            ids.append(byte_id(rng.choice(STRAY_BYTES)))
+        elif roll < 0.2:  # the start of a character that never ends
+            start = rng.choice("é中😀").encode()
+            ids.extend(byte_id(b) for b in start[:rng.randrange(1, len(start))])
+        elif roll < 0.23:
+            ids.append(sep_id)
+        else:
+            ids.extend(encode(rng.choice(STREAM_TEXTS)))
+    return ids
+
+
+def assert_streams_like_decoding_all(tokenizer, byte_id, n_generations):
+    """The pieces joined equal decode(all ids), and each piece is out before the next id is
+    read: only trailing U+FFFD (at most 3, an unfinished character) may still be held."""
+    import random
+
+    rng = random.Random(0)
+    prompt = tokenizer.encode("Prompt: 你好 ")
+    for _ in range(n_generations):
+        ids = random_generation(rng, tokenizer.encode, byte_id, tokenizer.sep_id)
+        out: list[str] = []
+        out.extend(stream_text(ids_checking_what_is_out(ids, out, tokenizer.decode),
+                               tokenizer.decode, prompt))
+        assert "".join(out) == tokenizer.decode(ids), ids
+
+
+def ids_checking_what_is_out(ids, out, decode):
+    """Yields `ids`; each time the next one is asked for, checks the text in `out` so far."""
+    for count, token_id in enumerate(ids, 1):
+        yield token_id
+        text, shown = decode(ids[:count]), "".join(out)
+        held = text[len(shown):]
+        assert text.startswith(shown) and held == "\ufffd" * len(held) and len(held) <= 3, (
+            ids[:count], shown, text)
+
+
+def test_byte_stream_equals_decoding_all_ids_with_invalid_bytes():
+    # ff c3 a9 f0 9f 98 80 c3 | f0 9f 98 80: the stray c3 once turned the emoji after it into U+FFFD
+    tokenizer = ByteTokenizer()
+    ids = list(bytes.fromhex("ffc3a9f09f9880c3f09f9880") + "中".encode())
+    assert "".join(stream_text(ids, tokenizer.decode)) == "\ufffdé😀\ufffd😀中"
+    assert_streams_like_decoding_all(tokenizer, lambda byte: byte, 3000)
+
+
+def test_sentencepiece_byte_fallback_stream_equals_decoding_all_ids(sentencepiece_tokenizer):
+    tokenizer = sentencepiece_tokenizer
+    assert_streams_like_decoding_all(
+        tokenizer, lambda byte: tokenizer.processor.piece_to_id(f"<0x{byte:02X}>"), 1500)
+
+
 def test_the_last_sample_uses_up_the_prefilled_state_without_changing_results():
     model = tiny_model(["local", "lsh"])
     config = GenerationConfig(12, SamplingConfig(temperature=0.0), stop_at_eos=False)
