@@ -273,3 +273,69 @@ def test_eval_of_a_summarizer_scores_its_own_summaries(random_summarizer, tmp_pa
                                      "--format", "json", cwd=random_summarizer).stdout)
     assert extractive["method"] == "extractive" and extractive["model"] is None
     assert extractive["rouge1"] == pytest.approx(expected_rouge(PAIRS[1:])[0], abs=1e-9)
+
+
+# --- what a model may score, and pairs or text from stdin -----------------------------------------
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory):
+    """models/lm (a language model), models/scorer (--task extract, causal: false) and
+    models/summ (--task summarize): random weights, byte tokenizer."""
+    from tiny_models import save_tiny_model
+
+    root = tmp_path_factory.mktemp("tiny_models")
+    save_tiny_model(root, "lm")
+    save_tiny_model(root, "scorer", task="extract", causal=False)
+    save_tiny_model(root, "summ", task="summarize")
+    (root / "held_out.txt").write_text(topics["with"][:300])
+    return root
+
+
+def test_bits_per_character_need_a_causal_model(tiny_models):
+    result = reformer("eval", "held_out.txt", "--model", "scorer", "--device", "cpu",
+                      cwd=tiny_models)
+    assert_one_line_error(result, "causal language model", "--task extract (causal: false)",
+                          "--task lm", "pairs")
+    # A summarizer is causal: it scores text as the language model of the summaries it writes.
+    summarizer = reformer("eval", "held_out.txt", "--model", "summ", "--device", "cpu",
+                          "--format", "json", cwd=tiny_models)
+    assert summarizer.returncode == 0, summarizer.stderr
+    assert json.loads(summarizer.stdout)["kind"] == "text"
+
+
+def reformer_reading(stdin: str, *args, cwd=ROOT):
+    return subprocess.run([sys.executable, "-m", "reformer_cli", *map(str, args)], cwd=cwd,
+                          input=stdin, capture_output=True, text=True, timeout=300, env=ENV)
+
+
+def test_pairs_from_stdin_are_pairs(tiny_models):
+    pairs = "\n" + "".join(json.dumps(pair, ensure_ascii=False) + "\n" for pair in PAIRS)
+    result = reformer_reading(pairs, "eval", "-", "--method", "extractive", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["kind"] == "rouge" and record["file"] == "-" and record["n_pairs"] == 3
+    assert [record["rouge1"], record["rouge2"], record["rougeL"]] == pytest.approx(
+        expected_rouge(PAIRS), abs=1e-9)
+    # pairs, so a language model is the wrong kind of model (not the bits of the JSON text)
+    assert_one_line_error(reformer_reading(pairs, "eval", "-", "--model", "lm", cwd=tiny_models),
+                          "--task summarize", "--task lm")
+    assert_one_line_error(reformer_reading('{"document": "a b c"}\n', "eval", "-"),
+                          "<stdin> line 1", '"summary"')
+
+
+def test_text_from_stdin_is_held_out_text(tiny_models):
+    held_out = (tiny_models / "held_out.txt").read_text()
+    from_file = reformer("eval", "held_out.txt", "--model", "lm", "--device", "cpu",
+                         "--format", "json", cwd=tiny_models)
+    scores = []
+    for text in (held_out, '{"title": "JSON, but not a pair"}\n' + held_out):
+        result = reformer_reading(text, "eval", "-", "--model", "lm", "--device", "cpu",
+                                  "--format", "json", cwd=tiny_models)
+        assert result.returncode == 0, result.stderr
+        record = json.loads(result.stdout)
+        assert record["kind"] == "text" and record["file"] == "-"
+        scores.append(record["bits_per_byte"])
+    assert scores[0] == pytest.approx(json.loads(from_file.stdout)["bits_per_byte"], rel=1e-9)
+    assert_one_line_error(reformer_reading("some text", "eval", "-", "--method", "extractive",
+                                           "--model", "lm", cwd=tiny_models),
+                          "--method applies to pairs", "stdin")

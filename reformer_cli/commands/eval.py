@@ -1,6 +1,6 @@
 """`reformer eval FILE`: parse the options, measure the file (evaluation/files.py), print a table
-or JSON. A pairs file (.jsonl, .jsonl.xz) gives ROUGE-1/2/L of the summaries; any other file
-gives the model's bits per character and perplexity on it."""
+or JSON. Pairs (a .jsonl, .jsonl.xz file, or JSONL on stdin) give ROUGE-1/2/L of the summaries;
+any other input gives the model's bits per character and perplexity on it."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ ROUGE_COLUMNS = (("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2"), ("rougeL", "ROUGE
 
 def eval_command(
     file: str = typer.Argument(..., help="Pairs (.jsonl or .jsonl.xz: document, reference) "
-                                          "or held-out text."),
+                                          "or held-out text; - reads either from stdin."),
     model: Optional[str] = typer.Option(None, "--model", help="Model name (models/NAME/) or directory."),
     method: str = typer.Option("auto", "--method",
                                help="Pairs: auto (the model's summaries; without --model those "

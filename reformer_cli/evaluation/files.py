@@ -1,6 +1,7 @@
-"""What `reformer eval FILE` measures: a pairs file (.jsonl, .jsonl.xz) gives the ROUGE of a
-summarizer's summaries against its references; any other file is held-out text, scored by a
-model in bits per character and perplexity. Returns plain records; printing is the command's."""
+"""What `reformer eval FILE` measures: pairs (a .jsonl or .jsonl.xz file, or JSONL on stdin:
+evaluation/inputs.py decides) give the ROUGE of a summarizer's summaries against their
+references; any other input is held-out text, scored by a causal language model in bits per
+character and perplexity. Returns plain records; printing is the command's."""
 
 from __future__ import annotations
 
@@ -8,12 +9,7 @@ import time
 from pathlib import Path
 
 from reformer_cli.errors import InputError
-
-PAIRS_SUFFIXES = (".jsonl", ".jsonl.xz")
-
-
-def is_pairs_file(name: str) -> bool:
-    return name.lower().endswith(PAIRS_SUFFIXES)
+from reformer_cli.evaluation.inputs import EvalInput, eval_input
 
 
 def evaluate_file(name: str, model: str | None, method: str = "auto", device_name: str = "auto",
@@ -25,15 +21,17 @@ def evaluate_file(name: str, model: str | None, method: str = "auto", device_nam
         raise InputError(f"unknown method {method!r}", f"use one of {', '.join(METHODS)}")
     if limit is not None and limit <= 0:
         raise InputError(f"--limit must be positive, got {limit}", "pass --limit 1 or more")
-    if is_pairs_file(name):
-        return evaluate_pairs_file(name, model, method, device_name, limit)
+    source = eval_input(name)
+    if source.is_pairs:
+        return evaluate_pairs_file(source, model, method, device_name, limit)
     if model is None:
         raise InputError(f"scoring the text of {name} needs a model",
                          "pass --model M, or give a .jsonl pairs file to measure summaries")
     if method != "auto":
-        raise InputError(f"--method applies to pairs files (.jsonl, .jsonl.xz), not to {name}",
+        raise InputError(f"--method applies to pairs (.jsonl, .jsonl.xz, or JSONL on stdin), not "
+                         f"to the text of {name}",
                          "leave --method out to score the text with the model")
-    return evaluate_text_file(name, model, device_name)
+    return evaluate_text_file(source, model, device_name)
 
 
 def summarizer_for(method: str, model_dir: Path | None, device_name: str = "auto",
@@ -57,20 +55,20 @@ def summarizer_for(method: str, model_dir: Path | None, device_name: str = "auto
     return summary_text
 
 
-def evaluate_pairs_file(name: str, model: str | None, method: str, device_name: str,
+def evaluate_pairs_file(source: EvalInput, model: str | None, method: str, device_name: str,
                         limit: int | None) -> dict:
     from reformer_cli.checkpoint import resolve_model_dir
     from reformer_cli.evaluation.pairs import evaluate_summaries, pairs_from_records
     from reformer_cli.summarize.methods import choose_method
-    from reformer_cli.text.reading import read_summarization_records
 
-    if not Path(name).is_file():
+    name = source.name
+    if source.stdin_data is None and not Path(name).is_file():
         raise InputError(f"no such file: {name}", "check the path")
     model_dir = resolve_model_dir(model) if model else None
     chosen = choose_method(method, model_dir)
     used: dict = {}  # (method, model) of the summaries, in order: auto may mix languages
     summarize = summarizer_for(chosen, model_dir, device_name, used)
-    pairs = pairs_from_records(read_summarization_records(name))[:limit]
+    pairs = pairs_from_records(source.records())[:limit]
     started = time.perf_counter()
     report = evaluate_summaries(pairs, summarize)
     methods = list(dict.fromkeys(method for method, _ in used)) or [chosen]
@@ -81,18 +79,23 @@ def evaluate_pairs_file(name: str, model: str | None, method: str, device_name: 
             "seconds": round(time.perf_counter() - started, 3)}
 
 
-def evaluate_text_file(name: str, model: str, device_name: str) -> dict:
-    from reformer_cli.text.reading import read_document
-
-    text = read_document(name)  # missing, empty, binary, not UTF-8: one line each
-    from reformer_cli.checkpoint import load_model
+def evaluate_text_file(source: EvalInput, model: str, device_name: str) -> dict:
+    text = source.text()  # missing, empty, binary, not UTF-8: one line each
+    from reformer_cli.checkpoint import load_config, load_model, resolve_model_dir
     from reformer_cli.config.device import resolve_device
     from reformer_cli.evaluation.perplexity import evaluate_text
 
+    model_dir = resolve_model_dir(model)
+    config = load_config(model_dir)
+    if not config.model.causal:  # bidirectional: each position sees the token it would predict
+        raise InputError(f"bits per character need a causal language model; the model at "
+                         f"{model_dir} was trained with --task {config.data.task} (causal: false)",
+                         "pass a language model (--task lm), or give pairs (.jsonl) to measure "
+                         "a summarizer")
     device = resolve_device(device_name)
-    loaded = load_model(model, device=device)
+    loaded = load_model(model_dir, device=device)
     report = evaluate_text(loaded, text, device)
     bits_name = "bits_per_byte" if report.unit == "byte" else "bits_per_char"
-    return {"file": name, "kind": "text", "model": str(loaded.path), "device": str(device),
+    return {"file": source.name, "kind": "text", "model": str(loaded.path), "device": str(device),
             "loss": report.loss, "perplexity": report.perplexity, bits_name: report.bits,
             "tokens": report.tokens, report.unit + "s": report.characters}

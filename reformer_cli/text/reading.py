@@ -212,6 +212,11 @@ def read_document(name: str) -> str:
             data = path.read_bytes()
         except OSError as error:
             raise InputError(f"cannot read {name}: {error.strerror}", "check its permissions") from None
+    return document_text(data, label)
+
+
+def document_text(data: bytes, label: str) -> str:
+    """The text of `read_document` from bytes already read (`label` names them in errors)."""
     if not data:
         raise InputError(f"{label} is empty", "give a file with text in it")
     check_known_format(data, label)
@@ -247,6 +252,12 @@ def read_summarization_records(path: str | Path, encoding: str = "utf-8") -> lis
         data = _read_bytes(Path(path))
     else:
         raise InputError(f"summarization file {name!r} does not exist", "check the path")
+    return summarization_records(data, name, encoding)
+
+
+def summarization_records(data: bytes, name: str, encoding: str = "utf-8") -> list[dict]:
+    """The records of `read_summarization_records` from bytes already read (a `name` ending in
+    .xz is decompressed)."""
     if name.endswith(".xz"):
         try:
             data = lzma.decompress(data)
