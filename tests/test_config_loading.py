@@ -123,6 +123,8 @@ def test_wrong_types(override, expected):
     ("data.encoding=utf-99", "data.encoding='utf-99' is not a known text encoding"),
     ("train.device=tpu", "train.device='tpu' is not a device"),
     ("name=a/b", "is not a usable run name"),
+    ("name=..", "is not a usable run name"),  # models/.. would be the working folder
+    ("name=.", "is not a usable run name"),
 ])
 def test_impossible_values_name_key_and_range(override, expected):
     message = error_of(None, [override])

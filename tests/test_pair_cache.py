@@ -4,6 +4,7 @@ comes back equals what a fresh preparation builds, down to the dtypes the run's 
 hashes; the warnings of the first start are said again; a damaged file or a refusing disk costs
 a preparation, never the run."""
 
+import gc
 import json
 import shutil
 import warnings
@@ -159,6 +160,18 @@ def test_a_damaged_file_is_prepared_again_and_replaced(tmp_path):
     assert kept.read_bytes() == whole
     _, stages = prepare(pairs, settings(), tmp_path / "data")
     assert stages == ["reused"]
+
+
+def test_a_file_cut_short_is_a_miss_that_leaves_no_file_open(tmp_path):
+    pairs = write_pairs(tmp_path / "pairs.jsonl")
+    prepare(pairs, settings(), tmp_path / "data")
+    [kept] = examples_files(tmp_path / "data")
+    kept.write_bytes(kept.read_bytes()[:100])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert pair_cache.load_prepared(kept) is None
+        gc.collect()
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)]
 
 
 def test_a_folder_that_cannot_be_written_is_a_warning_and_the_data_is_still_prepared(tmp_path):

@@ -63,3 +63,35 @@ def test_resuming_an_older_step_moves_the_later_checkpoints_aside(workspace, cap
     assert [step for step, _ in ckpt.list_checkpoints(run)] == [4, 5]
     assert {name: snapshot(moved / name) for name in abandoned} == abandoned
     assert read_metrics(run)[-1]["step"] == 5
+
+
+def branched(capsys) -> Path:
+    """br/ trained to step 4, then resumed from step 2: its final/ (step 4) is set aside."""
+    train(capsys, "--out", "br", "--steps", "4", "--set", "train.checkpoint_every=2")
+    train(capsys, "--resume", "br/step-000002", "--steps", "3")
+    [moved] = Path("br").glob(f"{ckpt.SUPERSEDED_PREFIX}*")
+    return moved
+
+
+def test_metrics_mark_where_the_abandoned_branch_ends(workspace, capsys):
+    moved = branched(capsys)
+    kinds = [(record["kind"], record["step"]) for record in read_metrics("br")]
+    branch = kinds.index(("branch", 2))
+    assert kinds[branch - 1] == ("end", 4) and kinds[branch + 1] == ("start", 2)
+    assert read_metrics("br")[branch]["set_aside"] == moved.name
+
+
+def test_a_checkpoint_of_an_archived_branch_resumes_only_into_a_new_folder(workspace, capsys):
+    moved = branched(capsys)
+    before = snapshot(moved)
+    for source in (moved / "final", moved):
+        code, out, err = run_cli(capsys, "train", "corpus.txt", *TINY, "--resume", source,
+                                 "--steps", "5", "--name", "other")
+        assert code == 2 and out == ""
+        assert err.strip().splitlines() == [
+            f"error: {moved / 'final'} is in an archived branch ({moved}); "
+            "resume it into a new run folder with --out DIR"]
+    train(capsys, "--resume", moved / "final", "--steps", "5", "--out", "revived")
+    assert snapshot(moved) == before
+    assert ckpt.verify_checkpoint(Path("revived") / "final")["step"] == 5
+    assert not Path("models").exists()

@@ -18,7 +18,7 @@ from unreadable_file import HAS_UNREADABLE, NO_UNREADABLE, UNREADABLE
 
 from reformer_cli.config.run import DataConfig
 from reformer_cli.data.split import split_validation
-from reformer_cli.errors import InputError, ResourceError
+from reformer_cli.errors import ConfigError, InputError, ResourceError
 from reformer_cli.shards import format as fmt
 from reformer_cli.shards.pieces import plan_pieces
 from reformer_cli.shards.prepare import ShardOptions, prepare_shards
@@ -268,6 +268,19 @@ def test_a_full_disk_is_one_error_and_leaves_no_shard_or_index(tmp_path):
     assert not any(p.name.endswith(fmt.TMP_SUFFIX) for p in folder.glob("*/*"))
     later = prepare_shards([str(tmp_path / "corpus")], data_config(), 0, folder, options=large())
     assert later.reused == 0  # the two complete shards were not trusted without an index
+
+
+def test_a_failed_first_preparation_leaves_no_entry_and_others_stay(tmp_path):
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("".join(chr(code) for code in range(0x4E00, 0x4E00 + 400)) * 3, encoding="utf-8")
+    folder = tmp_path / "shards"
+    kept = prepare_shards([str(corpus)], data_config(), 0, folder).folder
+    before = sorted(p.name for p in kept.iterdir())
+    too_small = data_config(tokenizer="sentencepiece", vocab_size=300)
+    with pytest.raises(ConfigError, match="too small"):
+        prepare_shards([str(corpus)], too_small, 0, folder)
+    assert [p for p in folder.iterdir() if p.is_dir()] == [kept]
+    assert sorted(p.name for p in kept.iterdir()) == before
 
 
 def test_a_cache_of_another_version_is_re_encoded_and_a_foreign_folder_refused(tmp_path):

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reformer_cli.checkpoint.finding import checkpoint_name, list_checkpoints
-from reformer_cli.checkpoint.layout import SUPERSEDED_PREFIX
+from reformer_cli.checkpoint.layout import SUPERSEDED_PATTERN, SUPERSEDED_PREFIX
 
 
 @dataclass
@@ -36,6 +36,13 @@ def set_aside_later_checkpoints(run_dir: str | Path, step: int) -> SetAside | No
         os.replace(path, target)
         names.append(target.name)
     return SetAside(folder, names)
+
+
+def archived_branch(checkpoint: str | Path) -> Path | None:
+    """The superseded-*/ folder holding `checkpoint`, or None when it is not in one. Such a
+    folder is an archive, never a run folder: nothing is trained into it."""
+    folder = Path(checkpoint).parent
+    return folder if SUPERSEDED_PATTERN.match(folder.name) else None
 
 
 def _new_folder(run_dir: Path, step: int) -> Path:

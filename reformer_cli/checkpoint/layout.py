@@ -40,6 +40,8 @@ STATE_TENSORS = "training_state.safetensors"
 TMP_PREFIX = ".tmp-"
 OLD_PREFIX = ".old-"
 SUPERSEDED_PREFIX = "superseded-"  # checkpoints moved aside by a resume from an older step
+# superseded-<step>-<YYYYmmdd>-<HHMMSS>[-<n>], as branches.py names them (not a run named so)
+SUPERSEDED_PATTERN = re.compile(rf"^{SUPERSEDED_PREFIX}\d+-\d{{8}}-\d{{6}}(-\d+)?$")
 RUN_LOCK_FILE = ".run.lock"  # not shards' ".lock": a run may keep its shards in its own folder
 
 

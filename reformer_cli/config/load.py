@@ -297,6 +297,4 @@ def _as_number(value) -> int | float | None:
 def _build(values: dict) -> RunConfig:
     config = RunConfig(name=values["name"], model=ModelConfig(**values["model"]),
                        data=DataConfig(**values["data"]), train=TrainConfig(**values["train"]))
-    config = RunConfig(name=values["name"], model=ModelConfig(**values["model"]),
-                       data=DataConfig(**values["data"]), train=TrainConfig(**values["train"]))
     return config.validate()

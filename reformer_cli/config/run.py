@@ -122,14 +122,20 @@ class RunConfig:
                 "data": dataclasses.asdict(self.data), "train": dataclasses.asdict(self.train)}
 
     def validate(self) -> "RunConfig":
-        if not isinstance(self.name, str) or not self.name.strip() or any(c in self.name for c in "/\\"):
+        if not _is_plain_folder_name(self.name):
             raise ConfigError(f"name={self.name!r} is not a usable run name",
-                              "use a non-empty name without slashes, e.g. my-run")
+                              "use one folder name (no slashes, not . or ..), e.g. my-run")
         self.model.validate("model")
         self.data.validate("data")
         self.train.validate("train")
         _check_cross_fields(self)
         return self
+
+
+def _is_plain_folder_name(name) -> bool:
+    """models/<name> must be a folder inside models/: "." and ".." would be models/ or its parent."""
+    return (isinstance(name, str) and bool(name.strip()) and name not in (".", "..")
+            and not any(c in name for c in "/\\\0"))
 
 
 def _check_cross_fields(config: RunConfig) -> None:

@@ -190,8 +190,8 @@ def _read_archive(path: Path, read: Callable[[dict, object], Stored | None]) -> 
     """read(meta, archive), or None for a missing, damaged or foreign file."""
     if not path.is_file():
         return None
-    try:
-        with np.load(path, allow_pickle=False) as archive:
+    try:  # opened here: np.load leaves its own file open when the archive is cut short
+        with open(path, "rb") as handle, np.load(handle, allow_pickle=False) as archive:
             meta = json.loads(archive["meta"].tobytes().decode("utf-8"))
             if not isinstance(meta, dict) or meta.get("format") != CACHE_FORMAT:
                 return None

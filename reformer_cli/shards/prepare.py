@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+import shutil
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,7 @@ from reformer_cli.files.locks import exclusive_lock
 from reformer_cli.shards import format as fmt
 from reformer_cli.shards.encode import POOL_MIN_BYTES, Job, ShardEncoder, encode_jobs
 from reformer_cli.shards.entries import entry_folder, forget_single_index_layout, tokenizer_request
+from reformer_cli.shards.inputs import reading_validation_file
 from reformer_cli.shards.pieces import PIECE_BYTES, plan_pieces
 from reformer_cli.shards.sample import draw_sample
 from reformer_cli.shards.tokens import ShardedTokens
@@ -87,16 +89,25 @@ def prepare_shards(paths: list[str], data, seed: int, folder: str | Path, tokeni
     with _locked(folder, on_event):
         forget_single_index_layout(folder)
         entry = entry_folder(folder, paths, data, seed, tokenizer)
+        created = not entry.exists()
         try:
-            entry.mkdir(exist_ok=True)
-            index = fmt.read_index(entry)
-        except fmt.OutdatedCache as outdated:
-            warnings.warn(outdated.message, stacklevel=2)
-            index = None
-        except OSError as error:
-            raise fmt.disk_error(folder, error) from None
-        job = _Preparation(paths, data, seed, entry, index, tokenizer, on_event, options)
-        return job.run()
+            return _prepare_entry(paths, data, seed, entry, tokenizer, on_event, options)
+        except BaseException:
+            if created:  # a failed first preparation (bad text, a vocabulary too small) leaves none
+                shutil.rmtree(entry, ignore_errors=True)
+            raise
+
+
+def _prepare_entry(paths, data, seed, entry: Path, tokenizer, on_event, options) -> PreparedShards:
+    try:
+        entry.mkdir(exist_ok=True)
+        index = fmt.read_index(entry)
+    except fmt.OutdatedCache as outdated:
+        warnings.warn(outdated.message, stacklevel=3)
+        index = None
+    except OSError as error:
+        raise fmt.disk_error(entry.parent, error) from None
+    return _Preparation(paths, data, seed, entry, index, tokenizer, on_event, options).run()
 
 
 def _locked(folder: Path, on_event):
@@ -116,8 +127,10 @@ class _Preparation:
 
     def run(self) -> PreparedShards:
         sources = None if self.stdin else scan_input_files(self.paths, self.data.encoding)
-        val_sources = (scan_input_files([self.data.val_path], self.data.encoding)
-                       if self.data.val_path else [])
+        val_sources = []
+        if self.data.val_path:
+            with reading_validation_file():
+                val_sources = scan_input_files([self.data.val_path], self.data.encoding)
         small = self.stdin or sum(s.size for s in sources + val_sources) <= self.options.small_corpus_bytes
         if small:
             return self._whole(sources, val_sources)
@@ -161,8 +174,10 @@ class _Preparation:
                     and self._shards_present():
                 return self._open(self.index, tokenizer, encoded=0)
         documents = read_documents(self.paths, self.data.encoding)
-        val_documents = (read_documents([self.data.val_path], self.data.encoding)
-                         if self.data.val_path else None)
+        val_documents = None
+        if self.data.val_path:
+            with reading_validation_file():
+                val_documents = read_documents([self.data.val_path], self.data.encoding)
         train_text, val_text = split_validation(documents, self.data.val_fraction, val_documents)
         tokenizer = self._new_tokenizer([train_text])
         dtype = fmt.token_dtype(tokenizer.vocab_size)

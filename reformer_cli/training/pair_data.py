@@ -22,6 +22,7 @@ def prepare_pairs(paths, config, tokenizer, data_dir=None, on_event=None) -> Pre
     from reformer_cli.data.pair_cache import examples_file, examples_key, load_prepared
     from reformer_cli.data.split import split_validation_pairs
     from reformer_cli.data.summarization import SummarizationExamples
+    from reformer_cli.shards.inputs import reading_validation_file
     from reformer_cli.shards.prepare import DataEvent
     from reformer_cli.text.reading import read_summarization_pairs
 
@@ -30,7 +31,9 @@ def prepare_pairs(paths, config, tokenizer, data_dir=None, on_event=None) -> Pre
         raise InputError("no input given", "pass a JSONL file of {document, summary} pairs")
     pairs = [pair for path in paths for pair in read_summarization_pairs(path, data.encoding)]
     if data.val_path:
-        train_pairs, val_pairs = pairs, read_summarization_pairs(data.val_path, data.encoding)
+        with reading_validation_file():
+            val_pairs = read_summarization_pairs(data.val_path, data.encoding)
+        train_pairs = pairs
     else:
         train_pairs, val_pairs = split_validation_pairs(pairs, data.val_fraction)
     emit = on_event or (lambda event: None)

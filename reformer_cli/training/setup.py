@@ -24,6 +24,7 @@ from reformer_cli import checkpoint as ckpt
 from reformer_cli.config.device import resolve_device
 from reformer_cli.config.load import config_file_model_keys, load_run_config, parse_override
 from reformer_cli.errors import ConfigError, InputError
+from reformer_cli.shards.inputs import warn_about_inputs
 from reformer_cli.training.launch import launched_rank
 from reformer_cli.training.pair_data import prepare_pairs
 from reformer_cli.training.prepared import PreparedData, eval_set_for
@@ -35,6 +36,7 @@ FIXED_ON_RESUME = ("data.seq_len", "data.tokenizer", "data.vocab_size", "data.ta
 # may `causal`: a language model's weights can start a bidirectional sentence scorer. They come
 # from the YAML file where it sets them, else from the checkpoint.
 DATA_FOLDER = "data"  # the run's token shards, unless data.cache names a shared folder
+METRICS_FILE = "metrics.jsonl"  # every run of the folder appends its records (trainer.MetricsLog)
 WEIGHT_SETTINGS = ("vocab_size", "d_model", "n_heads", "d_ff", "n_layers", "layer_types",
                    "tie_embeddings", "rotary_base")
 
@@ -84,6 +86,10 @@ def _run_folder(request: TrainRequest, config, named_checkpoint: Path | None) ->
     """--out, else the run folder holding the checkpoint named by --resume, else models/NAME."""
     inside_run = named_checkpoint is not None and (
         named_checkpoint.name == ckpt.FINAL_NAME or ckpt.STEP_PATTERN.match(named_checkpoint.name))
+    archive = ckpt.archived_branch(named_checkpoint) if inside_run else None
+    if archive is not None and not request.out:
+        raise InputError(f"{named_checkpoint} is in an archived branch ({archive})",
+                         "resume it into a new run folder with --out DIR")
     run_dir = (Path(request.out) if request.out else named_checkpoint.parent if inside_run
                else Path(ckpt.MODELS_DIR) / config.name)
     if run_dir.exists() and not run_dir.is_dir():
@@ -222,6 +228,7 @@ def prepare_data(paths: list[str], config, tokenizer=None, data_dir: str | Path 
     data = config.data
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
+        warn_about_inputs(paths, data)
         if data.task in ("summarize", "extract"):
             prepared = prepare_pairs(paths, config, tokenizer, data_dir, on_event)
         else:
@@ -292,7 +299,7 @@ def _train(request, config, run_dir: Path, resume_from: Path | None, initial_wei
     launched = data_parallel.start(config.train.device)  # torchrun: join the group (None otherwise)
     if launched is not None:  # every rank must see the same run folder (a shared disk)
         launched.check_same(int(resume_from is not None), "whether there is a checkpoint to resume")
-    if config.train.device not in ("auto", "cpu"):
+    if config.train.device not in ("auto", "cpu") and not request.prepare_only:
         resolve_device(config.train.device)  # an unavailable GPU fails before the slow steps
     if config.train.deterministic:
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # deterministic cuBLAS
@@ -353,7 +360,7 @@ def _train(request, config, run_dir: Path, resume_from: Path | None, initial_wei
         _set_aside_abandoned_branch(run_dir, trainer.step, notify)
     ckpt.write_run_config(run_dir, config)
     claim.started()
-    trainer.add_listener(MetricsLog(run_dir / "metrics.jsonl"))
+    trainer.add_listener(MetricsLog(run_dir / METRICS_FILE))
     return trainer.fit()
 
 
@@ -361,6 +368,20 @@ def _set_aside_abandoned_branch(run_dir: Path, step: int, notify) -> None:
     """A resume from an older step abandons the run folder's later checkpoints: keep them aside."""
     moved = ckpt.set_aside_later_checkpoints(run_dir, step)
     if moved is not None:
+        _record_branch(run_dir / METRICS_FILE, step, moved.folder.name)
         count = f"{len(moved.names)} checkpoint{'s' if len(moved.names) > 1 else ''}"
         notify(f"moved {count} after step {step} ({', '.join(moved.names)}) to {moved.folder}; "
-               f"`--resume auto` continues from step {step}")
+               f"`--resume auto` continues from step {step}; a \"branch\" record in "
+               f"{METRICS_FILE} ends the abandoned branch's records")
+
+
+def _record_branch(metrics: Path, step: int, set_aside: str) -> None:
+    """The records above this one, past `step`, belong to the abandoned branch. Written here, as
+    MetricsLog writes only the trainer's own events; the same fields come first."""
+    from datetime import datetime, timezone
+
+    record = {"kind": "branch", "step": step,
+              "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+              "from_step": step, "set_aside": set_aside}
+    with open(metrics, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record) + "\n")
