@@ -25,6 +25,7 @@ from reformer_cli.summarize.summary import (
     detect_language,
 )
 from reformer_cli.summarize.trained_models import load_trained
+from reformer_cli.text.markup import readable_text
 from reformer_cli.text.sentences import count_words, split_sentences
 
 # Seed of the LSH hash rotations while summarizing (for a model without its own hash_seed):
@@ -125,6 +126,7 @@ def summarize_abstractive(text: str, model_dir: str | Path, options: SummarizeOp
     if not text.strip():
         raise InputError("the document is empty or only whitespace", "give a file with text in it")
     options.budget.validate()
+    text = readable_text(text)  # the model reads a web page's words, not its markup
     language = detect_language(text, options.language)
     decoding = DecodingOptions.from_any(decoding).validate()
     loaded, trained_hashes = load_summarizer(model_dir, device)

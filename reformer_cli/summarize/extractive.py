@@ -22,6 +22,7 @@ from reformer_cli.summarize.scoring import (
 )
 from reformer_cli.summarize.selection import Budget, Pick, select
 from reformer_cli.summarize.summary import Summary, SummarySentence, detect_language
+from reformer_cli.text.markup import readable_text
 from reformer_cli.text.sentences import Sentence, balance_quotes, count_words, split_sentences
 
 
@@ -41,7 +42,7 @@ def summarize_extractive(text: str, budget: Budget | None = None, language: str 
         scores = sentence_scores(language, sentences, features, config)
         chosen = select_sentences(sentences, features, scores, budget, config)
     return Summary(sentences=chosen, method="extractive", language=language, n_sentences=len(sentences),
-                   n_words=count_words(text))
+                   n_words=count_words(readable_text(text)))
 
 
 def sentence_scores(language: str, sentences: list[Sentence], features: SentenceFeatures,

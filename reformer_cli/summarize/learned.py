@@ -28,6 +28,7 @@ from reformer_cli.summarize.extractive import read_sentences, select_sentences, 
 from reformer_cli.summarize.scoring import ScoringConfig
 from reformer_cli.summarize.summary import NOT_A_SCORER, SummarizeOptions, Summary
 from reformer_cli.summarize.trained_models import load_trained
+from reformer_cli.text.markup import readable_text
 from reformer_cli.text.sentences import count_words
 
 SCORE_HASH_SEED = 0  # LSH rotations while scoring (for a model without its own hash_seed)
@@ -83,4 +84,4 @@ def summarize_learned(text: str, model_dir: str | Path, options: SummarizeOption
     chosen = select_sentences(sentences, features, scores, budget, scoring)
     info = {"model": str(loaded.path), "device": str(next(loaded.model.parameters()).device)}
     return Summary(sentences=chosen, method="learned", language=language,
-                   n_sentences=len(sentences), n_words=count_words(text), config=info)
+                   n_sentences=len(sentences), n_words=count_words(readable_text(text)), config=info)

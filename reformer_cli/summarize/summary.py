@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from reformer_cli.errors import InputError
 from reformer_cli.summarize.selection import Budget
 from reformer_cli.text.language import DOCUMENT_LANGUAGES, guess_language
+from reformer_cli.text.markup import readable_text
 
 LANGUAGES = ("auto", *DOCUMENT_LANGUAGES)  # text/language.py says what each means
 NOT_A_SUMMARIZER = ("abstractive summarization needs a model trained with `reformer train "
@@ -59,4 +60,4 @@ def detect_language(text: str, language: str = "auto") -> str:
         raise InputError(f"unknown language {language!r}", f"use one of {', '.join(LANGUAGES)}")
     if language != "auto":
         return language
-    return guess_language(text)
+    return guess_language(readable_text(text))  # a page's words, not its markup's

@@ -17,8 +17,9 @@ Pure functions: no files, no terminal.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from reformer_cli.text.markup import looks_like_html, page_text
 from reformer_cli.text.pages import blank_page_furniture
 
 # Characters counted as one word each (CJK ideographs and kana). Korean writes spaces between
@@ -409,7 +410,16 @@ def _cut_every(text: str, start: int, end: int, n_words: int) -> list[tuple[int,
 
 def split_sentences(text: str, max_sentence_words: int = 80) -> list[Sentence]:
     """Segment `text` into sentences (and headings, list items, code lines) in order; page
-    furniture (pages.py) is no part of any."""
+    furniture (pages.py) is no part of any, and an HTML document is segmented as its text
+    (markup.py), each sentence's offsets translated back into the markup."""
+    if looks_like_html(text):
+        page = page_text(text)
+        return [replace(sentence, start=page.starts[sentence.start], end=page.ends[sentence.end - 1])
+                for sentence in _segment(page.text, max_sentence_words)]
+    return _segment(text, max_sentence_words)
+
+
+def _segment(text: str, max_sentence_words: int) -> list[Sentence]:
     text = blank_page_furniture(text)  # same length: offsets into `text` still hold
     fenced = fenced_lines(text)
     sentences: list[Sentence] = []
