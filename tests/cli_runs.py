@@ -7,6 +7,20 @@ from pathlib import Path
 
 from reformer_cli.cli import main
 
+# A model small enough for a training step in milliseconds on the CPU (byte tokenizer).
+TINY_TRAIN_FLAGS = ["--seq-len", "128", "--tokenizer", "byte", "--set", "model.d_model=32",
+                    "--set", "model.n_layers=2", "--set", "model.d_ff=64", "--set", "model.n_heads=2",
+                    "--set", "model.chunk_length=32", "--set", "train.device=cpu"]
+
+
+def write_pydoc_corpus(folder: Path, chars: int) -> Path:
+    """corpus.txt in `folder`: the first `chars` characters of Python's pydoc topics."""
+    from pydoc_data.topics import topics
+
+    path = Path(folder) / "corpus.txt"
+    path.write_text("\n\n".join(topics[key] for key in sorted(topics))[:chars])
+    return path
+
 
 def run_cli(capsys, *args) -> tuple[int, str, str]:
     """`reformer ARGS` in-process; returns (exit code, stdout, stderr)."""

@@ -25,3 +25,10 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture
+def cli_workspace(tmp_path, monkeypatch, one_thread):
+    """An empty working directory for in-process `reformer` runs."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path

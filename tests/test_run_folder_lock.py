@@ -3,17 +3,14 @@
 import subprocess
 import sys
 from pathlib import Path
-from pydoc_data.topics import topics
 
 import pytest
-from cli_runs import read_metrics, run_cli
+from cli_runs import TINY_TRAIN_FLAGS, read_metrics, run_cli, write_pydoc_corpus
 
 from reformer_cli import checkpoint as ckpt
 
-TINY = ["--seq-len", "128", "--tokenizer", "byte", "--set", "model.d_model=32",
-        "--set", "model.n_layers=2", "--set", "model.d_ff=64", "--set", "model.n_heads=2",
-        "--set", "model.chunk_length=32", "--set", "train.batch_size=2",
-        "--set", "train.eval_batches=1", "--set", "train.device=cpu", "--set", "train.warmup_steps=1"]
+TINY = [*TINY_TRAIN_FLAGS, "--set", "train.batch_size=2", "--set", "train.eval_batches=1",
+        "--set", "train.warmup_steps=1"]
 # Holds the run folder's lock, in another process, until its stdin closes.
 HOLDER = """
 import sys
@@ -26,10 +23,9 @@ with run_folder_lock(Path(sys.argv[1])):
 
 
 @pytest.fixture
-def workspace(tmp_path, monkeypatch, one_thread):
-    (tmp_path / "corpus.txt").write_text("\n\n".join(topics[k] for k in sorted(topics))[:60_000])
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def workspace(cli_workspace):
+    write_pydoc_corpus(cli_workspace, 60_000)
+    return cli_workspace
 
 
 def train(capsys, *args):

@@ -7,18 +7,15 @@ from pydoc_data.topics import topics
 
 import pytest
 import torch
-from cli_runs import run_cli
+from cli_runs import TINY_TRAIN_FLAGS, run_cli, write_pydoc_corpus
 
-TINY = ["--seq-len", "128", "--tokenizer", "byte", "--set", "model.d_model=32",
-        "--set", "model.n_layers=2", "--set", "model.d_ff=64", "--set", "model.n_heads=2",
-        "--set", "model.chunk_length=32", "--set", "train.device=cpu"]
+TINY = TINY_TRAIN_FLAGS
 
 
 @pytest.fixture
-def workspace(tmp_path, monkeypatch, one_thread):
-    (tmp_path / "corpus.txt").write_text("\n\n".join(topics[k] for k in sorted(topics))[:20_000])
-    monkeypatch.chdir(tmp_path)
-    return tmp_path
+def workspace(cli_workspace):
+    write_pydoc_corpus(cli_workspace, 20_000)
+    return cli_workspace
 
 
 def prepare(capsys, *args):
