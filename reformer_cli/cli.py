@@ -77,7 +77,11 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as error:  # click's usage errors and anything unexpected
         # Typer may vendor its own copy of click, so recognise click's exceptions by shape.
         if callable(getattr(error, "show", None)) and isinstance(getattr(error, "exit_code", None), int):
-            error.show()
+            line = _usage_line(error)
+            if line is None:
+                error.show()  # no arguments: the command's help
+            else:
+                messages.error(line)
             sys.exit(error.exit_code)
         if type(error).__name__ == "Abort":
             messages.error("aborted")
@@ -86,3 +90,14 @@ def main(argv: list[str] | None = None) -> None:
             raise
         messages.error(f"{type(error).__name__}: {error} (run with --debug for the traceback)")
         sys.exit(1)
+
+
+def _usage_line(error) -> str | None:
+    """A click usage error (an unknown option, a value that is not a number...) as our one
+    line, naming the command's help; None for a bare command, which shows its help instead."""
+    if type(error).__name__ == "NoArgsIsHelpError":
+        return None
+    context = getattr(error, "ctx", None)  # None for a few parser errors: the top-level help
+    command = context.command_path if context is not None else "reformer"
+    message = " ".join(error.format_message().split()).rstrip(".")
+    return f"{message[:1].lower()}{message[1:]}; see `{command} --help`"

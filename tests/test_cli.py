@@ -32,10 +32,23 @@ def test_help_lists_every_subcommand_and_does_not_import_torch():
     assert "TORCH_ABSENT" in result.stdout
 
 
-def test_unknown_subcommand_is_a_usage_error_without_traceback():
-    result = run_cli("no-such-command")
-    assert result.returncode == 2
-    assert "Traceback" not in result.stderr
+@pytest.mark.parametrize("args, fragment", [
+    (["no-such-command"], "no such command 'no-such-command'; see `reformer --help`"),
+    (["summarize", "--bogus"], "no such option: --bogus; see `reformer summarize --help`"),
+    (["train", "corpus.txt", "--steps", "abc"], "invalid value for '--steps'"),
+    (["continue"], "missing argument 'file'; see `reformer continue --help`"),
+    (["memprofile", "--seq-len"], "option '--seq-len' requires an argument"),
+])
+def test_usage_errors_are_one_line_naming_the_help(args, fragment):
+    result = run_cli(*args)
+    assert result.returncode == 2 and result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], lines
+
+
+def test_a_bare_command_shows_its_help():
+    result = run_cli("train")
+    assert "Usage: reformer train" in result.stdout + result.stderr and "--steps" in result.stdout
 
 
 @pytest.mark.parametrize("args, error, fragment", [
