@@ -92,6 +92,18 @@ def test_resume_auto_extends_a_finished_run_and_appends_metrics(byte_run, worksp
     assert len(records) > len(read_metrics(run))  # appended, not rewritten
 
 
+def test_resume_of_a_run_already_at_its_steps_leaves_the_folder_as_it_is(byte_run, workspace):
+    run, _ = byte_run
+    copy = workspace / "finished"
+    shutil.copytree(run, copy)
+    before = {p: p.read_bytes() for p in sorted(copy.rglob("*")) if p.is_file()}
+    result = reformer("corpus.txt", "--out", "finished", "--resume", "auto", "--steps", "8",
+                      cwd=workspace)
+    assert result.returncode == 0, result.stderr
+    assert "is already at step 12 of 8; raise --steps" in result.stderr
+    assert {p: p.read_bytes() for p in sorted(copy.rglob("*")) if p.is_file()} == before
+
+
 def one_line_error(result, code: int, text: str) -> None:
     assert result.returncode == code, result.stderr
     lines = result.stderr.strip().splitlines()

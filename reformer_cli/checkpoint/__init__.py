@@ -8,6 +8,7 @@ folder_lock.py keeps a run folder to one writer; branches.py moves an abandoned 
 from reformer_cli.checkpoint.branches import SetAside, archived_branch, set_aside_later_checkpoints
 from reformer_cli.checkpoint.finding import (
                                              checkpoint_name,
+                                             checkpoint_step,
                                              delete_folder,
                                              is_checkpoint_dir,
                                              latest_checkpoint,
@@ -52,8 +53,8 @@ from reformer_cli.checkpoint.writing import (
 __all__ = ["CONFIG_FILE", "FINAL_NAME", "FORMAT_VERSION", "MANIFEST_FILE", "MODEL_FILE",
            "MODELS_DIR", "OLD_PREFIX", "RUN_LOCK_FILE", "STATE_JSON", "STATE_TENSORS",
            "STEP_PATTERN", "SUPERSEDED_PREFIX", "TMP_PREFIX",
-           "LoadedModel", "SetAside", "archived_branch", "checkpoint_name", "delete_folder",
-           "is_checkpoint_dir",
+           "LoadedModel", "SetAside", "archived_branch", "checkpoint_name", "checkpoint_step",
+           "delete_folder", "is_checkpoint_dir",
            "latest_checkpoint", "list_checkpoints", "load_config",
            "load_model", "load_model_state", "prune_step_checkpoints",
            "read_model_state", "read_training_state", "remove_stale_temporaries",

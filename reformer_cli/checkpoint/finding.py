@@ -42,9 +42,8 @@ def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
             continue
         if not (name == FINAL_NAME or STEP_PATTERN.match(name)) or not child.is_dir():
             continue
-        try:
-            step = int(json.loads((child / MANIFEST_FILE).read_text(encoding="utf-8"))["step"])
-        except (OSError, ValueError, KeyError, TypeError):
+        step = checkpoint_step(child)
+        if step is None:
             continue
         found.append((step, name == FINAL_NAME, child))
     found.sort(key=lambda item: (item[0], item[1]))
@@ -56,6 +55,14 @@ def checkpoint_name(path: Path) -> str:
     interrupted replace) is final."""
     name = path.name
     return name[len(OLD_PREFIX):].rsplit("-", 1)[0] if name.startswith(OLD_PREFIX) else name
+
+
+def checkpoint_step(path: Path) -> int | None:
+    """The step a checkpoint folder's manifest records, or None without a readable one."""
+    try:
+        return int(json.loads((Path(path) / MANIFEST_FILE).read_text(encoding="utf-8"))["step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def latest_checkpoint(run_dir: str | Path) -> Path | None:

@@ -296,6 +296,12 @@ def _train(request, config, run_dir: Path, resume_from: Path | None, initial_wei
     from reformer_cli.text.tokenizer import load_tokenizer
     from reformer_cli.training import data_parallel
 
+    saved_step = ckpt.checkpoint_step(resume_from) if resume_from is not None else None
+    if saved_step is not None and saved_step >= config.train.steps and not request.prepare_only:
+        # Nothing to train: the run folder stays exactly as it is (no data, evaluation, final/).
+        notify(f"{resume_from} is already at step {saved_step} of {config.train.steps}; "
+               "raise --steps to train further")
+        return {"path": str(resume_from), "step": saved_step}
     launched = data_parallel.start(config.train.device)  # torchrun: join the group (None otherwise)
     if launched is not None:  # every rank must see the same run folder (a shared disk)
         launched.check_same(int(resume_from is not None), "whether there is a checkpoint to resume")
@@ -344,9 +350,6 @@ def _train(request, config, run_dir: Path, resume_from: Path | None, initial_wei
         trainer.initialised_from = initial_weights
     if resume_from is not None:
         trainer.resume_from(resume_from)
-        if trainer.step >= config.train.steps:
-            notify(f"{resume_from} is already at step {trainer.step} of {config.train.steps}; "
-                   "raise --steps to train further")
     runtime.check_same(trainer.step, "the step to resume from")
     if runtime.world_size > 1:
         train = config.train
