@@ -21,6 +21,7 @@ Pure functions: no files, no terminal.
 
 from __future__ import annotations
 
+import functools
 import html
 import re
 from array import array
@@ -80,8 +81,10 @@ class PageText:
     ends: array  # ends[i]: offset one past it, so text[a:b] came from input[starts[a]:ends[b - 1]]
 
 
+@functools.lru_cache(maxsize=2)
 def page_text(document: str) -> PageText:
-    """The text of an HTML `document` (see the module's docstring)."""
+    """The text of an HTML `document` (see the module's docstring). Kept for the last two
+    documents: language detection, segmentation and the word count all read the same page."""
     reader = _PageReader(document)
     reader.feed(document)
     reader.close()
