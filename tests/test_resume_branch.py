@@ -74,7 +74,9 @@ def test_metrics_mark_where_the_abandoned_branch_ends(workspace, capsys):
     kinds = [(record["kind"], record["step"]) for record in read_metrics("br")]
     branch = kinds.index(("branch", 2))
     assert kinds[branch - 1] == ("end", 4) and kinds[branch + 1] == ("start", 2)
-    assert read_metrics("br")[branch]["set_aside"] == moved.name
+    record = read_metrics("br")[branch]
+    assert list(record) == ["kind", "step", "time", "from_step", "set_aside"]  # MetricsLog.branch
+    assert record["from_step"] == 2 and record["set_aside"] == moved.name
 
 
 def test_a_checkpoint_of_an_archived_branch_resumes_only_into_a_new_folder(workspace, capsys):

@@ -8,6 +8,7 @@ import pytest
 from cli_runs import TINY_TRAIN_FLAGS, read_metrics, run_cli, write_pydoc_corpus
 
 from reformer_cli import checkpoint as ckpt
+from reformer_cli.training.setup import TrainRequest, resolve_run
 
 TINY = [*TINY_TRAIN_FLAGS, "--set", "train.batch_size=2", "--set", "train.eval_batches=1",
         "--set", "train.warmup_steps=1"]
@@ -83,3 +84,43 @@ def test_out_naming_a_file_is_refused_in_one_line(workspace, capsys):
         "error: --out afile.txt is a file, not a folder; give a folder for the run (it is "
         "created if missing)"]
     assert (workspace / "afile.txt").read_text() == "keep me\n"
+
+
+def test_resuming_a_run_folder_another_process_trains_names_that_process(workspace, capsys):
+    """--resume RUN finds RUN's latest checkpoint only once RUN is locked: a run that has written
+    none yet gets the lock error, not "holds no complete checkpoint"."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, "busy"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        code, out, err = train(capsys, "--resume", "busy", "--steps", "4")
+    finally:
+        holder.communicate("")
+    assert code == 4 and out == ""
+    assert err.strip().splitlines() == [
+        f"error: busy is being trained by another process (pid {holder.pid}); "
+        "wait for it to finish, or choose another --out"]
+    assert list((workspace / "busy").iterdir()) == []  # lock released and removed, nothing else
+
+
+class WritesWhileWaited:
+    """A claim that, as it takes the run folder, finds the checkpoints another run wrote in the
+    meantime (put back from `held`)."""
+
+    def __init__(self, held: Path):
+        self.held = held
+
+    def take(self, run_dir: Path) -> None:
+        for path in self.held.iterdir():
+            path.rename(run_dir / path.name)
+
+
+def test_the_checkpoint_resumed_from_a_run_folder_is_its_latest_once_claimed(workspace, capsys):
+    code, _, err = train(capsys, "--out", "grow", "--steps", "4", "--set", "train.checkpoint_every=2")
+    assert code == 0, err
+    held = workspace / "held"
+    held.mkdir()
+    (workspace / "grow" / "final").rename(held / "final")  # not written yet: step 2 is the latest
+    request = TrainRequest(["corpus.txt"], resume="grow")
+    _, run_dir, resume_from = resolve_run(request, claim=WritesWhileWaited(held))
+    assert run_dir == Path("grow") and resume_from == Path("grow") / "final"

@@ -104,16 +104,34 @@ def remove_stale_temporaries(run_dir: str | Path) -> None:
                     child.unlink(missing_ok=True)
 
 
+def named_run_folder(name_or_dir: str | Path) -> Path | None:
+    """The folder `name_or_dir` names (as resolve_model_dir reads it) when that folder is not
+    itself a checkpoint: a run folder, whose newest checkpoint is for the caller to find."""
+    for candidate in _named_paths(name_or_dir):
+        if candidate.is_dir():
+            return None if _is_model_folder(candidate) else candidate
+    return None
+
+
+def _named_paths(name_or_dir: str | Path) -> list[Path]:
+    """The path itself, then for a bare name that is no path here, models/NAME."""
+    path = Path(name_or_dir)
+    if len(path.parts) == 1 and not path.exists():
+        return [path, Path(MODELS_DIR) / path]
+    return [path]
+
+
+def _is_model_folder(path: Path) -> bool:
+    return is_checkpoint_dir(path) or (path / MODEL_FILE).exists()
+
+
 def resolve_model_dir(name_or_dir: str | Path) -> Path:
     """A checkpoint folder, a run folder (→ its newest checkpoint), or a bare run name (→ models/NAME)."""
-    path = Path(name_or_dir)
-    candidates = [path]
-    if len(path.parts) == 1 and not path.exists():
-        candidates.append(Path(MODELS_DIR) / path)
+    candidates = _named_paths(name_or_dir)
     for candidate in candidates:
         if not candidate.is_dir():
             continue
-        if is_checkpoint_dir(candidate) or (candidate / MODEL_FILE).exists():
+        if _is_model_folder(candidate):
             return candidate
         newest = latest_checkpoint(candidate)
         if newest is not None:

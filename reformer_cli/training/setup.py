@@ -18,9 +18,10 @@ import tempfile
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from reformer_cli import checkpoint as ckpt
+from reformer_cli.checkpoint.layout import SUPERSEDED_PATTERN
 from reformer_cli.config.device import resolve_device
 from reformer_cli.config.load import config_file_model_keys, load_run_config, parse_override
 from reformer_cli.errors import ConfigError, InputError
@@ -28,6 +29,9 @@ from reformer_cli.shards.inputs import warn_about_inputs
 from reformer_cli.training.launch import launched_rank
 from reformer_cli.training.pair_data import prepare_pairs
 from reformer_cli.training.prepared import PreparedData, eval_set_for
+
+if TYPE_CHECKING:  # the trainer imports torch, which is imported only once the inputs are good
+    from reformer_cli.training.trainer import MetricsLog
 
 # Settings a resumed run may not change: they define the model, the tokens or the windows.
 FIXED_ON_RESUME = ("data.seq_len", "data.tokenizer", "data.vocab_size", "data.task")
@@ -62,13 +66,15 @@ def resolve_run(request: TrainRequest, initial_weights: Path | None = None,
         config = _config_from_initial_weights(request, initial_weights)
     else:
         config = load_run_config(request.config_path, request.overrides, request.flags)
-    named = ckpt.resolve_model_dir(request.resume) if request.resume not in (None, "auto") else None
-    run_dir = _run_folder(request, config, named)
+    named, named_run = _resume_source(request.resume)
+    run_dir = _run_folder(request, config, named, named_run)
     if claim is not None:
         claim.take(run_dir)
     resume_from = named
     if request.resume == "auto":
         resume_from = ckpt.latest_checkpoint(run_dir)
+    elif named_run is not None:  # read only now: until the lock, another run may be writing it
+        resume_from = ckpt.resolve_model_dir(named_run)
     elif named is None and ckpt.list_checkpoints(run_dir):
         raise InputError(f"{run_dir} already holds a training run",
                          "continue it with --resume auto, or choose another --name or --out")
@@ -82,16 +88,30 @@ def resolve_run(request: TrainRequest, initial_weights: Path | None = None,
     return config, run_dir, resume_from
 
 
-def _run_folder(request: TrainRequest, config, named_checkpoint: Path | None) -> Path:
-    """--out, else the run folder holding the checkpoint named by --resume, else models/NAME."""
+def _resume_source(resume: str | None) -> tuple[Path | None, Path | None]:
+    """(checkpoint, run folder) named by --resume, at most one of them: a run folder (or a run
+    name) names no checkpoint yet, as its latest is found once the folder is locked. An archived
+    branch (superseded-*/) is no run folder: nothing trains into it, so it resolves at once."""
+    if resume in (None, "auto"):
+        return None, None
+    run_folder = ckpt.named_run_folder(resume)
+    if run_folder is not None and not SUPERSEDED_PATTERN.match(run_folder.name):
+        return None, run_folder
+    return ckpt.resolve_model_dir(resume), None
+
+
+def _run_folder(request: TrainRequest, config, named_checkpoint: Path | None,
+                named_run: Path | None) -> Path:
+    """--out, else the run folder named by --resume or holding the checkpoint it names, else
+    models/NAME."""
     inside_run = named_checkpoint is not None and (
         named_checkpoint.name == ckpt.FINAL_NAME or ckpt.STEP_PATTERN.match(named_checkpoint.name))
     archive = ckpt.archived_branch(named_checkpoint) if inside_run else None
     if archive is not None and not request.out:
         raise InputError(f"{named_checkpoint} is in an archived branch ({archive})",
                          "resume it into a new run folder with --out DIR")
-    run_dir = (Path(request.out) if request.out else named_checkpoint.parent if inside_run
-               else Path(ckpt.MODELS_DIR) / config.name)
+    run_dir = (Path(request.out) if request.out else named_run if named_run is not None
+               else named_checkpoint.parent if inside_run else Path(ckpt.MODELS_DIR) / config.name)
     if run_dir.exists() and not run_dir.is_dir():
         raise InputError(f"{'--out ' + request.out if request.out else run_dir} is a file, not a "
                          "folder", "give a folder for the run (it is created if missing)")
@@ -359,32 +379,21 @@ def _train(request, config, run_dir: Path, resume_from: Path | None, initial_wei
     if not runtime.is_main:
         return trainer.fit()  # rank 0 alone writes the run folder, metrics and checkpoints
     # All inputs are good: only now does the run folder (made by the claim) take this run.
+    metrics = MetricsLog(run_dir / METRICS_FILE)
     if resume_from is not None:
-        _set_aside_abandoned_branch(run_dir, trainer.step, notify)
+        _set_aside_abandoned_branch(run_dir, trainer.step, metrics, notify)
     ckpt.write_run_config(run_dir, config)
     claim.started()
-    trainer.add_listener(MetricsLog(run_dir / METRICS_FILE))
+    trainer.add_listener(metrics)
     return trainer.fit()
 
 
-def _set_aside_abandoned_branch(run_dir: Path, step: int, notify) -> None:
+def _set_aside_abandoned_branch(run_dir: Path, step: int, metrics: MetricsLog, notify) -> None:
     """A resume from an older step abandons the run folder's later checkpoints: keep them aside."""
     moved = ckpt.set_aside_later_checkpoints(run_dir, step)
     if moved is not None:
-        _record_branch(run_dir / METRICS_FILE, step, moved.folder.name)
+        metrics.branch(step, moved.folder.name)
         count = f"{len(moved.names)} checkpoint{'s' if len(moved.names) > 1 else ''}"
         notify(f"moved {count} after step {step} ({', '.join(moved.names)}) to {moved.folder}; "
                f"`--resume auto` continues from step {step}; a \"branch\" record in "
                f"{METRICS_FILE} ends the abandoned branch's records")
-
-
-def _record_branch(metrics: Path, step: int, set_aside: str) -> None:
-    """The records above this one, past `step`, belong to the abandoned branch. Written here, as
-    MetricsLog writes only the trainer's own events; the same fields come first."""
-    from datetime import datetime, timezone
-
-    record = {"kind": "branch", "step": step,
-              "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-              "from_step": step, "set_aside": set_aside}
-    with open(metrics, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record) + "\n")

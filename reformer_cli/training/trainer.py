@@ -134,17 +134,25 @@ def evaluate(model: nn.Module, eval_set: EvalSet, device: torch.device, *, seed:
 
 
 class MetricsLog:
-    """Event listener appending every logged number to metrics.jsonl (main process only)."""
+    """metrics.jsonl (main process only): as an event listener it appends every logged number;
+    `branch` marks a resume from an older step. Every record starts with kind, step and time."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
 
     def __call__(self, event: TrainEvent) -> None:
-        if event.kind not in ("start", "log", "eval", "checkpoint", "end"):
-            return
-        record = {"kind": event.kind, "step": event.step,
-                  "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}
-        record.update({k: v for k, v in event.values.items() if _is_plain(v)})
+        if event.kind in ("start", "log", "eval", "checkpoint", "end"):
+            self._append(event.kind, event.step,
+                         {k: v for k, v in event.values.items() if _is_plain(v)})
+
+    def branch(self, step: int, set_aside: str) -> None:
+        """The records above this one, past `step`, belong to the abandoned branch, whose
+        checkpoints were moved to the run folder's `set_aside` folder (checkpoint/branches.py)."""
+        self._append("branch", step, {"from_step": step, "set_aside": set_aside})
+
+    def _append(self, kind: str, step: int, values: dict) -> None:
+        record = {"kind": kind, "step": step,
+                  "time": datetime.now(timezone.utc).isoformat(timespec="seconds"), **values}
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(json.dumps(record) + "\n")
 
