@@ -22,7 +22,6 @@ COMMAND_MODULES = ("train", "continue_", "summarize", "memprofile", "eval")
 app = typer.Typer(
     name="reformer",
     help="Train, continue and summarize long documents with a Reformer; measure its memory.",
-    no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     rich_markup_mode="rich",
     add_completion=False,
@@ -55,9 +54,11 @@ def debug_enabled() -> bool:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of the console script: our errors are one line, never a traceback."""
+    """Entry point of the console script: our errors are one line, never a traceback. Bare
+    `reformer` is `reformer --help` (the command list on stdout, exit 0), as in git and pip."""
+    args = list(sys.argv[1:] if argv is None else argv) or ["--help"]
     try:
-        code = app(args=argv, standalone_mode=False, prog_name="reformer")
+        code = app(args=args, standalone_mode=False, prog_name="reformer")
         # Without standalone mode Typer *returns* the exit code of an Exit it caught; Ctrl-C
         # inside a command becomes Exit(130) that way.
         if isinstance(code, int) and code:
@@ -77,11 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as error:  # click's usage errors and anything unexpected
         # Typer may vendor its own copy of click, so recognise click's exceptions by shape.
         if callable(getattr(error, "show", None)) and isinstance(getattr(error, "exit_code", None), int):
-            line = _usage_line(error)
-            if line is None:
-                error.show()  # no arguments: the command's help
-            else:
-                messages.error(line)
+            messages.error(_usage_line(error))
             sys.exit(error.exit_code)
         if type(error).__name__ == "Abort":
             messages.error("aborted")
@@ -92,11 +89,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
 
 
-def _usage_line(error) -> str | None:
-    """A click usage error (an unknown option, a value that is not a number...) as our one
-    line, naming the command's help; None for a bare command, which shows its help instead."""
-    if type(error).__name__ == "NoArgsIsHelpError":
-        return None
+def _usage_line(error) -> str:
+    """A click usage error (an unknown option, a value that is not a number, a missing argument,
+    `reformer train` with no files...) as our one line, naming the command's help."""
     context = getattr(error, "ctx", None)  # None for a few parser errors: the top-level help
     command = context.command_path if context is not None else "reformer"
     message = " ".join(error.format_message().split()).rstrip(".")

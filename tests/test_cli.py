@@ -37,6 +37,7 @@ def test_help_lists_every_subcommand_and_does_not_import_torch():
     (["summarize", "--bogus"], "no such option: --bogus; see `reformer summarize --help`"),
     (["train", "corpus.txt", "--steps", "abc"], "invalid value for '--steps'"),
     (["continue"], "missing argument 'file'; see `reformer continue --help`"),
+    (["train"], "missing argument 'PATH'; see `reformer train --help`"),
     (["memprofile", "--seq-len"], "option '--seq-len' requires an argument"),
 ])
 def test_usage_errors_are_one_line_naming_the_help(args, fragment):
@@ -46,9 +47,11 @@ def test_usage_errors_are_one_line_naming_the_help(args, fragment):
     assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], lines
 
 
-def test_a_bare_command_shows_its_help():
-    result = run_cli("train")
-    assert "Usage: reformer train" in result.stdout + result.stderr and "--steps" in result.stdout
+def test_bare_reformer_is_reformer_help():
+    """The command list, on stdout with exit 0 exactly as `reformer --help`; nothing on stderr."""
+    bare, asked = run_cli(), run_cli("--help")
+    assert bare.returncode == 0 and bare.stderr == ""
+    assert "Usage: reformer" in bare.stdout and bare.stdout == asked.stdout
 
 
 @pytest.mark.parametrize("args, error, fragment", [
@@ -74,3 +77,24 @@ def test_reformer_errors_become_one_line(tmp_path, args, error, fragment):
 def test_multiline_messages_are_folded_into_one_line():
     error = InputError("first line\nsecond line", "fix it\nnow")
     assert error.one_line() == "first line second line; fix it now"
+
+
+def test_every_option_says_what_happens_when_it_is_left_out():
+    """`reformer COMMAND --help` shows a default for every option that takes a value: its value,
+    or, where that is None, what its absence means (`show_default` text)."""
+    import typer.main
+
+    from reformer_cli.cli import app
+
+    silent = []
+    for name, command in typer.main.get_command(app).commands.items():
+        for param in command.params:
+            takes_a_value = not (getattr(param, "is_flag", True) or param.multiple or param.required)
+            if takes_a_value and param.default is None and not isinstance(param.show_default, str):
+                silent.append(f"{name} {param.opts[0]}")
+    assert silent == []
+
+
+def test_train_device_help_names_cuda_n():
+    result = run_cli("train", "--help")
+    assert "auto|cpu|cuda|cuda:N|mps" in result.stdout

@@ -9,6 +9,7 @@ import yaml
 
 from reformer_cli.config.device import resolve_device
 from reformer_cli.config.load import load_run_config, run_config_from_dict
+from reformer_cli.config.run import PRECISIONS, TASKS, TOKENIZERS
 from reformer_cli.errors import ConfigError, ResourceError
 
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -43,6 +44,17 @@ def test_every_preset_loads_and_every_key_has_a_comment(preset):
     for number, line in enumerate(preset.read_text().splitlines(), 1):
         if ":" in line and not line.lstrip().startswith("#"):
             assert "#" in line, f"{preset.name} line {number} has no comment: {line!r}"
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.stem)
+def test_a_comment_listing_the_choices_of_a_key_lists_every_accepted_one(preset):
+    accepted = {"tokenizer": TOKENIZERS, "task": TASKS, "precision": PRECISIONS}
+    for line in preset.read_text().splitlines():
+        key, _, rest = line.strip().partition(":")
+        comment = rest.partition("#")[2]
+        if key in accepted and "|" in comment:  # "a (why) | b | c": the first word of each
+            listed = [choice.split()[0] for choice in comment.split("|")]
+            assert sorted(listed) == sorted(accepted[key]), f"{preset.name}: {line.strip()}"
 
 
 def test_paper_preset_mirrors_the_paper():

@@ -15,9 +15,11 @@ PROMPT = "It was the best of times, it was the worst of times, it was the age of
 
 @pytest.fixture(scope="module")
 def models_root(tmp_path_factory):
-    """models/tiny/final: a 2-layer [local, lsh] model with max_seq_len 4096."""
+    """models/tiny/final: a 2-layer [local, lsh] model with max_seq_len 4096; models/attentive:
+    the same with attention outputs 100 times larger, so its text depends on its LSH buckets."""
     root = tmp_path_factory.mktemp("work")
     save_tiny_model(root, "tiny")
+    save_tiny_model(root, "attentive", attention_gain=10.0)
     (root / "prompt.txt").write_text(PROMPT, encoding="utf-8")
     return root
 
@@ -63,6 +65,21 @@ def test_stdin_output_file_greedy_and_n_hashes(in_root, capsys, monkeypatch):
     code, again, _ = invoke(capsys, "prompt.txt", "--model", "models/tiny/final", "-n", "16",
                             "--temperature", "0", "--n-hashes", "4")
     assert code == 0 and again == greedy and len(greedy) > 1
+
+
+def test_greedy_text_repeats_without_a_seed(in_root, capsys):
+    """Greedy decoding draws no token at random, but a model without hash_seed draws its LSH
+    rotations: without --seed they come from a fixed seed, so the same prompt gives the same
+    text every time and there is no seed to report. Sampling still draws one and reports it."""
+    greedy = ("prompt.txt", "--model", "attentive", "-n", "24", "--temperature", "0")
+    seeded = {invoke(capsys, *greedy, "--seed", seed)[1] for seed in ("1", "2", "3")}
+    assert len(seeded) > 1  # this model's greedy text does depend on the rotations
+    runs = [invoke(capsys, *greedy) for _ in range(3)]
+    assert [code for code, _, _ in runs] == [0, 0, 0] and len(runs[0][1].strip()) > 0
+    assert runs[0][1] == runs[1][1] == runs[2][1]
+    assert all("seed" not in err for _, _, err in runs)
+    code, _, err = invoke(capsys, "prompt.txt", "--model", "attentive", "-n", "4")
+    assert code == 0 and "(pass --seed " in err
 
 
 def test_long_prompt_keeps_its_last_part_with_a_note(in_root, capsys):

@@ -234,8 +234,9 @@ def test_bits_per_character_equal_the_trainers_own_evaluation(trained):
 
 def test_a_model_that_is_not_a_summarizer_is_one_line_for_pairs(trained, tmp_path):
     pairs = write_jsonl(tmp_path / "pairs.jsonl", PAIRS)
-    assert_one_line_error(reformer("eval", pairs, "--model", "lm", cwd=trained), "--task summarize",
-                          "--task lm")
+    assert_one_line_error(reformer("eval", pairs, "--model", "lm", cwd=trained),
+                          "--task summarize` (abstractive) or `--task extract` (learned sentence "
+                          "scorer)", "--task lm")
     empty = tmp_path / "empty.txt"
     empty.write_text("")
     assert_one_line_error(reformer("eval", empty, "--model", "lm", cwd=trained), "empty")
@@ -301,6 +302,13 @@ def test_bits_per_character_need_a_causal_model(tiny_models):
                           "--format", "json", cwd=tiny_models)
     assert summarizer.returncode == 0, summarizer.stderr
     assert json.loads(summarizer.stdout)["kind"] == "text"
+
+
+def test_limit_is_for_pairs_and_held_out_text_says_so(tiny_models):
+    """--limit takes the first N pairs; a text has no pairs to take, so it is an error, not
+    silently the whole text."""
+    result = reformer("eval", "held_out.txt", "--model", "lm", "--limit", "3", cwd=tiny_models)
+    assert_one_line_error(result, "--limit applies to pairs", "held_out.txt", "leave --limit out")
 
 
 def reformer_reading(stdin: str, *args, cwd=ROOT):

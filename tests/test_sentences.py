@@ -1,5 +1,9 @@
 """Sentence segmentation: English abbreviations and numbers, headings, lists, code, Chinese."""
 
+import html
+import re
+from pydoc_data.topics import topics
+
 from reformer_cli.text.sentences import balance_quotes, count_words, split_sentences, truncate_words
 
 
@@ -207,3 +211,63 @@ def test_markdown_fences_are_code_and_atx_lines_are_headings():
 def test_a_fence_never_closed_leaves_the_rest_prose():
     kinds = [(s.kind, s.text) for s in split_sentences("```\nThe rest is prose. It goes on.")]
     assert kinds == [("code", "```"), ("sentence", "The rest is prose."), ("sentence", "It goes on.")]
+
+
+def test_an_ellipsis_ends_a_sentence_only_before_a_new_one():
+    # Python's own docs write "try"…"except"; after "Wait…" the sentence goes on in lower case.
+    text = ('This allows common "try"…"except"…"finally" usage patterns to be encapsulated for '
+            'convenient reuse. Another sentence here.\n\nWait… then he left the room. The end came.')
+    assert texts(text) == [
+        'This allows common "try"…"except"…"finally" usage patterns to be encapsulated for '
+        'convenient reuse.', "Another sentence here.", "Wait… then he left the room.", "The end came."]
+    for ellipsis in ("…", "..."):  # one rule for both spellings
+        assert texts(f"He paused{ellipsis} The door opened.") == [f"He paused{ellipsis}",
+                                                                  "The door opened."]
+        assert texts(f"Wait{ellipsis} then he left.") == [f"Wait{ellipsis} then he left."]
+        assert texts(f"The “try”{ellipsis}“except” form. Next.") == [
+            f"The “try”{ellipsis}“except” form.", "Next."]
+        assert texts(f'Handlers use the "try" {ellipsis} "except" statement. The end.') == [
+            f'Handlers use the "try" {ellipsis} "except" statement.', "The end."]
+        assert texts(f"The numbers 0, 1, {ellipsis}, n-1 in turn. Done.") == [
+            f"The numbers 0, 1, {ellipsis}, n-1 in turn.", "Done."]
+
+
+def test_a_chinese_ellipsis_still_ends_a_sentence():
+    assert texts("他想了想……然後走了。") == ["他想了想……", "然後走了。"]
+    assert texts("他說：「好……」然後走了。") == ["他說：「好……」", "然後走了。"]
+    assert texts("这是中文… And back to English.") == ["这是中文…", "And back to English."]
+
+
+def test_a_grammar_rule_is_one_code_line():
+    # pydoc indents grammar by three spaces and it is light on symbols: a rule alone or among
+    # others was prose, cut at `?" `.
+    rule = '   statement ::= "print" ( "(" argument list ","? ")" | argument list ) ";" end'
+    for text in (rule, f"{rule}\n   term ::= NAME (\",\" NAME)*", f"Intro text here.\n\n{rule}"):
+        assert ("code", " ".join(rule.split())) in [(s.kind, s.text) for s in split_sentences(text)]
+    mention = "In the grammar, the symbol ::= is read as is defined as, and a bar separates choices."
+    assert [s.kind for s in split_sentences(mention)] == ["sentence"]
+
+
+def test_pydoc_with_topic_keeps_its_ellipses_and_grammar_rules_whole():
+    topic = topics["with"]
+    sentences = split_sentences(topic)
+    assert ('This allows common "try"…"except"…"finally" usage patterns to be encapsulated for '
+            'convenient reuse.') in [s.text for s in sentences]
+    for sentence in sentences:
+        assert " ".join(topic[sentence.start:sentence.end].split()) == sentence.text
+    for name, text in topics.items():  # every grammar rule of every topic is whole and code
+        rules = [" ".join(line.split()) for line in text.splitlines()
+                 if re.match(r"\s*[A-Za-z_][\w-]*\s*::=", line)]
+        kinds = {(s.text, s.kind) for s in split_sentences(text) if "::=" in s.text}
+        assert kinds == {(rule, "code") for rule in rules}, name
+
+
+def test_an_ellipsis_in_a_page_keeps_its_offsets_in_the_markup():
+    page = ("<html><body><p>This allows common <b>\"try\"</b>&hellip;\"except\" usage. "
+            "Wait&hellip; then he left the room. The end came.</p></body></html>")
+    sentences = split_sentences(page)
+    assert [s.text for s in sentences] == ['This allows common "try"…"except" usage.',
+                                           "Wait… then he left the room.", "The end came."]
+    for sentence in sentences:
+        readable = " ".join(html.unescape(re.sub(r"<[^>]*>", "", page[sentence.start:sentence.end])).split())
+        assert readable == sentence.text

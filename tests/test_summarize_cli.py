@@ -189,6 +189,9 @@ def test_auto_runs_what_the_model_was_trained_for_and_refuses_a_language_model(m
     result = reformer(document, "--model", "lm", "--sentences", 1, cwd=models_root)
     assert_one_line_error(result)  # a named model is meant to be used, not silently skipped
     assert "trained with --task lm" in result.stderr.decode()
+    # auto runs either kind of summarizer, so the line names both, each with its method
+    assert ("a summarizer is a model trained with `reformer train pairs.jsonl --task summarize` "
+            "(abstractive) or `--task extract` (learned sentence scorer)") in result.stderr.decode()
     result = reformer(document, "--model", "lm", "--method", "extractive", "--sentences", 1,
                       cwd=models_root)
     assert result.returncode == 0, result.stderr

@@ -154,6 +154,27 @@ def test_time_budget_stops_the_run_and_still_saves_final(tmp_path):
     assert ckpt.latest_checkpoint(tmp_path / "run") == tmp_path / "run" / "final"
 
 
+def test_a_time_budget_spent_at_an_evaluation_does_not_evaluate_that_step_again(tmp_path):
+    config = tiny_run_config(steps=10**9, time_budget=3600.0, eval_every=2)
+    events = []
+
+    def spend_the_budget_at_the_first_evaluation(event):  # no clock: the budget is used up
+        events.append(event)
+        if event.kind == "eval":
+            trainer.elapsed_before = config.train.time_budget
+
+    trainer = make_trainer(config, tmp_path / "run", on_event=spend_the_budget_at_the_first_evaluation)
+    result = trainer.fit()
+    assert result["reason"] == "time budget" and result["step"] == 2
+    [evaluation] = [event for event in events if event.kind == "eval"]
+    assert evaluation.step == 2
+    end = events[-1]
+    assert end.kind == "end" and end.values["val_loss"] == evaluation.values["val_loss"]
+    assert result["val_loss"] == evaluation.values["val_loss"]
+    state = ckpt.read_training_state(tmp_path / "run" / "final")
+    assert state["last_eval"] == evaluation.values and state["last_eval_step"] == 2
+
+
 class _Diverging(torch.nn.Module):
     def __init__(self):
         super().__init__()

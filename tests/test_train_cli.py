@@ -11,6 +11,7 @@ from pydoc_data.topics import topics
 
 import pytest
 import torch
+import yaml
 from cli_runs import read_metrics
 
 from reformer_cli import checkpoint as ckpt
@@ -75,6 +76,19 @@ def test_the_checkpoint_reloads_and_gives_the_same_validation_loss(byte_run, wor
     final = read_metrics(run)[-1]
     assert again["val_loss"] == pytest.approx(final["val_loss"], abs=1e-6)
     assert again["val_bits_per_byte"] == pytest.approx(final["val_bits_per_byte"], abs=1e-6)
+
+
+def test_a_byte_run_records_the_vocabulary_it_has(byte_run, workspace):
+    run, _ = byte_run
+    for config in (ckpt.load_config(run / "final"), ckpt.load_config(run / "step-000006")):
+        assert config.data.vocab_size == config.model.vocab_size == 258  # not the 4000 of SentencePiece
+    assert yaml.safe_load((run / "config.yaml").read_text())["data"]["vocab_size"] == 258
+    # The byte tokenizer ignores a vocabulary size, on a resume as in a new run.
+    copy = workspace / "byte_vocab"
+    shutil.copytree(run, copy)
+    result = reformer("corpus.txt", "--out", "byte_vocab", "--resume", "auto", "--steps", "8",
+                      "--vocab-size", 4000, cwd=workspace)
+    assert result.returncode == 0 and "is already at step 12" in result.stderr, result.stderr
 
 
 def test_resume_auto_extends_a_finished_run_and_appends_metrics(byte_run, workspace):

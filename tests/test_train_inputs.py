@@ -72,3 +72,14 @@ def test_prepare_only_needs_no_device(workspace, capsys):
                            "--set", "train.precision=bf16")
     assert code == 0, err
     assert "tokens:" in err
+
+
+def test_a_lowered_vocabulary_is_said_before_the_error_it_explains(cli_workspace, capsys):
+    # The error's token count is in the lowered vocabulary's tokens; with a --data-cache a rerun
+    # reuses those shards and says nothing of the vocabulary, so it is said now.
+    write_pydoc_corpus(cli_workspace, 3_000)
+    code, _, err = run_cli(capsys, "train", "corpus.txt", "--prepare-only", "--data-cache", "cache")
+    assert code == 2
+    warning, error = err.strip().splitlines()
+    assert warning.startswith("warning: the corpus is too small for a 4000-token vocabulary; using ")
+    assert error.startswith("error: the training text has ") and "fewer than one window" in error

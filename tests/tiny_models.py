@@ -15,8 +15,11 @@ from reformer_cli.text.tokenizer import ByteTokenizer
 
 
 def save_tiny_model(root: Path, name: str, task: str = "lm", seq_len: int = 64,
-                    **model_settings) -> Path:
-    """models/NAME/final under `root`: d_model 32, 2 layers, chunk 8, seeded weights."""
+                    attention_gain: float = 1.0, **model_settings) -> Path:
+    """models/NAME/final under `root`: d_model 32, 2 layers, chunk 8, seeded weights.
+    `attention_gain` multiplies every attention layer's value and output weights: random
+    weights barely read the context, so a test whose text must depend on what each token
+    attends to (its LSH buckets, say) raises it."""
     torch.manual_seed(0)
     settings = dict(vocab_size=258, d_model=32, n_heads=2, d_ff=64, n_layers=2, chunk_length=8,
                     max_seq_len=4096)
@@ -24,7 +27,11 @@ def save_tiny_model(root: Path, name: str, task: str = "lm", seq_len: int = 64,
     config = ModelConfig(**settings)
     run = RunConfig(name=name, model=config,
                     data=DataConfig(seq_len=seq_len, tokenizer="byte", task=task))
+    model = ReformerLM(config)
+    with torch.no_grad():
+        for block in model.stack.blocks:
+            block.attention.value.weight.mul_(attention_gain)
+            block.attention.output.weight.mul_(attention_gain)
     folder = Path(root) / "models" / name / "final"
-    save_checkpoint(folder, config=run, model=ReformerLM(config), tokenizer=ByteTokenizer(),
-                    step=0)
+    save_checkpoint(folder, config=run, model=model, tokenizer=ByteTokenizer(), step=0)
     return folder

@@ -7,7 +7,6 @@ memory go to stderr. torch and the model code are imported inside the command, s
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from pathlib import Path
@@ -36,15 +35,19 @@ def continue_command(
                                 help="Nucleus sampling: keep the most likely tokens up to this "
                                      "probability mass (1 = off). Applied after temperature "
                                      "and top-k."),
-    seed: Optional[int] = typer.Option(None, "--seed", help="Same seed, same text."),
+    seed: Optional[int] = typer.Option(None, "--seed",
+                                       show_default="sampling: a random seed, printed; greedy: "
+                                                    "a fixed one",
+                                       help="Seeds the sampling and the LSH hash rotations: "
+                                            "same seed, same text."),
     num_samples: int = typer.Option(1, "--num-samples", help="Continuations of the same prompt."),
     stream: bool = typer.Option(True, "--stream/--no-stream",
                                 help="Print text as it is produced (or each sample at its end)."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o",
+    output: Optional[Path] = typer.Option(None, "--output", "-o", show_default="stdout",
                                           help="Write the text to this file instead of stdout."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
-    n_hashes: Optional[int] = typer.Option(None, "--n-hashes",
-                                           help="LSH hash rounds (default: as trained)."),
+    n_hashes: Optional[int] = typer.Option(None, "--n-hashes", show_default="as trained",
+                                           help="LSH hash rounds."),
 ) -> None:
     """Continue a document: the whole text is context, each new token costs the same."""
     from reformer_cli.config.checks import check_range
@@ -77,7 +80,7 @@ def run_continue(text, model_name, config, seed, num_samples, stream, sink, devi
 
     from reformer_cli.checkpoint import load_model
     from reformer_cli.config.device import resolve_device
-    from reformer_cli.generation.generator import Generator, fit_prompt
+    from reformer_cli.generation.generator import Generator, continuation_seed, fit_prompt
     from reformer_cli.generation.streaming import stream_text
 
     device = resolve_device(device_name)
@@ -97,8 +100,8 @@ def run_continue(text, model_name, config, seed, num_samples, stream, sink, devi
     if len(kept) < len(prompt_ids):
         note(f"note: the prompt has {len(prompt_ids):,} tokens; keeping its last {len(kept):,} "
              f"(model.max_seq_len={max_seq_len:,}, --max-new-tokens={config.max_new_tokens})")
-    if seed is None:
-        seed = int.from_bytes(os.urandom(4), "little")
+    seed, drawn = continuation_seed(config.sampling, seed)
+    if drawn:
         note(f"seed {seed} (pass --seed {seed} to repeat)")
     torch.manual_seed(seed)  # LSH rotations drawn at prefill when the model has no hash_seed
     generator = torch.Generator().manual_seed(seed)

@@ -20,13 +20,17 @@ ROUGE_COLUMNS = (("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2"), ("rougeL", "ROUGE
 def eval_command(
     file: str = typer.Argument(..., help="Pairs (.jsonl or .jsonl.xz: document, reference) "
                                           "or held-out text; - reads either from stdin."),
-    model: Optional[str] = typer.Option(None, "--model", help="Model name (models/NAME/) or directory."),
+    model: Optional[str] = typer.Option(None, "--model",
+                                        show_default="pairs: `reformer summarize`'s default; "
+                                                     "held-out text needs one",
+                                        help="Model name (models/NAME/) or directory."),
     method: str = typer.Option("auto", "--method",
                                help="Pairs: auto (the model's summaries; without --model those "
                                     "of `reformer summarize`'s default), extractive, learned or "
                                     "abstractive."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
-    limit: Optional[int] = typer.Option(None, "--limit", help="Pairs: only the first N."),
+    limit: Optional[int] = typer.Option(None, "--limit", show_default="every pair",
+                                        help="Pairs: only the first N (not for held-out text)."),
     output_format: str = typer.Option("text", "--format", help="text (a table) or json."),
 ) -> None:
     """Measure a summarizer (ROUGE F1 x 100, each summary cut to its reference's length) or a

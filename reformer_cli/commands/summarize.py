@@ -24,15 +24,26 @@ FORMATS = ("text", "json")
 
 def summarize_command(
     files: Optional[List[str]] = typer.Argument(None, help="Text files to summarize; - reads stdin."),
-    model: Optional[str] = typer.Option(None, "--model", help="Model name (models/NAME/) or directory."),
+    model: Optional[str] = typer.Option(None, "--model",
+                                        show_default="the model shipped for the document's "
+                                                     "language, if any",
+                                        help="Model name (models/NAME/) or directory."),
     method: str = typer.Option("auto", "--method", help="auto (what the model was trained for; "
                                                         "without --model the model shipped for the "
                                                         "document's language, else extractive), "
                                                         "extractive (model-free), learned or "
                                                         "abstractive."),
-    sentences: Optional[int] = typer.Option(None, "--sentences", help="Number of sentences (default 5)."),
-    ratio: Optional[float] = typer.Option(None, "--ratio", help="Fraction of the document's sentences."),
-    max_words: Optional[int] = typer.Option(None, "--max-words",
+    sentences: Optional[int] = typer.Option(None, "--sentences",
+                                            show_default="5 when no budget is given; "
+                                                         "abstractive: the whole summary",
+                                            help="Number of sentences."),
+    ratio: Optional[float] = typer.Option(None, "--ratio", show_default="off",
+                                          help="Share of the candidate sentences, rounded up: "
+                                               "prose and list items of two words or more, not "
+                                               "headings or code lines (not the JSON's "
+                                               "n_sentences, which counts every one); "
+                                               "abstractive: of all sentences."),
+    max_words: Optional[int] = typer.Option(None, "--max-words", show_default="no word limit",
                                             help="Hard word budget (a Chinese or Japanese "
                                                  "character counts as a word)."),
     language: str = typer.Option("auto", "--language",
@@ -41,22 +52,25 @@ def summarize_command(
     output_format: str = typer.Option("text", "--format",
                                       help="text or json (an object; for several files, a list "
                                            "of them in the order given)."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write here instead of stdout."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", show_default="stdout",
+                                          help="Write here instead of stdout."),
     max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens",
-                                                 help="Abstractive: most tokens generated "
-                                                      "(default: an eighth of the model's context)."),
-    num_beams: Optional[int] = typer.Option(None, "--num-beams",
-                                            help="Abstractive: beam search width (default 1 = greedy)."),
+                                                 show_default="an eighth of the model's context",
+                                                 help="Abstractive: most tokens generated."),
+    num_beams: Optional[int] = typer.Option(None, "--num-beams", show_default="1 = greedy",
+                                            help="Abstractive: beam search width."),
     no_repeat_ngram: Optional[int] = typer.Option(None, "--no-repeat-ngram",
+                                                  show_default="0 for byte models, 4 for "
+                                                               "SentencePiece ones",
                                                   help="Abstractive: forbid repeating an n-gram of the "
-                                                       "summary (0 = off; default: 0 for byte models, "
-                                                       "4 for SentencePiece ones)."),
+                                                       "summary (0 = off)."),
     repetition_penalty: Optional[float] = typer.Option(None, "--repetition-penalty",
+                                                       show_default="1 = off",
                                                        help="Abstractive: >= 1; divides the logits of "
-                                                            "tokens already generated (default 1 = off)."),
-    n_hashes: Optional[int] = typer.Option(None, "--n-hashes",
+                                                            "tokens already generated."),
+    n_hashes: Optional[int] = typer.Option(None, "--n-hashes", show_default="as trained",
                                            help="Abstractive: LSH hash rounds while reading the "
-                                                "document (default: as trained; more rounds miss less)."),
+                                                "document (more rounds miss less)."),
     device: str = typer.Option("auto", "--device",
                                help="With a model: auto, cpu, cuda, cuda:N or mps (the "
                                     "model-free extractive method runs on the CPU)."),

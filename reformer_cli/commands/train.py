@@ -88,7 +88,7 @@ def train_command(
                                              show_default=_default(TrainConfig.batch_size),
                                              help="Windows per micro-batch."),
     device: Optional[str] = typer.Option(None, "--device", rich_help_panel=TRAIN,
-                                         metavar="auto|cpu|cuda|mps",
+                                         metavar="auto|cpu|cuda|cuda:N|mps",
                                          show_default=_default(TrainConfig.device),
                                          help="Where to train (auto: cuda > mps > cpu)."),
     seed: Optional[int] = typer.Option(None, "--seed", metavar="N", rich_help_panel=TRAIN,
@@ -121,4 +121,4 @@ def train_command(
 
 
 def register(app: typer.Typer) -> None:
-    app.command("train", no_args_is_help=True)(train_command)
+    app.command("train")(train_command)

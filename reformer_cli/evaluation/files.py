@@ -27,10 +27,11 @@ def evaluate_file(name: str, model: str | None, method: str = "auto", device_nam
     if model is None:
         raise InputError(f"scoring the text of {name} needs a model",
                          "pass --model M, or give a .jsonl pairs file to measure summaries")
-    if method != "auto":
-        raise InputError(f"--method applies to pairs (.jsonl, .jsonl.xz, or JSONL on stdin), not "
-                         f"to the text of {name}",
-                         "leave --method out to score the text with the model")
+    for flag, given in (("--method", method != "auto"), ("--limit", limit is not None)):
+        if given:
+            raise InputError(f"{flag} applies to pairs (.jsonl, .jsonl.xz, or JSONL on stdin), "
+                             f"not to the text of {name}",
+                             f"leave {flag} out to score the whole text with the model")
     return evaluate_text_file(source, model, device_name)
 
 

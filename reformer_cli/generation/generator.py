@@ -5,11 +5,15 @@ state, one cached decode step per token, drawing tokens as sampling.py says. A s
 after max_new_tokens, at the end-of-text token, or when the sequence reaches the model's
 max_seq_len (positions beyond it were never validated, so we stop rather than slide). A prompt
 that would leave no room is cut to its last part by `fit_prompt` (the caller reports it).
+
+A model without its own hash_seed draws its LSH rotations at prefill from the global RNG, so
+the caller seeds it with `continuation_seed`, which also seeds the sampling.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -19,6 +23,10 @@ from reformer_cli.config.checks import check_range
 from reformer_cli.errors import InputError
 from reformer_cli.generation.sampling import SamplingConfig, choose_token
 from reformer_cli.generation.stop_reasons import STOP_CONTEXT, STOP_EOS, STOP_LENGTH
+
+# Seed of a greedy continuation's LSH rotations when no --seed is given: the same prompt always
+# gives the same text, as a summary does (summarize/abstractive.py, SUMMARY_HASH_SEED).
+GREEDY_HASH_SEED = 0
 
 
 @dataclass
@@ -35,6 +43,18 @@ class GenerationConfig:
         check_range("--max-new-tokens", self.max_new_tokens, low=1)
         self.sampling.validate()
         return self
+
+
+def continuation_seed(sampling: SamplingConfig, seed: int | None) -> tuple[int, bool]:
+    """(the seed of the LSH rotations and the sampling, whether it was drawn at random): the
+    user's --seed; else for greedy decoding GREEDY_HASH_SEED, since the rotations are all that
+    could change its text; else a random one, which the caller reports so that it can be
+    repeated."""
+    if seed is not None:
+        return seed, False
+    if sampling.greedy:
+        return GREEDY_HASH_SEED, False
+    return int.from_bytes(os.urandom(4), "little"), True
 
 
 def fit_prompt(prompt_ids: list[int], max_seq_len: int, max_new_tokens: int) -> list[int]:

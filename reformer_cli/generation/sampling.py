@@ -28,6 +28,11 @@ class SamplingConfig:
     top_k: int = 0  # keep the k most likely tokens; 0 = off
     top_p: float = 1.0  # nucleus: smallest set with probability >= p; 1 = off
 
+    @property
+    def greedy(self) -> bool:
+        """Temperature 0: the argmax, no random draw."""
+        return self.temperature == 0
+
     def validate(self) -> "SamplingConfig":
         check_range("--temperature", self.temperature, low=0)
         if math.isinf(self.temperature):
@@ -62,7 +67,7 @@ def choose_token(logits: torch.Tensor, sampling: SamplingConfig,
                  generator: torch.Generator | None = None) -> torch.Tensor:
     """logits (B, vocab) -> token ids (B,), following the order in the module doc."""
     logits = logits.detach().float().cpu()
-    if sampling.temperature == 0:
+    if sampling.greedy:
         return logits.argmax(dim=-1)
     probs = sampling_probabilities(logits, sampling)
     return torch.multinomial(probs, 1, generator=generator)[:, 0]

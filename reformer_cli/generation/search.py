@@ -24,7 +24,6 @@ from reformer_cli.generation.stop_reasons import STOP_BUDGET, STOP_CONTEXT, STOP
 # Cache tensors that are shared by every row of the batch (not per beam): the LSH hash rotations
 # and the local ring's position index.
 SHARED_CACHE_TENSORS = frozenset({"rotations", "positions"})
-# Seed of the LSH hash rotations while summarizing (for a model without its own hash_seed):
 
 @dataclass
 class DecodingOptions:

@@ -11,7 +11,7 @@ from typing import Callable
 
 from reformer_cli.errors import InputError
 from reformer_cli.shipped_models import SUMMARIZERS, shipped_summarizer
-from reformer_cli.summarize.summary import NOT_A_SUMMARIZER, detect_language
+from reformer_cli.summarize.summary import NO_SUMMARIZER_TASK, NOT_A_SUMMARIZER, detect_language
 
 METHODS = ("auto", "extractive", "learned", "abstractive")
 METHOD_OF_TASK = {"summarize": "abstractive", "extract": "learned"}  # what auto runs for a model
@@ -35,8 +35,8 @@ def choose_method(method: str, model_dir: Path | None) -> str:
         return "auto"
     task = load_config(model_dir).data.task
     if task not in METHOD_OF_TASK:
-        raise InputError(f"{NOT_A_SUMMARIZER} (or --task extract); the model at {model_dir} was "
-                         f"trained with --task {task}", "pass such a model, or drop --model")
+        raise InputError(f"{NO_SUMMARIZER_TASK}; the model at {model_dir} was trained with "
+                         f"--task {task}", "pass such a model, or drop --model")
     return METHOD_OF_TASK[task]
 
 

@@ -38,7 +38,7 @@ class Budget:
     """At most one of the three is set; none means DEFAULT_SENTENCES sentences."""
 
     sentences: int | None = None
-    ratio: float | None = None  # fraction of the document's sentences
+    ratio: float | None = None  # share of the candidate sentences, rounded up
     max_words: int | None = None  # hard cap; a CJK character counts as one word
 
     def validate(self) -> "Budget":

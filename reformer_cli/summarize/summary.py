@@ -11,10 +11,14 @@ from reformer_cli.text.language import DOCUMENT_LANGUAGES, guess_language
 from reformer_cli.text.markup import readable_text
 
 LANGUAGES = ("auto", *DOCUMENT_LANGUAGES)  # text/language.py says what each means
+# What each method asks of --model: NOT_A_SUMMARIZER for the abstractive method, NOT_A_SCORER
+# for the learned one, NO_SUMMARIZER_TASK for auto, which runs either.
 NOT_A_SUMMARIZER = ("abstractive summarization needs a model trained with `reformer train "
                     "pairs.jsonl --task summarize`")
 NOT_A_SCORER = ("the learned method needs a model trained with `reformer train pairs.jsonl "
                 "--task extract`")
+NO_SUMMARIZER_TASK = ("a summarizer is a model trained with `reformer train pairs.jsonl --task "
+                      "summarize` (abstractive) or `--task extract` (learned sentence scorer)")
 
 
 @dataclass(frozen=True)

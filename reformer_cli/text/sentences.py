@@ -2,12 +2,13 @@
 
 The text is first cut into blocks (blank lines), blocks into units (headings, a book's
 divisions such as "CHAPTER 1. Loomings." among them, list items, code-like lines, prose), and
-prose into sentences. English boundaries are `.!?` followed by
-space and a plausible sentence start, unless the word before is a known abbreviation, an
+prose into sentences. English boundaries are `.!?` (or an ellipsis, `...` or `…`) followed
+by space and a plausible sentence start, unless the word before is a known abbreviation, an
 initial or a dotted acronym (`e.g.`, `U.S.`); decimals such as `3.14` never qualify because
-no space follows the dot, and a lower-case word after `?` or `!` goes on the sentence
-(“Why not?” said he). Chinese boundaries are `。！？；…` (plus `!?;` full width) with any
-closing quotes `」』”’）` kept on the sentence they close. A unit longer than
+no space follows the dot, nor does `"try"…"except"`, and a lower-case word after `?`, `!` or an
+ellipsis goes on the sentence (“Why not?” said he; Wait… then he left). Chinese boundaries
+are `。！？；` (plus `!?;` full width) and `…` beside Chinese, with any closing quotes `」』”’）`
+kept on the sentence they close. A unit longer than
 `max_sentence_words` (a line with no boundaries at all, say) is cut into pseudo-sentences at
 clause punctuation, or at spaces / every N characters when there is none.
 
@@ -36,8 +37,11 @@ sec sect ref refs resp dept univ inc ltd co corp jan feb mar apr jun jul aug sep
 dec mon tue wed thu fri sat sun gen col lt sgt capt gov rep sen rev est viz ed eds op
 """.split())
 
-SENTENCE_END_EN = re.compile(r"[.!?]+[\"'”’)\]]*(?=\s)")
+SENTENCE_END_EN = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
 SENTENCE_END_ZH = re.compile("(?:[。！？；!?;]|…+|\\.\\.\\.)+[」』”’）)》\"']*")
+# What makes an ellipsis Chinese: an ideograph or kana, or full-width punctuation, beside it.
+# Curly quotes are English too: “try”…“except” is no boundary.
+_CHINESE_NEIGHBOUR = re.compile(f"[{CJK_CHAR}。！？；：，、「」『』（）《》〈〉【】〔〕]")
 QUOTE_PAIRS = {"「": "」", "『": "』", "“": "”"}
 QUOTE_CLOSERS = {close: opening for opening, close in QUOTE_PAIRS.items()}
 QUOTE_OPENS_HERE = re.compile(f"\\s*[{''.join(QUOTE_PAIRS)}]")
@@ -45,7 +49,8 @@ CLAUSE_BREAK = re.compile(f"[,;:，、：；](?:\\s+|(?=[{CJK_CHAR}]))|\\s[-–�
 LIST_MARKER = re.compile(r"^\s*(?:[-*•·+o]\s+|\(?[0-9]{1,3}[.)]\s+|\(?[a-zA-Z][.)]\s+|[0-9]+\.\s*$)")
 SECTION_NUMBER = re.compile(r"^\s*(?:[0-9]+(?:\.[0-9]+)*\.?|[A-Z]\.|Appendix [A-Z]\.?)\s+\S")
 CODE_START = re.compile(r"^\s*(?:\$ |>>> |\.\.\. |#include|def |class |import |from \S+ import|"
-                        r"return\b|if \(|for \(|while \(|[{}]\s*$|//|/\*|\*/)")
+                        r"return\b|if \(|for \(|while \(|[{}]\s*$|//|/\*|\*/|"
+                        r"[A-Za-z_][\w-]*\s*::=)")  # a grammar rule: "with_stmt ::= ..." (BNF, ASN.1)
 # A book's divisions: a division word and its number, then nothing or a stop and a title.
 _DIVISION_NUMBER = (r"(?:[0-9]+|[IVXLCDM]+|(?i:one|two|three|four|five|six|seven|eight|nine|ten|"
                     r"eleven|twelve|thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|"
@@ -322,15 +327,17 @@ def _previous_word(text: str, position: int) -> str:
 
 
 def _is_english_boundary(text: str, dot_start: int, dot_end: int) -> bool:
-    """Whether the `.!?` run at dot_start (closing quotes included up to dot_end) ends one."""
+    """Whether the `.!?…` run at dot_start (closing quotes included up to dot_end) ends one."""
     following = text[dot_end:].lstrip()
     if not following:
         return True
-    if text[dot_start] != ".":  # “Why not?” said he: a lower-case word goes on the sentence
+    if text[dot_start] not in ".…":  # “Why not?” said he: a lower-case word goes on the sentence
         return not following[0].islower()
     word = _previous_word(text, dot_start).lstrip("(\"'[“‘_*")  # "_Mrs." in _italics_
     token = word.lower()
     next_char = following[0]
+    if text.startswith(("...", "…"), dot_start):  # the "try" … "except" statement
+        next_char = (following.lstrip("\"'“‘([`") or following)[0]
     if token in ABBREVIATIONS and token != "etc":
         return False
     if re.fullmatch(r"(?:[a-z]\.){1,}[a-z]", token):  # e.g / i.e / u.s
@@ -344,6 +351,17 @@ def _is_english_boundary(text: str, dot_start: int, dot_end: int) -> bool:
     return True
 
 
+def _is_chinese_boundary(chunk: str, match: re.Match) -> bool:
+    """Whether a SENTENCE_END_ZH match ends a sentence: a full-width stop always does; `!?;`
+    and `...` only after Chinese, `…` only beside it (an English ellipsis, `Wait… then`, is
+    left to the English rules, like `...`)."""
+    before = chunk[match.start() - 1] if match.start() else ""
+    if match.group()[0] == "…":
+        after = chunk[match.end():match.end() + 1]
+        return bool(_CHINESE_NEIGHBOUR.match(before) or _CHINESE_NEIGHBOUR.match(after))
+    return match.group()[0] in "。！？；" or bool(CJK_RE.match(before))
+
+
 def _split_prose(text: str, start: int, end: int) -> list[tuple[int, int]]:
     spans, sentence_start = [], start
     chunk = text[start:end]
@@ -354,7 +372,7 @@ def _split_prose(text: str, start: int, end: int) -> list[tuple[int, int]]:
     for match in SENTENCE_END_ZH.finditer(chunk):
         if match.group()[-1] in "；;" and QUOTE_OPENS_HERE.match(chunk, match.end()):
             continue  # "恢曰；「…」": a semicolon typed for the colon that opens a quotation
-        if match.group()[0] in "。！？；…" or CJK_RE.match(chunk[max(0, match.start() - 1)] or " "):
+        if _is_chinese_boundary(chunk, match):
             boundaries.append(match.end())
     for boundary in sorted(set(boundaries)):
         absolute = start + boundary

@@ -84,6 +84,8 @@ def resolve_run(request: TrainRequest, initial_weights: Path | None = None,
         # The checkpoint's config replaces the YAML file; --set and flags still apply on top.
         saved_settings = [f"{key}={json.dumps(value)}" for key, value in _flatten(saved.to_dict())]
         config = load_run_config(None, saved_settings + request.overrides, request.flags)
+        if saved.data.tokenizer == "byte":  # ignores the vocabulary size asked for, as in a new run
+            config.data.vocab_size = saved.data.vocab_size
         _check_unchanged(saved, config)
     return config, run_dir, resume_from
 
@@ -240,20 +242,28 @@ def _check_unchanged(saved, config) -> None:
 
 
 def prepare_data(paths: list[str], config, tokenizer=None, data_dir: str | Path | None = None,
-                 on_event: Callable | None = None) -> PreparedData:
+                 on_event: Callable | None = None,
+                 notify: Callable[[str], None] | None = None) -> PreparedData:
     """Read, split, tokenize and window the text. `tokenizer` given = reuse it (resume). Language
     models read token shards kept in `data_dir` (None: a temporary folder); the pair tasks keep
     their prepared examples there (None: nothing kept). What deserves a warning (a lowered
-    vocabulary, truncated summaries) is in `warnings`."""
+    vocabulary, truncated summaries) is in `warnings` and goes to `notify`, also when an error
+    ends the preparation: a lowered vocabulary set the token count of "fewer than one window"."""
     data = config.data
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        warn_about_inputs(paths, data)
-        if data.task in ("summarize", "extract"):
-            prepared = prepare_pairs(paths, config, tokenizer, data_dir, on_event)
-        else:
-            prepared = _prepare_language_model(paths, config, tokenizer, data_dir, on_event)
-    prepared.warnings = [str(warning.message) for warning in caught]
+        try:
+            warn_about_inputs(paths, data)
+            if data.task in ("summarize", "extract"):
+                prepared = prepare_pairs(paths, config, tokenizer, data_dir, on_event)
+            else:
+                prepared = _prepare_language_model(paths, config, tokenizer, data_dir, on_event)
+        finally:
+            said = [str(warning.message) for warning in caught]
+            if notify is not None:
+                for message in said:
+                    notify(f"warning: {message}")
+    prepared.warnings = said
     return prepared
 
 
@@ -280,15 +290,16 @@ def _prepare_language_model(paths, config, tokenizer, data_dir, on_event) -> Pre
                         shards=shards, keep_alive=temporary)
 
 
-def _prepare_once(request, config, tokenizer, data_dir: Path, launched, on_event) -> PreparedData:
+def _prepare_once(request, config, tokenizer, data_dir: Path, launched, on_event,
+                  notify) -> PreparedData:
     """prepare_data for this process. Under torchrun rank 0 prepares first and the others then
     find its shards or prepared pairs (the lock in shards/prepare.py also serialises runs sharing
     a shard folder)."""
     if launched is None:
-        return prepare_data(request.paths, config, tokenizer, data_dir, on_event)
+        return prepare_data(request.paths, config, tokenizer, data_dir, on_event, notify)
     prepared = []
     launched.share_from_main(lambda: prepared.append(  # the others wait for rank 0 here
-        prepare_data(request.paths, config, tokenizer, data_dir, on_event)) or b"ready")
+        prepare_data(request.paths, config, tokenizer, data_dir, on_event, notify)) or b"ready")
     return prepared[0] if prepared else prepare_data(request.paths, config, tokenizer, data_dir)
 
 
@@ -336,11 +347,9 @@ def _train(request, config, run_dir: Path, resume_from: Path | None, initial_wei
         _check_tokenizer_flags(request, named.kind, named.vocab_size,
                                f"--tokenizer-model {config.data.tokenizer_model}")
     data_dir = Path(config.data.cache) if config.data.cache else run_dir / DATA_FOLDER
-    prepared = _prepare_once(request, config, saved_tokenizer, data_dir, launched, on_event)
+    prepared = _prepare_once(request, config, saved_tokenizer, data_dir, launched, on_event, notify)
     if launched is not None:  # 24 bits of the hash: check_same compares float32 values exactly
         launched.check_same(int(prepared.fingerprint[:6], 16), "the training data (its fingerprint)")
-    for warning in prepared.warnings:
-        notify(f"warning: {warning}")
     if prepared.shards is not None:
         notify(_describe_shards(prepared))
     if request.prepare_only:
@@ -351,9 +360,8 @@ def _train(request, config, run_dir: Path, resume_from: Path | None, initial_wei
 
     runtime = launched or Runtime(resolve_device(config.train.device))
     if resume_from is None:  # the config records the tokenizer actually used (also a reused one)
-        config.model.vocab_size = prepared.tokenizer.vocab_size
-        if prepared.tokenizer.kind == "sentencepiece":  # a reused or lowered vocabulary's real size
-            config.data.vocab_size = prepared.tokenizer.vocab_size
+        # The real size: a reused or lowered SentencePiece vocabulary's, or the byte tokenizer's.
+        config.model.vocab_size = config.data.vocab_size = prepared.tokenizer.vocab_size
         config.data.tokenizer = prepared.tokenizer.kind
         config.validate()
     elif prepared.tokenizer.vocab_size > config.model.vocab_size:

@@ -184,6 +184,7 @@ class Trainer:
         self.tokens_seen = 0
         self.elapsed_before = 0.0  # seconds trained by earlier sessions of this run
         self.last_eval: dict = {}
+        self.last_eval_step: int | None = None  # the step last_eval scored (None: not known)
         self.resumed_from: Path | None = None
         self.initialised_from: Path | None = None  # a new run started from these weights
         self._stop_signal: str | None = None
@@ -215,7 +216,8 @@ class Trainer:
         return {"step": self.step, "tokens_seen": self.tokens_seen, "elapsed": self.elapsed,
                 "optimizer": self.optimizer.state_dict(),
                 "rng": capture_rng_state(self.device), "sampler": self.sampler.state_dict(),
-                "data_fingerprint": self.data_fingerprint, "last_eval": dict(self.last_eval)}
+                "data_fingerprint": self.data_fingerprint, "last_eval": dict(self.last_eval),
+                "last_eval_step": self.last_eval_step}
 
     def load_state_dict(self, state: dict) -> None:
         saved = state.get("data_fingerprint", "")
@@ -229,6 +231,7 @@ class Trainer:
         self.tokens_seen = int(state.get("tokens_seen", 0))
         self.elapsed_before = float(state.get("elapsed", 0.0))
         self.last_eval = dict(state.get("last_eval", {}))
+        self.last_eval_step = state.get("last_eval_step")  # absent from older checkpoints
 
     def resume_from(self, path: str | Path) -> Path:
         """Restore weights and training state from a checkpoint folder (verified first)."""
@@ -269,7 +272,7 @@ class Trainer:
         if self.run_dir is not None and self.runtime.is_main:
             ckpt.remove_stale_temporaries(self.run_dir)
         self._session_start = time.perf_counter()
-        session_start_step, reason = self.step, "steps"
+        reason = "steps"
         tokens_per_step = (train.batch_size * train.grad_accum * self.config.data.seq_len
                            * self.runtime.world_size)
         self.emit("start", start_step=self.step, total_steps=train.steps, time_budget=train.time_budget,
@@ -315,8 +318,10 @@ class Trainer:
                     + (f"; checkpoint saved to {path}" if path else ""),
                     "continue with --resume auto" if path else None)
             # Still guarded: a Ctrl-C from here on only lets the final evaluation and save finish.
-            if self.step == session_start_step and self.last_eval and reason == "steps":
-                result = dict(self.last_eval)  # nothing left to train (resumed a finished run)
+            # A step is evaluated once: the time budget can stop the run just after eval_every
+            # evaluated, and a resumed finished run has nothing left to train.
+            if self.last_eval and self.last_eval_step == self.step:
+                result = dict(self.last_eval)
             else:
                 result = self.run_evaluation()
             path = self.save(final=True)
@@ -329,7 +334,7 @@ class Trainer:
             return {}
         result = evaluate(self.model, self.eval_set, self.device, seed=self.train_config.seed,
                           precision=self.train_config.precision)
-        self.last_eval = result
+        self.last_eval, self.last_eval_step = result, self.step
         self.emit("eval", **result)
         return result
 
