@@ -4,6 +4,8 @@ import html
 import re
 from pydoc_data.topics import topics
 
+import pytest
+
 from reformer_cli.text.sentences import balance_quotes, count_words, split_sentences, truncate_words
 
 
@@ -271,3 +273,16 @@ def test_an_ellipsis_in_a_page_keeps_its_offsets_in_the_markup():
     for sentence in sentences:
         readable = " ".join(html.unescape(re.sub(r"<[^>]*>", "", page[sentence.start:sentence.end])).split())
         assert readable == sentence.text
+
+
+@pytest.mark.parametrize("line_end", ["\r\n", "\r"])
+def test_windows_and_classic_mac_line_ends_segment_as_newlines_do(line_end):
+    text = topics["typesseq"]
+    other = text.replace("\n", line_end)
+    expected = split_sentences(text)
+    got = split_sentences(other)
+    assert [s.kind for s in got] == [s.kind for s in expected]
+    assert [s.text for s in got] == [s.text for s in expected]
+    # The offsets point into the text as given, line ends and all.
+    assert all(other[s.start:s.end].replace("\r\n", "\n").replace("\r", "\n")
+               == text[e.start:e.end] for s, e in zip(got, expected))

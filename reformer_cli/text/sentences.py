@@ -42,6 +42,7 @@ SENTENCE_END_ZH = re.compile("(?:[。！？；!?;]|…+|\\.\\.\\.)+[」』”’
 # What makes an ellipsis Chinese: an ideograph or kana, or full-width punctuation, beside it.
 # Curly quotes are English too: “try”…“except” is no boundary.
 _CHINESE_NEIGHBOUR = re.compile(f"[{CJK_CHAR}。！？；：，、「」『』（）《》〈〉【】〔〕]")
+LONE_CR = re.compile(r"\r(?!\n)")  # a line end on its own (\r\n is already one)
 QUOTE_PAIRS = {"「": "」", "『": "』", "“": "”"}
 QUOTE_CLOSERS = {close: opening for opening, close in QUOTE_PAIRS.items()}
 QUOTE_OPENS_HERE = re.compile(f"\\s*[{''.join(QUOTE_PAIRS)}]")
@@ -438,6 +439,7 @@ def split_sentences(text: str, max_sentence_words: int = 80) -> list[Sentence]:
 
 
 def _segment(text: str, max_sentence_words: int) -> list[Sentence]:
+    text = LONE_CR.sub("\n", text)  # classic Mac line ends; one for one, so offsets still hold
     text = blank_page_furniture(text)  # same length: offsets into `text` still hold
     fenced = fenced_lines(text)
     sentences: list[Sentence] = []
