@@ -286,3 +286,19 @@ def test_windows_and_classic_mac_line_ends_segment_as_newlines_do(line_end):
     # The offsets point into the text as given, line ends and all.
     assert all(other[s.start:s.end].replace("\r\n", "\n").replace("\r", "\n")
                == text[e.start:e.end] for s, e in zip(got, expected))
+
+
+def test_markdown_prose_with_inline_code_and_bold_is_prose_not_code():
+    text = ("- **Abstractive.** With `--model M` trained by `--task summarize`, `--method auto` (or\n"
+            "  `abstractive`) generates the summary with the cached decoder.\n"
+            "- On CUDA, local and LSH layers run through `torch.nn.attention.flex_attention` (compiled)\n"
+            "  and the ``reST`` literal counts as one word too.\n\n"
+            "    total = sum(x for x in items)  # an indented code line stays code\n")
+    sentences = split_sentences(text)
+    assert [(s.kind, s.text) for s in sentences] == [
+        ("list", "- **Abstractive.** With `--model M` trained by `--task summarize`, `--method auto` "
+                 "(or `abstractive`) generates the summary with the cached decoder."),
+        ("list", "- On CUDA, local and LSH layers run through `torch.nn.attention.flex_attention` "
+                 "(compiled) and the ``reST`` literal counts as one word too."),
+        ("code", "total = sum(x for x in items) # an indented code line stays code"),
+    ]

@@ -70,6 +70,8 @@ MARKDOWN_HEADING = re.compile(r" {0,3}#{1,6}[ \t]+\S")  # "## Design"
 WRAPPED_HYPHEN = re.compile(r"(?<=[^\W\d_])-[ \t]*\n\s*(?=[^\W\d_])")
 MAX_SENTENCE_CHARS = 1000  # a run of text with no space at all is cut this often
 CODE_SYMBOLS = set("{}()[]<>=;_/\\|#$@`*&^~")
+INLINE_CODE = re.compile(r"(`{1,2})[^`\n]+?\1")  # Markdown `x`, reStructuredText ``x``
+STRONG_EMPHASIS = re.compile(r"\*\*(?=\S)|(?<=\S)\*\*")
 WORD_EDGE_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_+(?=[A-Za-z0-9])|(?<=[A-Za-z0-9])_+(?![A-Za-z0-9])")
 
 
@@ -183,7 +185,9 @@ def is_code_like(line: str) -> bool:
                                   and not re.search(r"[.!?。]\s*$", stripped)):
         return True
     # An underscore opening or closing a word is _emphasis_, not code: only snake_case counts.
-    n_symbols = sum(1 for char in WORD_EDGE_UNDERSCORE.sub("", stripped) if char in CODE_SYMBOLS)
+    # Inline code (`x`, ``x``) and **strong** mark up prose: a span counts as one plain word.
+    plain = STRONG_EMPHASIS.sub("", INLINE_CODE.sub("c", stripped))
+    n_symbols = sum(1 for char in WORD_EDGE_UNDERSCORE.sub("", plain) if char in CODE_SYMBOLS)
     words = stripped.split()
     dense_symbols = n_symbols / len(stripped) > 0.12
     statement_end = stripped.endswith((";", "{", "}")) and n_symbols >= 3
