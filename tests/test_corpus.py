@@ -66,6 +66,21 @@ def test_bad_inputs_are_input_errors(tmp_path, setup, expected):
         read_documents([])
 
 
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_a_file_with_a_utf16_or_utf32_byte_order_mark_is_text(tmp_path, encoding):
+    text = "Café crème, 東京 and plain words.\nA second line."
+    path = tmp_path / "notepad.txt"
+    path.write_bytes("\ufeff".encode(encoding) + text.encode(encoding))
+    assert read_document(str(path)) == text  # summarize and continue decode it, mark dropped
+    wide = encoding[:6].upper()
+    for read in (lambda: read_documents([path]), lambda: scan_input_files([path])):
+        with pytest.raises(InputError) as caught:  # training reads by --encoding: say which
+            read()
+        message = caught.value.one_line()
+        assert f"is {wide} text" in message and f"--encoding {wide.lower()}" in message
+    assert read_documents([path], encoding=wide.lower())[0].text == text
+
+
 @pytest.mark.parametrize("head, named", [
     (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "is a PDF"),  # PDFs need not have a NUL early
     (b"PK\x03\x04\x14\x00\x06\x00word/document.xml", "zip archive"),

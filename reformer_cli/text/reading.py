@@ -5,6 +5,7 @@ Binary files, undecodable bytes, empty inputs and missing paths become one Input
 
 from __future__ import annotations
 
+import codecs
 import json
 import lzma
 import sys
@@ -27,6 +28,12 @@ KNOWN_FORMATS = (
     (b"\x1f\x8b", "gzip-compressed", "decompress it first (gunzip)"),
     (b"\xfd7zXZ\x00", "xz-compressed", "decompress it first (unxz)"),
 )
+
+# Byte-order marks of the encodings whose text is full of NUL bytes: a file that starts with one
+# is text (Windows Notepad saves "Unicode" so), not binary. UTF-32 first: its little-endian mark
+# starts like UTF-16's.
+WIDE_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
+             (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
 
 
 @dataclass
@@ -62,9 +69,7 @@ def scan_input_files(paths: Sequence[str | Path], encoding: str = "utf-8") -> li
         elif path.is_file():
             kind = _probe(path, encoding)
             if kind == "binary":
-                check_known_format(_read_head(path), str(path))
-                raise InputError(f"{path} looks binary (it contains NUL bytes), not text",
-                                 "give plain text files")
+                _refuse_binary(_read_head(path), str(path))
             if kind == "empty":
                 raise InputError(f"{path} is empty", "give files that contain text")
             found.append(path)
@@ -124,8 +129,7 @@ def read_documents(paths: Sequence[str | Path], encoding: str = "utf-8") -> list
             data = _read_bytes(path)
             check_known_format(data, str(path))
             if _looks_binary(data, encoding):
-                raise InputError(f"{path} looks binary (it contains NUL bytes), not text",
-                                 "give plain text files")
+                _refuse_binary(data, str(path))
             documents.append(Document(str(path), _decode(data, str(path), encoding)))
         elif path.exists():
             raise InputError(f"{path} is not a regular file or folder", "give text files or folders")
@@ -162,6 +166,23 @@ def check_known_format(head: bytes, label: str) -> None:
     for magic, what, fix in KNOWN_FORMATS:
         if head.startswith(magic):
             raise InputError(f"{label} is {what}, not plain text", fix)
+
+
+def wide_encoding(head: bytes) -> str | None:
+    """"UTF-16" or "UTF-32" when `head` starts with that encoding's byte-order mark."""
+    return next((name for bom, name in WIDE_BOMS if head.startswith(bom)), None)
+
+
+def _refuse_binary(head: bytes, label: str) -> None:
+    """The InputError for a file with NUL bytes: what it is, where its first bytes say so."""
+    check_known_format(head, label)
+    wide = wide_encoding(head)
+    if wide is not None:
+        raise InputError(f"{label} is {wide} text (it starts with a byte-order mark), not UTF-8",
+                         f"pass --encoding {wide.lower()}, or convert it: "
+                         f"`iconv -f {wide.lower()} -t utf-8`")
+    raise InputError(f"{label} looks binary (it contains NUL bytes), not text",
+                     "give plain text files")
 
 
 def _is_known_format(head: bytes) -> bool:
@@ -220,16 +241,17 @@ def document_text(data: bytes, label: str) -> str:
     if not data:
         raise InputError(f"{label} is empty", "give a file with text in it")
     check_known_format(data, label)
+    wide = wide_encoding(data)
     nul = data.find(b"\x00")
-    if nul >= 0:
+    if nul >= 0 and wide is None:
         raise InputError(f"{label} looks binary (NUL byte at offset {nul})",
                          "pass a plain UTF-8 text file")
     try:
-        text = data.decode("utf-8-sig")
+        text = data.decode(wide.lower() if wide else "utf-8-sig")  # a UTF-16/32 mark is dropped
     except UnicodeDecodeError as error:
         bad = data[error.start]
-        raise InputError(f"{label} is not valid UTF-8: byte 0x{bad:02x} at offset {error.start}",
-                         "convert it, e.g. `iconv -f latin1 -t utf-8`") from None
+        raise InputError(f"{label} is not valid {wide or 'UTF-8'}: byte 0x{bad:02x} at offset "
+                         f"{error.start}", "convert it, e.g. `iconv -f latin1 -t utf-8`") from None
     if not text.strip():
         raise InputError(f"{label} contains only whitespace", "give a file with text in it")
     return text
