@@ -1,5 +1,6 @@
 """One process at a time trains a run folder, and `--out` must name a folder."""
 
+import contextlib
 import subprocess
 import sys
 from pathlib import Path
@@ -33,6 +34,21 @@ def train(capsys, *args):
     return run_cli(capsys, "train", "corpus.txt", *TINY, *args)
 
 
+@contextlib.contextmanager
+def held_elsewhere(folder: str, kill: bool = False):
+    """Another process holding `folder`'s lock while the block runs; it lets go at the end, or
+    with `kill` dies by kill -9 (the OS then drops the lock, leaving only the file)."""
+    holder = subprocess.Popen([sys.executable, "-c", HOLDER, folder], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline() == "held\n"
+        yield holder
+    finally:
+        if kill:
+            holder.kill()
+        holder.communicate("" if not kill else None)
+
+
 def snapshot(folder: Path) -> dict:
     return {str(path.relative_to(folder)): path.read_bytes()
             for path in sorted(folder.rglob("*")) if path.is_file()}
@@ -42,14 +58,8 @@ def test_a_second_process_fails_at_once_and_leaves_the_folder_alone(workspace, c
     code, _, err = train(capsys, "--out", "conc", "--steps", "4", "--set", "train.checkpoint_every=2")
     assert code == 0, err
     before = snapshot(workspace / "conc")
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, "conc"], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline() == "held\n"
+    with held_elsewhere("conc", kill=True) as holder:
         code, out, err = train(capsys, "--out", "conc", "--steps", "8", "--resume", "auto")
-    finally:
-        holder.kill()  # kill -9: the OS drops the lock, leaving only the file
-        holder.communicate()
     assert code == 4 and out == ""
     assert err.strip().splitlines() == [
         f"error: conc is being trained by another process (pid {holder.pid}); "
@@ -65,13 +75,8 @@ def test_a_second_process_fails_at_once_and_leaves_the_folder_alone(workspace, c
 
 
 def test_a_new_run_in_a_locked_folder_is_refused_before_any_work(workspace, capsys):
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, "fresh"], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline() == "held\n"
+    with held_elsewhere("fresh"):
         code, _, err = train(capsys, "--out", "fresh", "--steps", "2")
-    finally:
-        holder.communicate("")
     assert code == 4 and "fresh is being trained by another process" in err
     assert sorted(p.name for p in (workspace / "fresh").iterdir()) == []  # no shards, no config
 
@@ -89,13 +94,8 @@ def test_out_naming_a_file_is_refused_in_one_line(workspace, capsys):
 def test_resuming_a_run_folder_another_process_trains_names_that_process(workspace, capsys):
     """--resume RUN finds RUN's latest checkpoint only once RUN is locked: a run that has written
     none yet gets the lock error, not "holds no complete checkpoint"."""
-    holder = subprocess.Popen([sys.executable, "-c", HOLDER, "busy"], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline() == "held\n"
+    with held_elsewhere("busy") as holder:
         code, out, err = train(capsys, "--resume", "busy", "--steps", "4")
-    finally:
-        holder.communicate("")
     assert code == 4 and out == ""
     assert err.strip().splitlines() == [
         f"error: busy is being trained by another process (pid {holder.pid}); "
