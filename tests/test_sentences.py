@@ -302,3 +302,52 @@ def test_markdown_prose_with_inline_code_and_bold_is_prose_not_code():
                  "(compiled) and the ``reST`` literal counts as one word too."),
         ("code", "total = sum(x for x in items) # an indented code line stays code"),
     ]
+
+
+def test_a_line_that_ends_an_open_sentence_joins_it_however_many_symbols_it_has():
+    text = ("The pattern syntax builds on the existing syntax for sequence unpacking\n"
+            "(e.g., a, b = value).\n"
+            "The \"&\" operator yields the bitwise AND of its arguments, overriding\n"
+            "\"__and__()\" or \"__rand__()\" special methods.\n")
+    assert [(s.kind, s.text) for s in split_sentences(text)] == [
+        ("sentence", "The pattern syntax builds on the existing syntax for sequence unpacking "
+                     "(e.g., a, b = value)."),
+        ("sentence", "The \"&\" operator yields the bitwise AND of its arguments, overriding "
+                     "\"__and__()\" or \"__rand__()\" special methods.")]
+    code = "Run this:\nx = compute(a, b);\n"  # a line after a colon is still code
+    assert [s.kind for s in split_sentences(code)] == ["sentence", "code"]
+
+
+def test_a_lettered_clause_ending_in_a_semicolon_is_a_list_item_not_code():
+    text = ("2.2 Licensee shall not:\n"
+            "(a) sublicense, sell, or distribute the Software;\n"
+            "(b) modify the Software; or\n"
+            "(c) remove any notice.\n")
+    kinds = [(s.kind, s.text) for s in split_sentences(text)]
+    assert ("list", "(a) sublicense, sell, or distribute the Software;") in kinds
+    assert not [text for kind, text in kinds if kind == "code"]
+
+
+def test_minified_data_on_one_line_is_cut_like_an_over_long_sentence():
+    import json
+
+    records = [{"id": n, "description": f"Item {n} is described here with a few plain words."}
+               for n in range(60)]
+    text = json.dumps({"items": records})  # one line of about 700 words
+    sentences = split_sentences(text, max_sentence_words=80)
+    assert len(sentences) > 8 and all(s.n_words <= 80 for s in sentences)
+    assert "".join(text[s.start:s.end] for s in sentences).replace(" ", "") == text.replace(" ", "")
+
+
+def test_invisible_characters_are_dropped_and_a_zero_width_space_after_a_stop_ends_a_sentence():
+    text = "Soft\u00adhyphen\u00ads and zero\u200bwidth spaces vanish.\u200bThe next one starts here."
+    sentences = split_sentences(text)
+    assert [s.text for s in sentences] == ["Softhyphens and zerowidth spaces vanish.",
+                                           "The next one starts here."]
+    assert text[sentences[1].start:sentences[1].end] == "The next one starts here."
+
+
+def test_a_full_width_period_ends_a_chinese_sentence_but_not_a_full_width_number():
+    text = "說著，將一盤子花橫三豎四的插了一頭．賈母和眾人笑的了不得。價錢是３．１４兩銀子。"
+    assert texts(text) == ["說著，將一盤子花橫三豎四的插了一頭．", "賈母和眾人笑的了不得。",
+                           "價錢是３．１４兩銀子。"]

@@ -37,8 +37,8 @@ sec sect ref refs resp dept univ inc ltd co corp jan feb mar apr jun jul aug sep
 dec mon tue wed thu fri sat sun gen col lt sgt capt gov rep sen rev est viz ed eds op
 """.split())
 
-SENTENCE_END_EN = re.compile(r"[.!?…]+[\"'”’)\]]*(?=\s)")
-SENTENCE_END_ZH = re.compile("(?:[。！？；!?;]|…+|\\.\\.\\.)+[」』”’）)》\"']*")
+SENTENCE_END_EN = re.compile(r"[.!?…]+[\"'”’)\]]*(?=[\s\u200b])")  # "end.\u200bNext" too
+SENTENCE_END_ZH = re.compile("(?:[。！？；!?;．]|…+|\\.\\.\\.)+[」』”’）)》\"']*")
 # What makes an ellipsis Chinese: an ideograph or kana, or full-width punctuation, beside it.
 # Curly quotes are English too: “try”…“except” is no boundary.
 _CHINESE_NEIGHBOUR = re.compile(f"[{CJK_CHAR}。！？；：，、「」『』（）《》〈〉【】〔〕]")
@@ -68,6 +68,10 @@ UNDERLINE = re.compile(r"^\s*([=\-~*^#+_`:.'\"])\1{2,}\s*$")
 CODE_FENCE = re.compile(r" {0,3}(`{3,})")
 MARKDOWN_HEADING = re.compile(r" {0,3}#{1,6}[ \t]+\S")  # "## Design"
 WRAPPED_HYPHEN = re.compile(r"(?<=[^\W\d_])-[ \t]*\n\s*(?=[^\W\d_])")
+OPEN_SENTENCE_ENDS = tuple(".!?:;。！？；：…")  # a line ending so closes its sentence (or opens code)
+LEADING_BLANK = re.compile("[\\s\u200b\u2060\ufeff]*")
+SENTENCE_FINAL = re.compile(r"[.!?][\"'”’)\]]*\s*$")
+INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff]")  # soft hyphen, zero-width space, joiners
 MAX_SENTENCE_CHARS = 1000  # a run of text with no space at all is cut this often
 CODE_SYMBOLS = set("{}()[]<>=;_/\\|#$@`*&^~")
 INLINE_CODE = re.compile(r"(`{1,2})[^`\n]+?\1")  # Markdown `x`, reStructuredText ``x``
@@ -137,8 +141,9 @@ def balance_quotes(text: str) -> str:
 
 def normalise(text: str) -> str:
     """Collapse whitespace; drop it entirely between two CJK characters (wrapped lines) and
-    after a hyphen that ends a wrapped line ("Access-" / "Accept" is "Access-Accept")."""
-    text = " ".join(WRAPPED_HYPHEN.sub("-", text).split())
+    after a hyphen that ends a wrapped line ("Access-" / "Accept" is "Access-Accept"); drop
+    invisible characters (soft hyphens, zero-width spaces), which only show up as garbage."""
+    text = " ".join(WRAPPED_HYPHEN.sub("-", INVISIBLE.sub("", text)).split())
     return re.sub(f"(?<=[{CJK_CHAR}{_CJK_PUNCT_CLASS}]) (?=[{CJK_CHAR}{_CJK_PUNCT_CLASS}])", "", text)
 
 
@@ -190,7 +195,8 @@ def is_code_like(line: str) -> bool:
     n_symbols = sum(1 for char in WORD_EDGE_UNDERSCORE.sub("", plain) if char in CODE_SYMBOLS)
     words = stripped.split()
     dense_symbols = n_symbols / len(stripped) > 0.12
-    statement_end = stripped.endswith((";", "{", "}")) and n_symbols >= 3
+    # "(a) sublicense, sell, or distribute the Software;" is a clause of a list, not a statement.
+    statement_end = stripped.endswith((";", "{", "}")) and n_symbols >= 3 and not LIST_MARKER.match(line)
     operators = any(token in stripped for token in ("==", "->", "()", "::", "=>")) and len(words) <= 8
     return len(stripped) >= 4 and (dense_symbols or statement_end or operators)
 
@@ -310,6 +316,8 @@ def _units(text: str, start: int, end: int, fenced: frozenset[int] = frozenset()
         elif units and units[-1][2] == "heading" and \
                 _continues_heading(text[units[-1][0]:units[-1][1]], line):
             units[-1][1] = line_end
+        elif _ends_wrapped_sentence(units, text, line):
+            units[-1][1] = line_end  # "...for unpacking" / "(e.g., a, b = value)." is one sentence
         elif is_code_like(line):
             units.append([line_start, line_end, "code"])
         elif LIST_MARKER.match(line):
@@ -326,6 +334,15 @@ def _units(text: str, start: int, end: int, fenced: frozenset[int] = frozenset()
     return [(unit_start, unit_end, kind) for unit_start, unit_end, kind in units]
 
 
+def _ends_wrapped_sentence(units: list[list], text: str, line: str) -> bool:
+    """Whether `line` ends the sentence that the prose unit before it leaves open: it ends in
+    a full stop and does not start like code, however many symbols it has."""
+    if not units or units[-1][2] not in ("prose", "list") or CODE_START.match(line):
+        return False
+    before = text[units[-1][0]:units[-1][1]].rstrip()
+    return not before.endswith(OPEN_SENTENCE_ENDS) and bool(SENTENCE_FINAL.search(line))
+
+
 def _previous_word(text: str, position: int) -> str:
     match = re.search(r"(\S+)$", text[max(0, position - 60):position])  # bounded: long lines
     return match.group(1) if match else ""
@@ -333,7 +350,7 @@ def _previous_word(text: str, position: int) -> str:
 
 def _is_english_boundary(text: str, dot_start: int, dot_end: int) -> bool:
     """Whether the `.!?…` run at dot_start (closing quotes included up to dot_end) ends one."""
-    following = text[dot_end:].lstrip()
+    following = text[dot_end:].lstrip().lstrip("\u200b").lstrip()
     if not following:
         return True
     if text[dot_start] not in ".…":  # “Why not?” said he: a lower-case word goes on the sentence
@@ -357,9 +374,10 @@ def _is_english_boundary(text: str, dot_start: int, dot_end: int) -> bool:
 
 
 def _is_chinese_boundary(chunk: str, match: re.Match) -> bool:
-    """Whether a SENTENCE_END_ZH match ends a sentence: a full-width stop always does; `!?;`
-    and `...` only after Chinese, `…` only beside it (an English ellipsis, `Wait… then`, is
-    left to the English rules, like `...`)."""
+    """Whether a SENTENCE_END_ZH match ends a sentence: a full-width stop always does; `!?;`,
+    `．` (a full-width period, also a decimal point in ３．１４) and `...` only after Chinese,
+    `…` only beside it (an English ellipsis, `Wait… then`, is left to the English rules, like
+    `...`)."""
     before = chunk[match.start() - 1] if match.start() else ""
     if match.group()[0] == "…":
         after = chunk[match.end():match.end() + 1]
@@ -454,11 +472,13 @@ def _segment(text: str, max_sentence_words: int) -> list[Sentence]:
             else:
                 spans = _split_prose(text, unit_start, unit_end)
             for span_start, span_end in spans:
+                # A code line is kept whole, unless it is a page of minified data (JSON, say).
                 pieces = _cut_long(text, span_start, span_end, max_sentence_words) \
-                    if kind != "code" else [(span_start, span_end)]
+                    if kind != "code" or count_words(text[span_start:span_end]) > max_sentence_words \
+                    else [(span_start, span_end)]
                 for piece_start, piece_end in pieces:
                     raw = text[piece_start:piece_end]
-                    lead = len(raw) - len(raw.lstrip())
+                    lead = LEADING_BLANK.match(raw).end()  # offsets skip invisible blanks too
                     trail = len(raw) - len(raw.rstrip())
                     normalised = normalise(raw)
                     sentences.append(Sentence(

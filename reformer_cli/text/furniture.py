@@ -1,0 +1,193 @@
+"""Format furniture: the parts of a document that belong to its file format, not to its text.
+Left in, "title: Release notes" opens the first sentence of a blog post, "> " cuts a quoted
+e-mail into lines the segmenter reads as something other than prose, "From: ... Date: ..."
+becomes a sentence, and every subtitle cue is a block of its own, so a sentence spoken across
+two cues is cut in two.
+
+What is blanked (turned into spaces; "\\n" and "\\r" stay, except where said):
+1. YAML front matter: when the first line (after a byte-order mark) is `---` and a line `---` or
+   `...` closes it within FRONT_MATTER_LINES lines, and every line between is YAML-ish (`key:
+   value`, an indented line, a `- item`, a `#` comment or blank) with at least one `key:`; both
+   fences included.
+2. Quote markers: `>`, `> >`, `>>` at the start of a line (after at most 3 spaces), with one
+   space after them. Not `>>>` (a Python prompt) nor `>=`; a line of markers alone only inside
+   a quote (a line next to it is quoted too), so a lone ">" closing an SGML declaration stays.
+3. E-mail: a header block, 2 or more header lines (HEADER_NAMES, also when quoted) with their
+   folded continuation lines, names and values, except the text of a Subject (its "Subject:"
+   and "Re:"/"Fwd:"/"Fw:" prefixes go); an attribution line "On ... wrote:" followed by a
+   quoted line (after blank lines, if any); a signature: a line `-- ` or `--`, then 1 to 6
+   lines up to a blank line or the end, none of them starting with "--" (an SQL or MIB
+   comment is no signature).
+4. Subtitles (SRT, WebVTT), when at least MIN_TIMING_LINES lines are cue timings
+   ("00:00:01,000 --> 00:00:04,000", "00:01.000 --> 00:04.000 align:start"): the WEBVTT header
+   (its line and the lines up to the first blank one), NOTE, STYLE and REGION blocks, cue
+   timing lines, a cue's numeric index line, and tags in cue text (`<v Bob>`, `</v>`,
+   `<c.yellow>`, `<i>`, `<b>`, `<u>`, `<font ...>`, `<00:00:05.000>`, `{\\an8}`). Then, so that
+   consecutive cues are one block (the segmenter joins the wrapped lines of a block into prose,
+   and a sentence is no longer cut where a cue ends), every run of line ends with only blank
+   or blanked lines between them becomes spaces but for its LAST "\\n": "cue one\\n\\n2\\n
+   00:00:02,000 --> ...\\ncue two" becomes "cue one" + spaces + "\\ncue two". Only there does a
+   "\\n" (or "\\r") become a space.
+
+The result has the length of the text, so every character offset into it still holds (as with
+pages.py). Anything else, prose, Markdown, reStructuredText, RFCs, comes back as it was (the
+same object). Each rule is one compiled regex over the whole text, behind a cheap test for a
+character it needs; the Python loops run over matches, not characters.
+
+Pure functions: no files, no terminal.
+"""
+
+from __future__ import annotations
+
+import re
+
+FRONT_MATTER_LINES = 100  # the closing fence must come within this many lines
+MIN_TIMING_LINES = 3  # fewer cue timings than this: text that quotes one, not a subtitle file
+
+# Quote markers at a line start: "> ", "> > ", ">>" (not a ">>>" prompt, not ">=").
+QUOTE = r"(?! {0,3}>>>) {0,3}>(?: ?>)*(?!=) ?"
+QUOTE_MARKERS = re.compile(f"^{QUOTE}", re.MULTILINE)
+BLANK_LINE = re.compile(r"[ \t]*\r?(?:\n|\Z)")  # matched at a line's start
+QUOTED_TEXT = re.compile(f"{QUOTE}[ \t]*[^\\s>]")  # matched at a line's start: a quoted line with text
+
+FRONT_MATTER = re.compile(r"\A\ufeff?---[ \t]*\r?\n((?:[^\n]*\n){0,%d}?)(?:---|\.\.\.)[ \t]*\r?(?:\n|\Z)"
+                          % FRONT_MATTER_LINES)
+YAML_KEY = re.compile(r"[A-Za-z_][\w.-]*[ \t]*:(?:[ \t]|\r?$)")
+YAML_OTHER = re.compile(r"[ \t]*\r?$|[ \t]+\S|-[ \t]|#")  # blank, indented, "- item", "# comment"
+
+HEADER_NAMES = (r"(?i:from|to|cc|bcc|subject|date|sent|reply-to|message-id|in-reply-to|references|"
+                r"content-type|mime-version|x-[a-z-]+)")
+HEADER_LINE = f"(?:{QUOTE})?{HEADER_NAMES}:(?:[ \t\r][^\n]*)?$"
+CONTINUATION_LINE = f"(?:{QUOTE})?[ \t]+\\S[^\n]*"
+HEADER_BLOCK = re.compile(f"^{HEADER_LINE}(?:\n(?:{HEADER_LINE}|{CONTINUATION_LINE}))*", re.MULTILINE)
+HEADER_LINE_START = re.compile(HEADER_LINE, re.MULTILINE)  # matched at a line's start
+SUBJECT_PREFIX = re.compile(f"(?:{QUOTE})?(?i:subject):[ \t]*(?:(?i:re|fwd?)[ \t]*:[ \t]*)*")
+ATTRIBUTION = re.compile(f"^(?:{QUOTE})?On [^\n]{{1,300}}wrote:[ \t]*\r?$(?=(?:\n[ \t]*\r?)*\n{QUOTE})",
+                         re.MULTILINE)
+SIGNATURE = re.compile(r"^-- ?\r?(?:\n(?!--)[ \t]*\S[^\n]*){1,6}(?=\n[ \t]*\r?\n|\n[ \t]*\r?\Z|\Z)",
+                       re.MULTILINE)
+
+TIMESTAMP = r"(?:\d+:)?\d{2}:\d{2}[,.]\d{3}"  # "00:00:01,000" (SRT), "00:01.000" (WebVTT)
+TIMING_LINE = re.compile(f"^[ \t]*{TIMESTAMP}[ \t]+-->[ \t]+{TIMESTAMP}(?:[ \t\r][^\n]*)?$", re.MULTILINE)
+CUE_INDEX = re.compile(r"[ \t]*\d+[ \t]*\r?")  # the whole line before a timing line
+# A header or NOTE/STYLE/REGION block: its line and the lines after it up to a blank one.
+VTT_BLOCK = re.compile(r"(?:\A\ufeff?WEBVTT|^(?:(?<=\n\n)|(?<=\n\r\n))(?:NOTE|STYLE|REGION))"
+                       r"(?:[ \t][^\n]*)?\r?$(?:\n(?![^\n]*-->)[ \t]*\S[^\n]*)*", re.MULTILINE)
+CUE_TAG = re.compile(r"</?(?:[vcibu]|lang|ruby|rt|font)(?:\.[\w.-]+)*(?:[ \t][^<>\n]*)?>"
+                     r"|<(?:\d+:)?\d{2}:\d{2}\.\d{3}>|\{\\an?\d+\}", re.IGNORECASE)
+CUE_GAP = re.compile(r"\n(?:[ \t\r]*\n)+")  # line ends with only blank lines between them
+LINE_CONTENT = re.compile(r"[^\r\n]")
+
+
+def blank_format_furniture(text: str) -> str:
+    """Same length as `text`; its front matter, quote markers, e-mail headers, attribution and
+    signature, and subtitle cue furniture blanked, as the module docstring says. Every "\\n"
+    stays, except in a subtitle file, where a run of blank lines between cues keeps only its
+    last one. Text with none of these is returned as it is."""
+    spans = front_matter_spans(text) + quote_marker_spans(text) + email_spans(text)
+    cue_spans = subtitle_spans(text)
+    blanked = blank_spans(text, spans + cue_spans)
+    return CUE_GAP.sub(lambda gap: " " * (len(gap.group()) - 1) + "\n", blanked) if cue_spans else blanked
+
+
+def blank_spans(text: str, spans: list[tuple[int, int]]) -> str:
+    """`text` with every character in the (start, end) `spans` but "\\n" and "\\r" turned into a
+    space; the spans may overlap."""
+    if not spans:
+        return text
+    pieces, position = [], 0
+    for start, end in sorted(spans):
+        start = max(start, position)
+        if start < end:
+            pieces += [text[position:start], LINE_CONTENT.sub(" ", text[start:end])]
+            position = end
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
+def front_matter_spans(text: str) -> list[tuple[int, int]]:
+    """The YAML front matter, fences included, or nothing."""
+    match = FRONT_MATTER.match(text) if text.lstrip("\ufeff").startswith("---") else None
+    if not match:
+        return []
+    lines = match.group(1).split("\n")[:-1]
+    keys = [line for line in lines if YAML_KEY.match(line)]
+    if not keys or not all(YAML_KEY.match(line) or YAML_OTHER.match(line) for line in lines):
+        return []
+    return [(0, match.end())]
+
+
+def quote_marker_spans(text: str) -> list[tuple[int, int]]:
+    """The quote markers at line starts (with one space after them). A line of markers alone
+    counts only next to quoted text, an indented marker only where the next line is quoted,
+    blank or missing: in "   > <stdin>(2)f()" / "   (Pdb) p x", an indented pdb session, ">"
+    marks the current frame."""
+    if ">" not in text:
+        return []
+    spans = []
+    for match in QUOTE_MARKERS.finditer(text):
+        line_end = text.find("\n", match.end())
+        line_end = len(text) if line_end < 0 else line_end
+        if not text[match.end():line_end].strip() and not _next_to_quoted_text(text, match.start(), line_end):
+            continue
+        if text[match.start()] == " " and line_end < len(text) \
+                and not QUOTE_MARKERS.match(text, line_end + 1) and not BLANK_LINE.match(text, line_end + 1):
+            continue
+        spans.append(match.span())
+    return spans
+
+
+def _next_to_quoted_text(text: str, line_start: int, line_end: int) -> bool:
+    previous_start = text.rfind("\n", 0, max(line_start - 1, 0)) + 1
+    return (line_start > 0 and QUOTED_TEXT.match(text, previous_start, line_start - 1) is not None) \
+        or (line_end < len(text) and QUOTED_TEXT.match(text, line_end + 1) is not None)
+
+
+def email_spans(text: str) -> list[tuple[int, int]]:
+    """E-mail header blocks (a Subject's text aside), attribution lines and signatures."""
+    if ":" not in text and "--" not in text:
+        return []
+    spans = []
+    if ":" in text:
+        for block in HEADER_BLOCK.finditer(text):
+            spans += _header_block_spans(text, block.start(), block.end())
+        spans += [match.span() for match in ATTRIBUTION.finditer(text)]
+    if "--" in text:
+        spans += [match.span() for match in SIGNATURE.finditer(text)]
+    return spans
+
+
+def _header_block_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """What to blank in the header block text[start:end]: every line, but for a Subject (and
+    its continuation lines) only "Subject:" and its "Re:"/"Fwd:" prefixes; nothing when fewer
+    than two lines are headers (one "From: ..." line is prose)."""
+    spans, n_headers, in_subject, line_start = [], 0, False, start
+    for line in text[start:end].split("\n"):
+        line_end = line_start + len(line)
+        if HEADER_LINE_START.match(text, line_start, line_end):
+            n_headers += 1
+            subject = SUBJECT_PREFIX.match(text, line_start, line_end)
+            in_subject = subject is not None
+            spans.append((line_start, subject.end() if subject else line_end))
+        elif not in_subject:  # a continuation line of a header other than the Subject
+            spans.append((line_start, line_end))
+        line_start = line_end + 1
+    return spans if n_headers >= 2 else []
+
+
+def subtitle_spans(text: str) -> list[tuple[int, int]]:
+    """The cue furniture of an SRT or WebVTT file; nothing for text with fewer cue timings."""
+    if "-->" not in text:
+        return []
+    timings = [match.span() for match in TIMING_LINE.finditer(text)]
+    if len(timings) < MIN_TIMING_LINES:
+        return []
+    spans = list(timings)
+    for timing_start, _ in timings:
+        if timing_start >= 2:  # the line before: a cue index ("12") or not
+            index_start = text.rfind("\n", 0, timing_start - 1) + 1
+            if CUE_INDEX.fullmatch(text, index_start, timing_start - 1):
+                spans.append((index_start, timing_start - 1))
+    spans += [match.span() for match in VTT_BLOCK.finditer(text)]
+    spans += [match.span() for match in CUE_TAG.finditer(text)]
+    return spans
