@@ -351,3 +351,15 @@ def test_a_full_width_period_ends_a_chinese_sentence_but_not_a_full_width_number
     text = "說著，將一盤子花橫三豎四的插了一頭．賈母和眾人笑的了不得。價錢是３．１４兩銀子。"
     assert texts(text) == ["說著，將一盤子花橫三豎四的插了一頭．", "賈母和眾人笑的了不得。",
                            "價錢是３．１４兩銀子。"]
+
+
+def test_a_line_that_starts_with_a_time_stamp_is_a_record_of_its_own():
+    log = ("2023-04-01 12:00:05,620 INFO  [db.pool] Connection pool exhausted, waiting 555 ms\n"
+           "2023-04-01 12:00:06,520 WARN  [http.server] Request GET /api/v1/users/962 took 406 ms.\n"
+           "Apr  1 12:00:07 host sshd[42]: Accepted publickey for deploy\n"
+           "[00:01:05] Bob: We agreed to ship on Friday.\n"
+           "- a bullet after a record is an item of its own.\n")
+    units = [(s.kind, s.text) for s in split_sentences(log)]
+    assert [text[:10] for _, text in units] == ["2023-04-01", "2023-04-01", "Apr 1 12:0", "[00:01:05]",
+                                                "- a bullet"]
+    assert "code" not in [kind for kind, _ in units]

@@ -48,6 +48,11 @@ QUOTE_CLOSERS = {close: opening for opening, close in QUOTE_PAIRS.items()}
 QUOTE_OPENS_HERE = re.compile(f"\\s*[{''.join(QUOTE_PAIRS)}]")
 CLAUSE_BREAK = re.compile(f"[,;:，、：；](?:\\s+|(?=[{CJK_CHAR}]))|\\s[-–—]\\s")
 LIST_MARKER = re.compile(r"^\s*(?:[-*•·+o]\s+|\(?[0-9]{1,3}[.)]\s+|\(?[a-zA-Z][.)]\s+|[0-9]+\.\s*$)")
+# A line that starts with a time stamp is a record of its own (a log, a transcript), never the
+# wrapped continuation of the line before: "2023-04-01 12:00:06,520 WARN ...", "[00:01:05] Bob:".
+RECORD_START = re.compile(r"^\s*\[?(?:\d{4}-\d\d-\d\d[ T]\d\d:\d\d|\d{1,2}:\d\d:\d\d\]|"
+                          r"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d )")
+BULLET = re.compile(r"^\s*[-*•·+]\s")
 SECTION_NUMBER = re.compile(r"^\s*(?:[0-9]+(?:\.[0-9]+)*\.?|[A-Z]\.|Appendix [A-Z]\.?)\s+\S")
 CODE_START = re.compile(r"^\s*(?:\$ |>>> |\.\.\. |#include|def |class |import |from \S+ import|"
                         r"return\b|if \(|for \(|while \(|[{}]\s*$|//|/\*|\*/|"
@@ -320,7 +325,7 @@ def _units(text: str, start: int, end: int, fenced: frozenset[int] = frozenset()
             units[-1][1] = line_end  # "...for unpacking" / "(e.g., a, b = value)." is one sentence
         elif is_code_like(line):
             units.append([line_start, line_end, "code"])
-        elif LIST_MARKER.match(line):
+        elif LIST_MARKER.match(line) or RECORD_START.match(line):
             units.append([line_start, line_end, "list"])
         elif units and units[-1][2] in ("prose", "list"):
             units[-1][1] = line_end  # a wrapped line continues the paragraph or the item
@@ -336,9 +341,13 @@ def _units(text: str, start: int, end: int, fenced: frozenset[int] = frozenset()
 
 def _ends_wrapped_sentence(units: list[list], text: str, line: str) -> bool:
     """Whether `line` ends the sentence that the prose unit before it leaves open: it ends in
-    a full stop and does not start like code, however many symbols it has."""
-    if not units or units[-1][2] not in ("prose", "list") or CODE_START.match(line):
+    a full stop and does not start like code, a list item or a record, however many symbols
+    it has."""
+    if not units or units[-1][2] not in ("prose", "list") or CODE_START.match(line) \
+            or RECORD_START.match(line) or BULLET.match(line):
         return False
+    if units[-1][2] == "list" and LIST_MARKER.match(line):  # the next item; after prose, "2) =="
+        return False  # is more often a wrapped "range(0, 3,\n2) == ..." than a list
     before = text[units[-1][0]:units[-1][1]].rstrip()
     return not before.endswith(OPEN_SENTENCE_ENDS) and bool(SENTENCE_FINAL.search(line))
 
