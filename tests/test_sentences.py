@@ -363,3 +363,30 @@ def test_a_line_that_starts_with_a_time_stamp_is_a_record_of_its_own():
     assert [text[:10] for _, text in units] == ["2023-04-01", "2023-04-01", "Apr 1 12:0", "[00:01:05]",
                                                 "- a bullet"]
     assert "code" not in [kind for kind, _ in units]
+
+
+def test_format_furniture_is_no_part_of_any_sentence():
+    thread = ("From: Alice Smith <alice@example.com>\n"
+              "To: Bob Jones <bob@example.com>\n"
+              "Subject: Re: Release plan for version 2.0\n"
+              "Date: Sun, 9 Apr 2023 09:00:00 +0000\n\n"
+              "Hi Bob,\n\n"
+              "We ship the release on Friday after the last review.\n\n"
+              "On Sat, 8 Apr 2023 at 18:00, Bob Jones <bob@example.com> wrote:\n"
+              "> Older releases silently ignored the flag,\n"
+              "> which surprised many users.\n\n"
+              "-- \nAlice Smith\nRelease manager\n")
+    sentences = split_sentences(thread)
+    found = [s.text for s in sentences]
+    assert "Older releases silently ignored the flag, which surprised many users." in found
+    assert "We ship the release on Friday after the last review." in found
+    assert [s.kind for s in sentences if s.text == "Release plan for version 2.0"] == ["heading"]
+    assert not [text for text in found if re.search(r"From:|Date:|wrote:|^>|Release manager", text)]
+    subtitles = ("1\n00:00:01,000 --> 00:00:04,000\nSome users are looking for a specific\n\n"
+                 "2\n00:00:04,000 --> 00:00:07,000\n<v Narrator>version to integrate with existing code.\n\n"
+                 "3\n00:00:07,000 --> 00:00:09,000\nOthers want every version.\n")
+    assert texts(subtitles) == ["Some users are looking for a specific version to integrate with "
+                                "existing code.", "Others want every version."]
+    post = "---\nlayout: post\ntitle: Notes\n---\nThe post starts here.\n"
+    sentence, = split_sentences(post)
+    assert (sentence.text, post[sentence.start:sentence.end]) == ("The post starts here.",) * 2

@@ -21,7 +21,8 @@ What is blanked (turned into spaces; "\\n" and "\\r" stay, except where said):
 4. Subtitles (SRT, WebVTT), when at least MIN_TIMING_LINES lines are cue timings
    ("00:00:01,000 --> 00:00:04,000", "00:01.000 --> 00:04.000 align:start"): the WEBVTT header
    (its line and the lines up to the first blank one), NOTE, STYLE and REGION blocks, cue
-   timing lines, a cue's numeric index line, and tags in cue text (`<v Bob>`, `</v>`,
+   timing lines, the line before a timing line when it is a number (an SRT index) or follows a
+   blank line (a WebVTT identifier, "intro"), and tags in cue text (`<v Bob>`, `</v>`,
    `<c.yellow>`, `<i>`, `<b>`, `<u>`, `<font ...>`, `<00:00:05.000>`, `{\\an8}`). Then, so that
    consecutive cues are one block (the segmenter joins the wrapped lines of a block into prose,
    and a sentence is no longer cut where a cue ends), every run of line ends with only blank
@@ -184,9 +185,11 @@ def subtitle_spans(text: str) -> list[tuple[int, int]]:
         return []
     spans = list(timings)
     for timing_start, _ in timings:
-        if timing_start >= 2:  # the line before: a cue index ("12") or not
+        if timing_start >= 2:  # the line before: a cue index ("12"), a WebVTT identifier, or text
             index_start = text.rfind("\n", 0, timing_start - 1) + 1
-            if CUE_INDEX.fullmatch(text, index_start, timing_start - 1):
+            alone = index_start < 2 or BLANK_LINE.match(text, text.rfind("\n", 0, index_start - 1) + 1)
+            if CUE_INDEX.fullmatch(text, index_start, timing_start - 1) \
+                    or (alone and "-->" not in text[index_start:timing_start]):
                 spans.append((index_start, timing_start - 1))
     spans += [match.span() for match in VTT_BLOCK.finditer(text)]
     spans += [match.span() for match in CUE_TAG.finditer(text)]

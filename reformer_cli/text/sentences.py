@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
+from reformer_cli.text.furniture import blank_format_furniture
 from reformer_cli.text.markup import looks_like_html, page_text
 from reformer_cli.text.pages import blank_page_furniture
 
@@ -295,21 +296,36 @@ def fenced_lines(text: str) -> frozenset[int]:
     return frozenset(found)
 
 
-def _units(text: str, start: int, end: int, fenced: frozenset[int] = frozenset()
-           ) -> list[tuple[int, int, str]]:
+def _unmarked_lines(before: str, after: str) -> frozenset[int]:
+    """Starts of the lines of `after` whose opening text `blank_format_furniture` blanked."""
+    starts = set()
+    for match in re.finditer(r"[^\n]+", after):
+        line_start, line = match.start(), match.group()
+        kept = before[line_start:match.end()]
+        if len(line) - len(line.lstrip()) > len(kept) - len(kept.lstrip()):
+            starts.add(line_start)
+    return frozenset(starts)
+
+
+def _units(text: str, start: int, end: int, fenced: frozenset[int] = frozenset(),
+           unmarked: frozenset[int] = frozenset()) -> list[tuple[int, int, str]]:
     """Cut one block into (start, end, kind) units: heading, list item, code line or prose;
-    a line that starts at an offset in `fenced` is code (a block starts at a line's start)."""
+    a line that starts at an offset in `fenced` is code (a block starts at a line's start), and
+    one in `unmarked` lost its opening to format furniture, so its indent says nothing."""
     units: list[list] = []
     lines = [(m.start() + start, m.end() + start) for m in re.finditer(r"[^\n]+", text[start:end])]
     if len(lines) == 1 and UNDERLINE.match(text[start:end]):
         return []  # a rule ("-----") is decoration, not text
-    if len(lines) == 1 and is_heading(text[start:end], True) and not is_code_like(text[start:end]) \
+    alone = text[start:end].lstrip() if lines and lines[0][0] in unmarked else text[start:end]
+    if len(lines) == 1 and is_heading(alone, True) and not is_code_like(alone) \
             and lines[0][0] not in fenced:
         return [(lines[0][0], lines[0][1], "heading")]
     titles = _underlined_titles([text[a:b] for a, b in lines])
     titles = {n for n in titles if lines[n + 1][0] not in fenced}  # not ```
     for number, (line_start, line_end) in enumerate(lines):
         line = text[line_start:line_end]
+        if line_start in unmarked:  # "> quoted", "Subject: ", "<v Bob>" are no code indent
+            line = line.lstrip()
         if line_start in fenced:
             units.append([line_start, line_end, "code"])
             continue
@@ -472,10 +488,13 @@ def split_sentences(text: str, max_sentence_words: int = 80) -> list[Sentence]:
 def _segment(text: str, max_sentence_words: int) -> list[Sentence]:
     text = LONE_CR.sub("\n", text)  # classic Mac line ends; one for one, so offsets still hold
     text = blank_page_furniture(text)  # same length: offsets into `text` still hold
+    marked = text
+    text = blank_format_furniture(text)  # same length again
+    unmarked = _unmarked_lines(marked, text) if text is not marked else frozenset()
     fenced = fenced_lines(text)
     sentences: list[Sentence] = []
     for block_index, (block_start, block_end) in enumerate(_blocks(text)):
-        for unit_start, unit_end, kind in _units(text, block_start, block_end, fenced):
+        for unit_start, unit_end, kind in _units(text, block_start, block_end, fenced, unmarked):
             if kind in ("heading", "code"):
                 spans = [(unit_start, unit_end)]
             else:

@@ -1,0 +1,203 @@
+"""Format furniture: YAML front matter, quote markers, e-mail headers and signatures, subtitle
+cue numbers, timings and tags become spaces of the same length, so offsets into the text still
+hold; prose, Markdown, reStructuredText, RFCs, PEPs and Chinese novels come back as they were."""
+
+import json
+from pydoc_data.topics import topics
+
+import pytest
+from dev_sets import DEV, NO_DATA
+
+from reformer_cli.text.furniture import blank_format_furniture
+
+
+def words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def assert_same_shape(text: str, blanked: str, joined_gaps: bool = False) -> None:
+    """Same length, and every character either kept or blanked (a space); every line end kept,
+    unless `joined_gaps`, where a line end may become a space only between two text lines with
+    nothing but blank or blanked lines between them."""
+    assert len(blanked) == len(text)
+    for position, (before, after) in enumerate(zip(text, blanked)):
+        if before == "\n" and after != "\n":
+            assert joined_gaps and after == " ", position
+            assert not blanked[blanked.rfind("\n", 0, position) + 1:position].strip() \
+                or not blanked[position + 1:].split("\n", 1)[0].strip(), position
+        else:
+            assert after in (before, " "), position
+
+
+FRONT_MATTER = """---
+title: "Release notes for 2.0"
+date: 2024-05-01
+tags: [cli, release]
+authors:
+  - Ann Example
+# a comment
+---
+Version 2.0 drops the legacy flag.
+"""
+
+QUOTED_REPLY = """> Older releases silently ignored the flag,
+> which surprised many users.
+>
+> > Did anyone complain?
+>> Twice, on the list.
+
+We now reject it with an error.
+"""
+
+EMAIL = """From: Ann Example <ann@example.org>
+To: Bob Example <bob@example.org>,
+  Carol Example <carol@example.org>
+Subject: Re: Fwd: Removing the legacy flag
+Date: Mon, 6 May 2024 10:00:00 +0200
+Message-ID: <1234@example.org>
+
+Hi Bob,
+
+On Sun, 5 May 2024 at 18:00, Bob Example <bob@example.org> wrote:
+> Is the flag gone in 2.0?
+
+Yes, version 2.0 rejects it with an error.
+
+""" + "-- \n" + """Ann Example
+Release manager, Example Org
+"""
+
+SRT = """1
+00:00:01,000 --> 00:00:04,000
+Older releases silently ignored
+
+2
+00:00:04,000 --> 00:00:06,500
+<i>the flag</i>, which surprised
+many users.
+
+3
+00:00:06,500 --> 00:00:09,000
+Version 2.0 rejects it.
+"""
+
+WEBVTT = """WEBVTT
+Kind: captions
+Language: en
+
+NOTE This file was made by hand
+for the test.
+
+intro
+00:01.000 --> 00:04.000 align:start position:10%
+<v Narrator>Older releases silently</v> ignored
+
+00:04.000 --> 00:06.500
+<v.loud Bob>the <c.yellow>flag</c>, which</v> <b>surprised</b>
+
+00:06.500 --> 00:09.000
+many <00:00:07.000>users.
+"""
+
+
+def test_front_matter_is_blanked_with_its_fences():
+    blanked = blank_format_furniture(FRONT_MATTER)
+    assert_same_shape(FRONT_MATTER, blanked)
+    fenced = "".join(" " * len(line) + "\n" for line in FRONT_MATTER.split("\n")[:8])
+    assert blanked == fenced + "Version 2.0 drops the legacy flag.\n"
+
+
+def test_quote_markers_are_blanked_at_line_starts_only():
+    blanked = blank_format_furniture(QUOTED_REPLY)
+    assert_same_shape(QUOTED_REPLY, blanked)
+    assert blanked.split("\n")[:5] == [
+        "  Older releases silently ignored the flag,",
+        "  which surprised many users.",
+        " ",
+        "    Did anyone complain?",
+        "   Twice, on the list.",
+    ]
+    assert words(blanked) == ("Older releases silently ignored the flag, which surprised many users. "
+                              "Did anyone complain? Twice, on the list. We now reject it with an error.")
+
+
+def test_email_headers_attribution_and_signature_are_blanked_but_the_subject_is_kept():
+    blanked = blank_format_furniture(EMAIL)
+    assert_same_shape(EMAIL, blanked)
+    assert words(blanked) == ("Removing the legacy flag Hi Bob, Is the flag gone in 2.0? "
+                              "Yes, version 2.0 rejects it with an error.")
+    subject = blanked.split("\n")[3]
+    assert subject == " " * len("Subject: Re: Fwd: ") + "Removing the legacy flag"
+
+
+def test_an_email_quoted_inside_a_reply_has_its_headers_blanked():
+    text = ("Forwarding this.\n\n> From: Ann <ann@example.org>\n> Subject: Flag removal\n"
+            "> Date: Mon, 6 May 2024\n>\n> The flag is gone.\n")
+    blanked = blank_format_furniture(text)
+    assert_same_shape(text, blanked)
+    assert words(blanked) == "Forwarding this. Flag removal The flag is gone."
+
+
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
+def test_srt_cue_numbers_and_timings_are_blanked_and_cues_form_one_block(line_end):
+    text = SRT.replace("\n", line_end)
+    blanked = blank_format_furniture(text)
+    assert_same_shape(text, blanked, joined_gaps=True)
+    assert words(blanked) == ("Older releases silently ignored the flag , which surprised many users. "
+                              "Version 2.0 rejects it.")
+    # One block: no blank (or blanked) line left, and every text line starts a line.
+    lines = blanked.strip().split("\n")
+    expected = ["Older releases silently ignored", "the flag , which surprised", "many users.",
+                "Version 2.0 rejects it."]
+    assert [words(line) for line in lines] == expected
+    assert lines[1].startswith("   the flag") and lines[2].startswith("many users.")
+
+
+def test_webvtt_header_notes_identifiers_timings_and_tags_are_blanked():
+    blanked = blank_format_furniture(WEBVTT)
+    assert_same_shape(WEBVTT, blanked, joined_gaps=True)
+    assert words(blanked) == "Older releases silently ignored the flag , which surprised many users."
+    # The header, the NOTE, the identifier "intro" and the timing are one line of spaces.
+    first_cue = WEBVTT.index("<v Narrator>")
+    header, first_line = blanked.split("\n")[:2]
+    assert header == " " * (first_cue - 1)
+    assert first_line.rstrip() == " " * 12 + "Older releases silently" + " " * 4 + " ignored"
+    assert "<" not in blanked and "-->" not in blanked and "NOTE" not in blanked
+
+
+def test_two_timings_are_text_that_quotes_them_not_a_subtitle_file():
+    text = "The log said\n\n00:00:01,000 --> 00:00:04,000\n\nand later\n\n00:00:05,000 --> 00:00:06,000\n"
+    assert blank_format_furniture(text) is text
+
+
+@pytest.mark.parametrize("text", [
+    "Intro paragraph.\n\n---\ntitle: not front matter\n---\n\nMore text.\n",  # a break, mid-document
+    "---\nThis is a thematic break at the top.\nIt is followed by prose.\n---\n",
+    "In C, x > y is true when x is larger.\nx > y is true\n",
+    "<!-- a comment -->\n<p>Some HTML</p>\n<!--\n-->\n",
+    "From: the author's point of view, the flag was a mistake.\n\nIt is gone now.\n",
+    "The pipeline goes parse --> check --> emit.\nA --> B\n",
+    ">>> print(1)\n1\n>>> x >= 2\n",
+    ">= 2 is the bound.\n",
+    "On reflection, the reviewer wrote:\n\n    The flag must go.\n",
+    "-- The schedule group\n--\n-- The schedule table.\n--\n\npmSchedTable OBJECT-TYPE\n",
+    "The debugger prompt:\n\n   > ...(3)double()\n   -> return x * 2\n   (Pdb) p x\n",
+    "SGML declaration ends\n\n>\n\n<!--\n",
+])
+def test_text_without_furniture_comes_back_unchanged(text):
+    assert blank_format_furniture(text) is text
+
+
+def test_pydoc_topics_come_back_unchanged():
+    changed = [name for name, text in topics.items() if blank_format_furniture(text) != text]
+    assert changed == []
+
+
+@pytest.mark.skipif(not DEV.is_dir(), reason=NO_DATA)
+@pytest.mark.parametrize("name", ["peps_abstract", "rfc_abstract", "zh_classics_huimu"])
+def test_dev_documents_come_back_unchanged(name):
+    with open(DEV / f"{name}.dev.jsonl", encoding="utf-8") as rows:
+        documents = [json.loads(row)["document"] for row in rows]
+    changed = [number for number, document in enumerate(documents)
+               if blank_format_furniture(document) != document]
+    assert changed == []
