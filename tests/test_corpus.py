@@ -292,3 +292,19 @@ def test_shared_summarization_data_reads():
         pytest.skip("../shared/data (the shared summarization sets) is not present")
     pairs = read_summarization_pairs(path)
     assert len(pairs) > 10 and all(d and s for d, s in pairs)  # "reference" read as the summary
+
+
+@pytest.mark.parametrize("encoding, wide", [("utf-16-le", "UTF-16LE"), ("utf-16-be", "UTF-16BE")])
+def test_utf16_without_a_byte_order_mark_is_told_by_its_nul_bytes(tmp_path, encoding, wide):
+    text = "Plain notes in UTF-16, as some Windows tools save them.\nA second line, café.\n"
+    path = tmp_path / "notes.txt"
+    path.write_bytes(text.encode(encoding))
+    assert read_document(str(path)) == text
+    with pytest.raises(InputError, match=f"is {wide} text .without a byte-order mark.") as caught:
+        read_documents([path])
+    assert f"--encoding {wide.lower()}" in caught.value.one_line()
+    assert read_documents([path], encoding=wide.lower())[0].text == text
+    binary = tmp_path / "image.bin"  # NULs, but not every other byte
+    binary.write_bytes(bytes(range(256)) * 8)
+    with pytest.raises(InputError, match="looks binary"):
+        read_document(str(binary))

@@ -16,6 +16,7 @@ from typing import Sequence
 from reformer_cli.errors import InputError
 
 BINARY_PROBE_BYTES = 1 << 16
+UTF16_PROBE_BYTES = 4096  # the opening read to tell UTF-16 without a byte-order mark
 DOCUMENT_SEPARATOR = "\n\n"
 # Formats a user is likely to pass for a report or a book, by their first bytes: (what it is,
 # how to get text out of it). Named, because "looks binary" alone does not say what to do.
@@ -169,8 +170,23 @@ def check_known_format(head: bytes, label: str) -> None:
 
 
 def wide_encoding(head: bytes) -> str | None:
-    """"UTF-16" or "UTF-32" when `head` starts with that encoding's byte-order mark."""
-    return next((name for bom, name in WIDE_BOMS if head.startswith(bom)), None)
+    """"UTF-16" or "UTF-32" when `head` starts with that encoding's byte-order mark; without
+    one, "UTF-16LE" or "UTF-16BE" when every other byte of its opening is NUL, as in mostly
+    Latin-script text in UTF-16 (binary files have NULs, but not so regularly)."""
+    marked = next((name for bom, name in WIDE_BOMS if head.startswith(bom)), None)
+    if marked is not None:
+        return marked
+    sample = head[:UTF16_PROBE_BYTES]
+    sample = sample[:len(sample) - len(sample) % 2]
+    if len(sample) < 8:
+        return None
+    half = len(sample) // 2
+    even_nuls, odd_nuls = sample[0::2].count(0), sample[1::2].count(0)
+    if odd_nuls >= 0.9 * half and even_nuls == 0:
+        return "UTF-16LE"
+    if even_nuls >= 0.9 * half and odd_nuls == 0:
+        return "UTF-16BE"
+    return None
 
 
 def _refuse_binary(head: bytes, label: str) -> None:
@@ -178,7 +194,9 @@ def _refuse_binary(head: bytes, label: str) -> None:
     check_known_format(head, label)
     wide = wide_encoding(head)
     if wide is not None:
-        raise InputError(f"{label} is {wide} text (it starts with a byte-order mark), not UTF-8",
+        why = "without a byte-order mark" if wide.endswith(("LE", "BE")) else \
+            "it starts with a byte-order mark"
+        raise InputError(f"{label} is {wide} text ({why}), not UTF-8",
                          f"pass --encoding {wide.lower()}, or convert it: "
                          f"`iconv -f {wide.lower()} -t utf-8`")
     raise InputError(f"{label} looks binary (it contains NUL bytes), not text",
