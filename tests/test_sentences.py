@@ -390,3 +390,24 @@ def test_format_furniture_is_no_part_of_any_sentence():
     post = "---\nlayout: post\ntitle: Notes\n---\nThe post starts here.\n"
     sentence, = split_sentences(post)
     assert (sentence.text, post[sentence.start:sentence.end]) == ("The post starts here.",) * 2
+
+
+def test_speaker_turns_are_records_where_most_lines_of_a_block_are_turns():
+    transcript = ("Alice: We discuss the installers for Windows in this section, and their gaps:\n"
+                  "Bob: Mm-hmm.\n"
+                  "[00:00:07] Carol: The traditional installer is downloadable from python.org.\n"
+                  "DR. SMITH: Most users want the latest stable release.\n")
+    assert [(s.kind, s.text[:12]) for s in split_sentences(transcript)] == [
+        ("list", "Alice: We di"), ("list", "Bob: Mm-hmm."), ("list", "[00:00:07] C"),
+        ("list", "DR. SMITH: M")]
+    prose = "The options are many.\nNote: the first one is the default\nand the others follow it.\n"
+    assert texts(prose) == ["The options are many.",
+                            "Note: the first one is the default and the others follow it."]
+
+
+def test_a_wrapped_line_of_prose_ending_in_a_semicolon_is_not_a_code_statement():
+    text = ("Input is UTF-8, or UTF-16/32 with a byte-order mark\n"
+            "(as Windows Notepad saves \"Unicode\"), or UTF-16 without one when every other byte is NUL;\n"
+            "offsets count characters.\n\n"
+            "x = compute(a, b);\n")
+    assert [s.kind for s in split_sentences(text)] == ["sentence", "code"]

@@ -53,6 +53,11 @@ LIST_MARKER = re.compile(r"^\s*(?:[-*•·+o]\s+|\(?[0-9]{1,3}[.)]\s+|\(?[a-zA-Z
 # wrapped continuation of the line before: "2023-04-01 12:00:06,520 WARN ...", "[00:01:05] Bob:".
 RECORD_START = re.compile(r"^\s*\[?(?:\d{4}-\d\d-\d\d[ T]\d\d:\d\d|\d{1,2}:\d\d:\d\d\]|"
                           r"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d )")
+# A speaker's turn in a transcript or a play: "Alice: ...", "DR. SMITH: ...". It only counts as a
+# record where most lines of a block are turns, so "Note: ..." in prose stays prose.
+SPEAKER_TURN = re.compile(r"^\s*(?:\[[\d:.,]+\]\s*)?[A-Z][\w.'-]*(?: [A-Z][\w.'-]*){0,2}: \S")
+MIN_TURNS = 3
+PROSE_RUN = re.compile(r"(?:\b[A-Za-z]{2,}\b,? ){5}")  # five plain words in a row
 BULLET = re.compile(r"^\s*[-*•·+]\s")
 SECTION_NUMBER = re.compile(r"^\s*(?:[0-9]+(?:\.[0-9]+)*\.?|[A-Z]\.|Appendix [A-Z]\.?)\s+\S")
 CODE_START = re.compile(r"^\s*(?:\$ |>>> |\.\.\. |#include|def |class |import |from \S+ import|"
@@ -202,7 +207,9 @@ def is_code_like(line: str) -> bool:
     words = stripped.split()
     dense_symbols = n_symbols / len(stripped) > 0.12
     # "(a) sublicense, sell, or distribute the Software;" is a clause of a list, not a statement.
-    statement_end = stripped.endswith((";", "{", "}")) and n_symbols >= 3 and not LIST_MARKER.match(line)
+    # Nor is a wrapped line of prose that happens to end in one: "...when every other byte is NUL;".
+    statement_end = stripped.endswith((";", "{", "}")) and n_symbols >= 3 \
+        and not LIST_MARKER.match(line) and not PROSE_RUN.search(plain)
     operators = any(token in stripped for token in ("==", "->", "()", "::", "=>")) and len(words) <= 8
     return len(stripped) >= 4 and (dense_symbols or statement_end or operators)
 
@@ -321,9 +328,15 @@ def _units(text: str, start: int, end: int, fenced: frozenset[int] = frozenset()
             and lines[0][0] not in fenced:
         return [(lines[0][0], lines[0][1], "heading")]
     titles = _underlined_titles([text[a:b] for a, b in lines])
+    turns = [bool(SPEAKER_TURN.match(text[a:b])) for a, b in lines]
+    if sum(turns) < max(MIN_TURNS, len(lines) / 2):
+        turns = [False] * len(lines)
     titles = {n for n in titles if lines[n + 1][0] not in fenced}  # not ```
     for number, (line_start, line_end) in enumerate(lines):
         line = text[line_start:line_end]
+        if turns[number]:
+            units.append([line_start, line_end, "list"])  # each turn is a record of its own
+            continue
         if line_start in unmarked:  # "> quoted", "Subject: ", "<v Bob>" are no code indent
             line = line.lstrip()
         if line_start in fenced:
