@@ -97,7 +97,7 @@ def test_long_prompt_keeps_its_last_part_with_a_note(in_root, capsys):
     (["prompt.txt", "--model", "tiny", "--temperature", "-1"], "--temperature"),
     (["prompt.txt", "--model", "tiny", "--num-samples", "0"], "--num-samples"),
     (["prompt.txt", "--model", "tiny", "--max-new-tokens", "0"], "--max-new-tokens"),
-    (["missing.txt", "--model", "tiny"], "does not exist"),
+    (["missing.txt", "--model", "tiny"], "no such file"),
 ])
 def test_bad_inputs_give_one_line_and_a_non_zero_exit(in_root, capsys, args, expected):
     (in_root / "empty.txt").write_text("", encoding="utf-8")
@@ -163,3 +163,13 @@ def test_ctrl_c_with_output_keeps_the_text_in_the_file(models_root, tmp_path):
     assert process.returncode == 130, err
     assert target.read_text(encoding="utf-8") != "old\n"  # what was generated replaced it
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_a_utf16_or_windows_prompt_continues_as_its_utf8_twin(in_root, capsys):
+    lines = PROMPT.replace(", ", ",\n")
+    (in_root / "plain.txt").write_text(lines, encoding="utf-8")
+    (in_root / "notepad.txt").write_bytes(lines.replace("\n", "\r\n").encode("utf-16"))
+    runs = [invoke(capsys, name, "--model", "tiny", "-n", "16", "--seed", "5")
+            for name in ("plain.txt", "notepad.txt")]
+    assert runs[0][0] == runs[1][0] == 0 and runs[0][1] == runs[1][1]
+    assert f"prompt: {len(lines)} tokens" in runs[1][2]  # CR LF read as LF, the mark dropped

@@ -67,11 +67,13 @@ def continue_command(
 
 
 def read_prompt(file: str) -> str:
-    from reformer_cli.text.reading import read_documents
+    """The prompt as `summarize` reads a document (UTF-8, or UTF-16/32 told by its bytes), its
+    line ends made LF as in the training text."""
+    from reformer_cli.text.reading import normalise_line_ends, read_document
 
     if file != "-" and Path(file).is_dir():
         raise InputError(f"{file} is a folder", "give one text file (or - for stdin)")
-    return read_documents([file])[0].text  # empty / binary / undecodable -> InputError
+    return normalise_line_ends(read_document(file))  # empty / binary / undecodable -> InputError
 
 
 def run_continue(text, model_name, config, seed, num_samples, stream, sink, device_name,

@@ -225,6 +225,11 @@ def _decode(data: bytes, name: str, encoding: str, offset: int = 0) -> str:
         raise InputError(f"unknown encoding {encoding!r}", "use e.g. utf-8, latin-1, gb18030") from None
     if text.startswith("\ufeff") and offset == 0:
         text = text[1:]
+    return normalise_line_ends(text)
+
+
+def normalise_line_ends(text: str) -> str:
+    """CR LF and a lone CR become LF."""
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
