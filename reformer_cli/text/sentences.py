@@ -372,13 +372,14 @@ def _ends_wrapped_sentence(units: list[list], text: str, line: str) -> bool:
     """Whether `line` ends the sentence that the prose unit before it leaves open: it ends in
     a full stop and does not start like code, a list item or a record, however many symbols
     it has."""
-    if not units or units[-1][2] not in ("prose", "list") or CODE_START.match(line) \
-            or RECORD_START.match(line) or BULLET.match(line):
+    if not units or units[-1][2] not in ("prose", "list") or not SENTENCE_FINAL.search(line) \
+            or CODE_START.match(line) or RECORD_START.match(line) or BULLET.match(line):
         return False
     if units[-1][2] == "list" and LIST_MARKER.match(line):  # the next item; after prose, "2) =="
         return False  # is more often a wrapped "range(0, 3,\n2) == ..." than a list
-    before = text[units[-1][0]:units[-1][1]].rstrip()
-    return not before.endswith(OPEN_SENTENCE_ENDS) and bool(SENTENCE_FINAL.search(line))
+    # The unit's last characters only: a paragraph of many lines is not copied once per line.
+    unit_start, unit_end = units[-1][0], units[-1][1]
+    return not text[max(unit_start, unit_end - 80):unit_end].rstrip().endswith(OPEN_SENTENCE_ENDS)
 
 
 def _previous_word(text: str, position: int) -> str:
