@@ -173,3 +173,28 @@ def test_a_utf16_or_windows_prompt_continues_as_its_utf8_twin(in_root, capsys):
             for name in ("plain.txt", "notepad.txt")]
     assert runs[0][0] == runs[1][0] == 0 and runs[0][1] == runs[1][1]
     assert f"prompt: {len(lines)} tokens" in runs[1][2]  # CR LF read as LF, the mark dropped
+
+
+def test_a_latin1_prompt_continues_as_its_utf8_twin_with_its_encoding_named(in_root, capsys):
+    text = "Le café était fermé, les élèves sont partis à midi.\r\nÇa arrive en été."
+    (in_root / "twin.txt").write_text(text.replace("\r\n", "\n"), encoding="utf-8")
+    (in_root / "latin.txt").write_bytes(text.encode("latin-1"))
+    code, out, err = invoke(capsys, "latin.txt", "--model", "tiny", "-n", "8")
+    assert code != 0 and out == "" and "Traceback" not in err
+    assert err.strip().splitlines() == [
+        "error: latin.txt is not valid UTF-8: byte 0xe9 at offset 6 cannot be decoded; pass "
+        "--encoding (e.g. latin-1, cp1252, gb18030), or convert it, e.g. `iconv -f latin1 -t utf-8`"]
+    runs = [invoke(capsys, name, "--model", "tiny", "-n", "16", "--seed", "5", *args)
+            for name, args in (("twin.txt", []), ("latin.txt", ["--encoding", "latin-1"]))]
+    assert runs[0][0] == runs[1][0] == 0 and runs[0][1] == runs[1][1]
+    assert f"prompt: {len(text.encode()) - 1} tokens" in runs[1][2]  # bytes of the UTF-8, LF
+
+
+def test_an_unknown_encoding_fails_before_stdin_is_read_or_the_model_loaded(in_root, capsys,
+                                                                            monkeypatch):
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"")))  # empty: would fail
+    for name, model in (("-", "tiny"), ("prompt.txt", "no-such-model")):
+        code, out, err = invoke(capsys, name, "--model", model, "--encoding", "klingon")
+        assert code != 0 and out == ""
+        assert err.strip().splitlines() == ["error: unknown encoding 'klingon'; use e.g. utf-8, "
+                                            "latin-1, gb18030"]

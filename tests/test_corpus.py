@@ -16,10 +16,13 @@ from reformer_cli.data.windows import WindowSampler, evaluation_batches
 from reformer_cli.errors import InputError
 from reformer_cli.text.reading import (
     Document,
+    check_encoding,
+    decode_piece,
     read_document,
     read_documents,
     read_summarization_pairs,
     scan_input_files,
+    unmarked_utf16,
 )
 from reformer_cli.text.tokenizer import ByteTokenizer
 
@@ -308,3 +311,90 @@ def test_utf16_without_a_byte_order_mark_is_told_by_its_nul_bytes(tmp_path, enco
     binary.write_bytes(bytes(range(256)) * 8)
     with pytest.raises(InputError, match="looks binary"):
         read_document(str(binary))
+
+
+# ---- encodings: --encoding, and UTF-16 that no byte-order mark announces --------------------------
+
+CJK_LINES = ("劉備與關羽、張飛在桃園結義，誓同生死。\n"
+             "曹操聞之大怒；孫權按兵不動！諸葛亮曰：「此乃天意也。」\n") * 3
+
+
+@pytest.mark.parametrize("encoding, wide", [("utf-16-le", "UTF-16LE"), ("utf-16-be", "UTF-16BE")])
+@pytest.mark.parametrize("text", [CJK_LINES, CJK_LINES.replace("\n", "")],
+                         ids=["lines", "one-line"])  # one line: no NUL byte at all
+def test_cjk_utf16_without_a_byte_order_mark_is_told_by_what_it_reads_as(tmp_path, encoding, wide,
+                                                                         text):
+    path = tmp_path / "notes.txt"
+    path.write_bytes(text.encode(encoding))
+    assert unmarked_utf16(path.read_bytes()) == wide  # every other byte NUL it is not
+    assert read_document(str(path)) == text  # summarize, continue and eval: read as that
+    reads = [lambda: read_documents([path]), lambda: decode_piece(path.read_bytes(), str(path), "utf-8", 0)]
+    if "\n" in text:  # NUL bytes: refused already when the inputs are listed
+        reads.append(lambda: scan_input_files([path]))
+    for read in reads:
+        with pytest.raises(InputError) as caught:  # training reads by --encoding: say which
+            read()
+        message = caught.value.one_line()
+        assert f"is {wide} text (without a byte-order mark)" in message
+        assert f"--encoding {wide.lower()}" in message
+    assert read_documents([path], encoding=wide.lower())[0].text == text
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_bytes_are_not_taken_for_unmarked_utf16(tmp_path, seed):
+    import random
+
+    rng = random.Random(seed)
+    path = tmp_path / "noise.bin"
+    for size in (64, 256, 4096, 20000):
+        data = rng.randbytes(size)
+        assert unmarked_utf16(data) is None
+        path.write_bytes(data)
+        with pytest.raises(InputError, match="looks binary|is not valid UTF-8"):
+            read_document(str(path))
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + rng.randbytes(1000)
+    assert unmarked_utf16(png) is None and unmarked_utf16(bytes(range(256)) * 8) is None
+
+
+@pytest.mark.parametrize("encoding", ["latin-1", "cp1252", "gb18030", "shift_jis"])
+def test_8bit_text_is_not_taken_for_unmarked_utf16(encoding):
+    """Two bytes of 8-bit text read as UTF-16 are often a CJK ideograph ("Bush hid the facts"):
+    what tells them apart is that such text has no NUL and no control byte."""
+    latin = "Le café était fermé à midi; les élèves sont partis tôt.\nÇa arrive en été.\n" * 4
+    # letters run together: each pair of them reads as an ideograph, the é with the letter after
+    # it too, so only the missing control bytes tell this from Chinese
+    run_together = "ilétaitunefoisunpetitchaperonrougequetoutlemondeaimait" * 4
+    texts = [latin, run_together] if encoding in ("latin-1", "cp1252") else [CJK_LINES]
+    for text in texts:
+        data = text.encode(encoding, errors="replace")
+        for even in (data[:len(data) // 2 * 2], data[1:len(data) // 2 * 2 + 1]):
+            assert unmarked_utf16(even) is None
+
+
+def test_an_explicit_encoding_is_used_exactly(tmp_path):
+    path = tmp_path / "latin.txt"
+    path.write_bytes("café au lait\r\nsecond line".encode("latin-1"))
+    with pytest.raises(InputError) as caught:
+        read_document(str(path))
+    message = caught.value.one_line()
+    assert "is not valid UTF-8: byte 0xe9 at offset 3" in message
+    assert "pass --encoding (e.g. latin-1, cp1252, gb18030), or convert it" in message
+    assert read_document(str(path), "latin-1") == "café au lait\r\nsecond line"  # line ends kept
+    with pytest.raises(InputError, match=r"is not valid ascii: byte 0xe9 at offset 3"):
+        read_document(str(path), "ascii")
+    marked = tmp_path / "marked.txt"  # that codec's byte-order mark is dropped, no other
+    marked.write_bytes("\ufeffwide text".encode("utf-16-be"))
+    assert read_document(str(marked), "utf-16-be") == "wide text"
+    marked.write_bytes("\ufeffcafé".encode("utf-8"))
+    assert read_document(str(marked), "utf-8") == "café"
+    assert read_document(str(marked), "latin-1") == "ï»¿cafÃ©"
+
+
+def test_an_unknown_encoding_is_one_error():
+    check_encoding(None)
+    check_encoding("latin-1")
+    check_encoding("utf-16")
+    for name in ("xyz", "rot13", "base64", ""):  # rot13 and base64 are codecs, but not of text
+        with pytest.raises(InputError) as caught:
+            check_encoding(name)
+        assert caught.value.one_line() == f"unknown encoding {name!r}; use e.g. utf-8, latin-1, gb18030"

@@ -347,3 +347,55 @@ def test_text_from_stdin_is_held_out_text(tiny_models):
     assert_one_line_error(reformer_reading("some text", "eval", "-", "--method", "extractive",
                                            "--model", "lm", cwd=tiny_models),
                           "--method applies to pairs", "stdin")
+
+
+# --- --encoding ----------------------------------------------------------------------------------
+
+FRENCH = ("Le café de la gare était fermé ce matin. Les élèves sont partis à midi sans déjeuner. "
+          "Ça arrive souvent en été, dit le maître. Personne ne savait pourquoi.\n")
+FRENCH_PAIRS = [{"document": FRENCH * 3, "summary": "Le café était fermé; les élèves sont partis."},
+                {"document": "Le train de huit heures est parti en retard. Les voyageurs ont "
+                             "attendu sur le quai. Un employé a expliqué la panne. Le café du "
+                             "wagon-restaurant était offert.\n" * 2,
+                 "reference": "Le train est parti en retard à cause d'une panne."}]
+
+
+def test_latin1_held_out_text_needs_its_encoding_named(tiny_models):
+    (tiny_models / "twin.txt").write_text(FRENCH, encoding="utf-8")
+    (tiny_models / "latin.txt").write_bytes(FRENCH.encode("latin-1"))
+    scored = [reformer("eval", name, "--model", "lm", "--device", "cpu", "--format", "json", *args,
+                       cwd=tiny_models)
+              for name, args in (("twin.txt", []), ("latin.txt", ["--encoding", "latin-1"]))]
+    assert all(result.returncode == 0 for result in scored), scored[1].stderr
+    records = [json.loads(result.stdout) for result in scored]
+    assert records[0]["bits_per_byte"] == records[1]["bits_per_byte"]
+    assert records[0]["tokens"] == records[1]["tokens"]
+    assert_one_line_error(reformer("eval", "latin.txt", "--model", "lm", cwd=tiny_models),
+                          "latin.txt is not valid UTF-8: byte 0xe9 at offset 6",
+                          "pass --encoding (e.g. latin-1, cp1252, gb18030)")
+
+
+def test_latin1_pairs_need_their_encoding_named(tmp_path):
+    twin = write_jsonl(tmp_path / "twin.jsonl", FRENCH_PAIRS)
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes(twin.read_text(encoding="utf-8").encode("latin-1"))
+    expected = reformer("eval", twin, "--method", "extractive", "--format", "json")
+    assert expected.returncode == 0, expected.stderr
+    named = reformer("eval", latin, "--method", "extractive", "--format", "json", "--encoding",
+                     "latin-1")
+    assert named.returncode == 0, named.stderr
+    keys = ("n_pairs", "rouge1", "rouge2", "rougeL")
+    assert [json.loads(named.stdout)[k] for k in keys] == [json.loads(expected.stdout)[k] for k in keys]
+    assert_one_line_error(reformer("eval", latin, "--method", "extractive"),
+                          "is not valid UTF-8", "--encoding")
+    piped = subprocess.run([sys.executable, "-m", "reformer_cli", "eval", "-", "--method", "extractive",
+                          "--format", "json", "--encoding", "latin-1"], input=latin.read_bytes(),
+                         capture_output=True, timeout=300, env=ENV)
+    assert piped.returncode == 0, piped.stderr  # told pairs by the first line, read as latin-1
+    assert json.loads(piped.stdout)["rouge1"] == json.loads(expected.stdout)["rouge1"]
+
+
+def test_an_unknown_encoding_fails_before_stdin_is_read_or_a_model_loaded(tmp_path):
+    for args in (["-"], [tmp_path / "held_out.txt", "--model", tmp_path / "no-such-model"]):
+        result = reformer_reading("", "eval", *args, "--encoding", "klingon")
+        assert_one_line_error(result, "unknown encoding 'klingon'", "use e.g. utf-8, latin-1, gb18030")

@@ -14,6 +14,7 @@ from typing import Optional
 
 import typer
 
+from reformer_cli.commands.encoding_option import encoding_option
 from reformer_cli.commands.messages import note
 from reformer_cli.commands.output_file import replacing_file
 from reformer_cli.errors import InputError
@@ -48,17 +49,20 @@ def continue_command(
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
     n_hashes: Optional[int] = typer.Option(None, "--n-hashes", show_default="as trained",
                                            help="LSH hash rounds."),
+    encoding: Optional[str] = encoding_option(),
 ) -> None:
     """Continue a document: the whole text is context, each new token costs the same."""
     from reformer_cli.config.checks import check_range
     from reformer_cli.generation.generator import GenerationConfig
     from reformer_cli.generation.sampling import SamplingConfig
+    from reformer_cli.text.reading import check_encoding
 
     config = GenerationConfig(max_new_tokens, SamplingConfig(temperature, top_k, top_p)).validate()
     check_range("--num-samples", num_samples, low=1)
     if n_hashes is not None:
         check_range("--n-hashes", n_hashes, low=1)
-    text = read_prompt(file)
+    check_encoding(encoding)  # before stdin is read or the model loaded
+    text = read_prompt(file, encoding)
     if output is None:
         run_continue(text, model, config, seed, num_samples, stream, sys.stdout, device, n_hashes)
         return
@@ -66,14 +70,14 @@ def continue_command(
         run_continue(text, model, config, seed, num_samples, stream, sink, device, n_hashes)
 
 
-def read_prompt(file: str) -> str:
-    """The prompt as `summarize` reads a document (UTF-8, or UTF-16/32 told by its bytes), its
-    line ends made LF as in the training text."""
+def read_prompt(file: str, encoding: str | None = None) -> str:
+    """The prompt as `summarize` reads a document (by `encoding`, or when that is None UTF-8,
+    or UTF-16/32 told by its bytes), its line ends made LF as in the training text."""
     from reformer_cli.text.reading import normalise_line_ends, read_document
 
     if file != "-" and Path(file).is_dir():
         raise InputError(f"{file} is a folder", "give one text file (or - for stdin)")
-    return normalise_line_ends(read_document(file))  # empty / binary / undecodable -> InputError
+    return normalise_line_ends(read_document(file, encoding))  # empty / binary / undecodable -> InputError
 
 
 def run_continue(text, model_name, config, seed, num_samples, stream, sink, device_name,

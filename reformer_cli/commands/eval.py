@@ -10,6 +10,7 @@ from typing import Optional
 
 import typer
 
+from reformer_cli.commands.encoding_option import encoding_option
 from reformer_cli.commands.messages import note
 from reformer_cli.errors import InputError
 
@@ -32,6 +33,7 @@ def eval_command(
     limit: Optional[int] = typer.Option(None, "--limit", show_default="every pair",
                                         help="Pairs: only the first N (not for held-out text)."),
     output_format: str = typer.Option("text", "--format", help="text (a table) or json."),
+    encoding: Optional[str] = encoding_option(),
 ) -> None:
     """Measure a summarizer (ROUGE F1 x 100, each summary cut to its reference's length) or a
     model (bits per character, perplexity on held-out text)."""
@@ -39,7 +41,7 @@ def eval_command(
 
     if output_format not in FORMATS:
         raise InputError(f"unknown format {output_format!r}", f"use one of {', '.join(FORMATS)}")
-    record = evaluate_file(file, model, method, device, limit)
+    record = evaluate_file(file, model, method, device, limit, encoding)
     if output_format == "json":
         sys.stdout.write(json.dumps(record, ensure_ascii=False, indent=2) + "\n")
     else:

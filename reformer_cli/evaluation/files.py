@@ -13,15 +13,18 @@ from reformer_cli.evaluation.inputs import EvalInput, eval_input
 
 
 def evaluate_file(name: str, model: str | None, method: str = "auto", device_name: str = "auto",
-                  limit: int | None = None) -> dict:
-    """The measurement of one file as a JSON-ready record (see the module doc)."""
+                  limit: int | None = None, encoding: str | None = None) -> dict:
+    """The measurement of one file as a JSON-ready record (see the module doc); `encoding` None
+    reads it by what its bytes say."""
     from reformer_cli.summarize.methods import METHODS
+    from reformer_cli.text.reading import check_encoding
 
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}", f"use one of {', '.join(METHODS)}")
     if limit is not None and limit <= 0:
         raise InputError(f"--limit must be positive, got {limit}", "pass --limit 1 or more")
-    source = eval_input(name)
+    check_encoding(encoding)  # before stdin is read or a model loaded
+    source = eval_input(name, encoding)
     if source.is_pairs:
         return evaluate_pairs_file(source, model, method, device_name, limit)
     if model is None:
@@ -81,7 +84,7 @@ def evaluate_pairs_file(source: EvalInput, model: str | None, method: str, devic
 
 
 def evaluate_text_file(source: EvalInput, model: str, device_name: str) -> dict:
-    text = source.text()  # missing, empty, binary, not UTF-8: one line each
+    text = source.text()  # missing, empty, binary, undecodable: one line each
     from reformer_cli.checkpoint import load_config, load_model, resolve_model_dir
     from reformer_cli.config.device import resolve_device
     from reformer_cli.evaluation.perplexity import evaluate_text

@@ -9,6 +9,7 @@ import codecs
 import json
 import lzma
 import sys
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -35,6 +36,17 @@ KNOWN_FORMATS = (
 # starts like UTF-16's.
 WIDE_BOMS = ((codecs.BOM_UTF32_LE, "UTF-32"), (codecs.BOM_UTF32_BE, "UTF-32"),
              (codecs.BOM_UTF16_LE, "UTF-16"), (codecs.BOM_UTF16_BE, "UTF-16"))
+# Bytes that plain 8-bit text never holds: NUL and the C0 controls but tab, LF and CR. 8-bit
+# text misread as UTF-16 (Latin-1 "ab" as U+6261, a CJK ideograph) has none of them, while real
+# UTF-16 text has many: every ASCII character has a NUL, and about one CJK character in nine
+# (and "，", "。", "、") has a control byte.
+NOT_IN_8BIT_TEXT = frozenset(range(0x20)) - {0x09, 0x0A, 0x0D} | {0x7F}
+# Where most characters of Latin, Greek, Cyrillic and CJK text lie: Latin to Cyrillic, general
+# punctuation, CJK punctuation and kana, the common CJK ideographs, Hangul syllables, fullwidth
+# forms. Half the code points of the BMP, so chance seldom puts 80% of a text there.
+UTF16_SCRIPTS = ((0x0000, 0x04FF), (0x2000, 0x206F), (0x3000, 0x30FF), (0x4E00, 0x9FFF),
+                 (0xAC00, 0xD7A3), (0xFF00, 0xFFEF))
+UTF16_MIN_CHARACTERS = 32  # fewer: too little to tell text from chance
 
 
 @dataclass
@@ -70,7 +82,7 @@ def scan_input_files(paths: Sequence[str | Path], encoding: str = "utf-8") -> li
         elif path.is_file():
             kind = _probe(path, encoding)
             if kind == "binary":
-                _refuse_binary(_read_head(path), str(path))
+                _refuse_binary(_read_head(path), str(path), encoding)
             if kind == "empty":
                 raise InputError(f"{path} is empty", "give files that contain text")
             found.append(path)
@@ -103,7 +115,7 @@ def _probe(path: Path, encoding: str) -> str:
 
 def _read_head(path: Path) -> bytes:
     with open(path, "rb") as file:  # readable: _probe has just read it
-        return file.read(max(len(magic) for magic, _, _ in KNOWN_FORMATS))
+        return file.read(UTF16_PROBE_BYTES)
 
 
 def _source_file(path: Path) -> SourceFile:
@@ -130,7 +142,7 @@ def read_documents(paths: Sequence[str | Path], encoding: str = "utf-8") -> list
             data = _read_bytes(path)
             check_known_format(data, str(path))
             if _looks_binary(data, encoding):
-                _refuse_binary(data, str(path))
+                _refuse_binary(data, str(path), encoding)
             documents.append(Document(str(path), _decode(data, str(path), encoding)))
         elif path.exists():
             raise InputError(f"{path} is not a regular file or folder", "give text files or folders")
@@ -170,9 +182,10 @@ def check_known_format(head: bytes, label: str) -> None:
 
 
 def wide_encoding(head: bytes) -> str | None:
-    """"UTF-16" or "UTF-32" when `head` starts with that encoding's byte-order mark; without
-    one, "UTF-16LE" or "UTF-16BE" when every other byte of its opening is NUL, as in mostly
-    Latin-script text in UTF-16 (binary files have NULs, but not so regularly)."""
+    """"UTF-16" or "UTF-32" when `head` (a file, or its first bytes) starts with that
+    encoding's byte-order mark; without one, "UTF-16LE" or "UTF-16BE" when every other byte of
+    its opening is NUL, as in mostly Latin-script text in UTF-16 (binary files have NULs, but
+    not so regularly), or when it reads as text only in that encoding (`unmarked_utf16`)."""
     marked = next((name for bom, name in WIDE_BOMS if head.startswith(bom)), None)
     if marked is not None:
         return marked
@@ -186,19 +199,70 @@ def wide_encoding(head: bytes) -> str | None:
         return "UTF-16LE"
     if even_nuls >= 0.9 * half and odd_nuls == 0:
         return "UTF-16BE"
-    return None
+    return unmarked_utf16(head)
 
 
-def _refuse_binary(head: bytes, label: str) -> None:
+def unmarked_utf16(head: bytes) -> str | None:
+    """"UTF-16LE" or "UTF-16BE" when `head` (a file, or its first bytes), which is not UTF-8,
+    reads in that encoding as text: no unpaired surrogate, at least 95% letters, digits,
+    punctuation and white space, 80% of it Latin, Greek, Cyrillic or CJK, and at least 3%
+    characters that 8-bit text misread as UTF-16 cannot give (see NOT_IN_8BIT_TEXT). Such is
+    CJK text in UTF-16, whose bytes are not every other one NUL; random bytes fail mostly on
+    surrogates, and Latin-1, cp1252 or GBK text on the other rules or, at the last, on the last."""
+    whole = len(head) < UTF16_PROBE_BYTES  # else a sample, which may end within a character
+    sample = head[:UTF16_PROBE_BYTES]
+    if len(sample) < 2 * UTF16_MIN_CHARACTERS or (whole and len(sample) % 2):
+        return None
+    if _decodes(sample, "utf-8", whole) is not None:
+        return None
+    read = {name: _decodes(sample, name, whole) for name in ("UTF-16LE", "UTF-16BE")}
+    shares = {name: _in_scripts(text) for name, text in read.items() if text}
+    if not shares:
+        return None
+    best = max(shares, key=shares.get)  # both can read as text: kana with its bytes swapped are
+    return best if _reads_as_text(read[best], best) else None  # ideographs, but rarer ones
+
+
+def _decodes(data: bytes, encoding: str, whole: bool) -> str | None:
+    """`data` decoded (all of it when `whole`, else up to a character cut at its end), or None."""
+    try:
+        return codecs.getincrementaldecoder(encoding)().decode(data, final=whole)
+    except UnicodeDecodeError:
+        return None
+
+
+def _in_scripts(text: str) -> float:
+    """The share of `text` in UTF16_SCRIPTS."""
+    return sum(any(low <= ord(char) <= high for low, high in UTF16_SCRIPTS) for char in text) / len(text)
+
+
+def _reads_as_text(text: str, encoding: str) -> bool:
+    """The rules of `unmarked_utf16` on `text`, decoded from `encoding`."""
+    if len(text) < UTF16_MIN_CHARACTERS:
+        return False
+    texty = sum(unicodedata.category(char)[0] in "LNPZ" or char in "\t\n\r" for char in text)
+    units = text.encode(encoding)
+    anchors = sum(units[i] in NOT_IN_8BIT_TEXT or units[i + 1] in NOT_IN_8BIT_TEXT
+                  for i in range(0, len(units), 2))
+    return (texty >= 0.95 * len(text) and _in_scripts(text) >= 0.8
+            and anchors >= 0.03 * len(text))
+
+
+def _wide_text_error(label: str, wide: str, encoding: str = "UTF-8") -> InputError:
+    """The InputError for UTF-16/32 text read as `encoding`: which --encoding to pass."""
+    why = "without a byte-order mark" if wide.endswith(("LE", "BE")) else \
+        "it starts with a byte-order mark"
+    return InputError(f"{label} is {wide} text ({why}), not {encoding}",
+                      f"pass --encoding {wide.lower()}, or convert it: "
+                      f"`iconv -f {wide.lower()} -t utf-8`")
+
+
+def _refuse_binary(head: bytes, label: str, encoding: str) -> None:
     """The InputError for a file with NUL bytes: what it is, where its first bytes say so."""
     check_known_format(head, label)
     wide = wide_encoding(head)
     if wide is not None:
-        why = "without a byte-order mark" if wide.endswith(("LE", "BE")) else \
-            "it starts with a byte-order mark"
-        raise InputError(f"{label} is {wide} text ({why}), not UTF-8",
-                         f"pass --encoding {wide.lower()}, or convert it: "
-                         f"`iconv -f {wide.lower()} -t utf-8`")
+        raise _wide_text_error(label, wide, encoding)
     raise InputError(f"{label} looks binary (it contains NUL bytes), not text",
                      "give plain text files")
 
@@ -208,24 +272,54 @@ def _is_known_format(head: bytes) -> bool:
 
 
 def _looks_binary(data: bytes, encoding: str) -> bool:
-    if encoding.lower().replace("-", "").replace("_", "").startswith(("utf16", "utf32")):
-        return False  # NUL bytes are normal there
-    return b"\x00" in data[:BINARY_PROBE_BYTES]
+    return not _is_wide(encoding) and b"\x00" in data[:BINARY_PROBE_BYTES]
+
+
+def _is_wide(encoding: str) -> bool:
+    """Whether `encoding` is UTF-16 or UTF-32, where NUL bytes are normal."""
+    return encoding.lower().replace("-", "").replace("_", "").startswith(("utf16", "utf32"))
+
+
+def check_encoding(encoding: str | None) -> None:
+    """An InputError unless `encoding` is None (the bytes say) or names a text encoding: the
+    commands call it before they read anything or load a model."""
+    if encoding is None:
+        return
+    try:
+        bytes(4).decode(encoding)  # not b"": Python decodes that without looking the codec up
+    except UnicodeDecodeError:
+        pass  # a text encoding, just not of NULs
+    except LookupError:  # no such codec, or one that is not text (rot13, base64)
+        raise _unknown_encoding(encoding) from None
+
+
+def _unknown_encoding(encoding: str) -> InputError:
+    return InputError(f"unknown encoding {encoding!r}", "use e.g. utf-8, latin-1, gb18030")
 
 
 def _decode(data: bytes, name: str, encoding: str, offset: int = 0) -> str:
     """The text of `data` (which starts at byte `offset` of the file), normalised."""
+    return normalise_line_ends(_decode_text(data, name, encoding, offset))
+
+
+def _decode_text(data: bytes, name: str, encoding: str, offset: int = 0) -> str:
+    """`data` (bytes from `offset` of `name`) decoded, a leading byte-order mark dropped, line
+    ends as they are; a failure is one InputError that names the encoding and the offset."""
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as error:
+        wide = wide_encoding(data) if offset == 0 and codecs.lookup(encoding).name == "utf-8" else None
+        if wide is not None:
+            raise _wide_text_error(name, wide, encoding) from None
         raise InputError(f"{name} is not valid {encoding}: byte 0x{data[error.start]:02x} at offset "
                          f"{offset + error.start} cannot be decoded",
-                         "pass --encoding (e.g. latin-1, cp1252, gb18030) or fix the file") from None
+                         "pass --encoding (e.g. latin-1, cp1252, gb18030), or convert it, e.g. "
+                         "`iconv -f latin1 -t utf-8`") from None
     except LookupError:
-        raise InputError(f"unknown encoding {encoding!r}", "use e.g. utf-8, latin-1, gb18030") from None
+        raise _unknown_encoding(encoding) from None
     if text.startswith("\ufeff") and offset == 0:
         text = text[1:]
-    return normalise_line_ends(text)
+    return text
 
 
 def normalise_line_ends(text: str) -> str:
@@ -240,9 +334,9 @@ def decode_piece(data: bytes, name: str, encoding: str, offset: int) -> str:
     return _decode(data, name, encoding, offset)
 
 
-def read_document(name: str) -> str:
+def read_document(name: str, encoding: str | None = None) -> str:
     """The text of one file (or stdin for `-`) to summarize or continue, or an InputError that
-    says what is wrong."""
+    says what is wrong; `encoding` None reads it by what its bytes say (`auto_encoding`)."""
     label = "stdin" if name == "-" else name
     if name == "-":
         data = sys.stdin.buffer.read()
@@ -256,28 +350,33 @@ def read_document(name: str) -> str:
             data = path.read_bytes()
         except OSError as error:
             raise InputError(f"cannot read {name}: {error.strerror}", "check its permissions") from None
-    return document_text(data, label)
+    return document_text(data, label, encoding)
 
 
-def document_text(data: bytes, label: str) -> str:
-    """The text of `read_document` from bytes already read (`label` names them in errors)."""
+def document_text(data: bytes, label: str, encoding: str | None = None) -> str:
+    """The text of `read_document` from bytes already read (`label` names them in errors): a
+    leading byte-order mark dropped, line ends as they are."""
     if not data:
         raise InputError(f"{label} is empty", "give a file with text in it")
     check_known_format(data, label)
-    wide = wide_encoding(data)
+    encoding = encoding or auto_encoding(data)
     nul = data.find(b"\x00")
-    if nul >= 0 and wide is None:
+    if nul >= 0 and not _is_wide(encoding):
+        wide = wide_encoding(data)  # None in auto mode: it would have been read so
+        if wide is not None:
+            raise _wide_text_error(label, wide, encoding)
         raise InputError(f"{label} looks binary (NUL byte at offset {nul})",
-                         "pass a plain UTF-8 text file")
-    try:
-        text = data.decode(wide.lower() if wide else "utf-8-sig")  # a UTF-16/32 mark is dropped
-    except UnicodeDecodeError as error:
-        bad = data[error.start]
-        raise InputError(f"{label} is not valid {wide or 'UTF-8'}: byte 0x{bad:02x} at offset "
-                         f"{error.start}", "convert it, e.g. `iconv -f latin1 -t utf-8`") from None
+                         "pass a plain text file")
+    text = _decode_text(data, label, encoding)
     if not text.strip():
         raise InputError(f"{label} contains only whitespace", "give a file with text in it")
     return text
+
+
+def auto_encoding(data: bytes) -> str:
+    """How a command without --encoding reads `data`: UTF-16 or UTF-32 where `wide_encoding`
+    tells one, else UTF-8 (with or without a byte-order mark)."""
+    return wide_encoding(data) or "UTF-8"
 
 
 def read_summarization_pairs(path: str | Path, encoding: str = "utf-8") -> list[tuple[str, str]]:
@@ -287,9 +386,9 @@ def read_summarization_pairs(path: str | Path, encoding: str = "utf-8") -> list[
             for record in read_summarization_records(path, encoding)]
 
 
-def read_summarization_records(path: str | Path, encoding: str = "utf-8") -> list[dict]:
+def read_summarization_records(path: str | Path, encoding: str | None = "utf-8") -> list[dict]:
     """The JSONL records of `read_summarization_pairs`, every key kept ("summary" filled in from
-    "reference" where only that is given)."""
+    "reference" where only that is given); `encoding` None: `auto_encoding`."""
     name = "<stdin>" if str(path) == "-" else str(path)
     if name == "<stdin>":
         data = sys.stdin.buffer.read()
@@ -300,7 +399,7 @@ def read_summarization_records(path: str | Path, encoding: str = "utf-8") -> lis
     return summarization_records(data, name, encoding)
 
 
-def summarization_records(data: bytes, name: str, encoding: str = "utf-8") -> list[dict]:
+def summarization_records(data: bytes, name: str, encoding: str | None = "utf-8") -> list[dict]:
     """The records of `read_summarization_records` from bytes already read (a `name` ending in
     .xz is decompressed)."""
     if name.endswith(".xz"):
@@ -309,6 +408,7 @@ def summarization_records(data: bytes, name: str, encoding: str = "utf-8") -> li
         except lzma.LZMAError as error:
             raise InputError(f"{name} is not a valid .xz file ({error})",
                              "give the file uncompressed or recompress it with xz") from None
+    encoding = encoding or auto_encoding(data)
     if _looks_binary(data, encoding):
         raise InputError(f"{name} looks binary (it contains NUL bytes), not JSONL")
     records = []
