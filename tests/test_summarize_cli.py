@@ -252,3 +252,61 @@ def test_device_cuda_without_cuda_is_the_same_line_as_continue(models_root, docu
     assert continued.stderr.decode().strip().splitlines() == result.stderr.decode().strip().splitlines()
     extractive = reformer(document, "--method", "extractive", "--device", "cuda", "--sentences", 1)
     assert extractive.returncode == 0, extractive.stderr
+
+
+# --- --encoding, and UTF-16 without a byte-order mark ------------------------------------------
+
+FRENCH = ("Le café de la gare était fermé ce matin. Les élèves sont partis à midi sans déjeuner. "
+          "Ça arrive souvent en été, dit le maître. Personne ne savait pourquoi le propriétaire "
+          "était absent. Il reviendra demain matin, à l'aube, avec du pain frais.\n")
+
+
+def test_a_latin1_document_needs_its_encoding_named(tmp_path):
+    twin, latin = tmp_path / "utf8.txt", tmp_path / "latin.txt"
+    twin.write_text(FRENCH, encoding="utf-8")
+    latin.write_bytes(FRENCH.encode("latin-1"))
+    result = reformer(latin, "--method", "extractive", "--sentences", 2)
+    assert_one_line_error(result)
+    assert (f"error: {latin} is not valid UTF-8: byte 0xe9 at offset 6 cannot be decoded; pass "
+            "--encoding (e.g. latin-1, cp1252, gb18030), or convert it") in result.stderr.decode()
+    named = reformer(latin, "--method", "extractive", "--sentences", 2, "--encoding", "latin-1")
+    assert named.returncode == 0, named.stderr
+    expected = reformer(twin, "--method", "extractive", "--sentences", 2)
+    assert named.stdout == expected.stdout and len(named.stdout.decode().splitlines()) == 2
+    wrong = reformer(twin, "--method", "extractive", "--encoding", "ascii")  # named: used exactly
+    assert_one_line_error(wrong)
+    assert "is not valid ascii: byte 0xc3 at offset 6" in wrong.stderr.decode()
+
+
+def test_an_unknown_encoding_fails_before_the_model_or_stdin(tmp_path):
+    path = tmp_path / "doc.txt"
+    path.write_text(FRENCH, encoding="utf-8")
+    for args in ([path, "--model", "no-such-model"], ["-", "--method", "extractive"]):
+        result = reformer(*args, "--encoding", "klingon", stdin=b"")  # empty stdin: unread
+        assert_one_line_error(result)
+        assert result.stderr.decode().strip() == ("error: unknown encoding 'klingon'; use e.g. "
+                                                  "utf-8, latin-1, gb18030")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_cjk_utf16_without_a_byte_order_mark_summarizes_as_its_utf8_twin(tmp_path, encoding):
+    text = "劉備與關羽結義，誓同生死。曹操大怒，起兵追之。孫權按兵不動。諸葛亮曰：「此乃天意也。」\n" * 6
+    twin, wide = tmp_path / "utf8.txt", tmp_path / "wide.txt"
+    twin.write_text(text, encoding="utf-8")
+    wide.write_bytes(text.encode(encoding))  # no mark, and not every other byte NUL
+    result = reformer(wide, "--sentences", 2, "--format", "json")
+    assert result.returncode == 0, result.stderr
+    expected = reformer(twin, "--sentences", 2, "--format", "json")
+    summary, reference = json.loads(result.stdout), json.loads(expected.stdout)
+    assert summary["sentences"] == reference["sentences"] and len(summary["sentences"]) == 2
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_random_bytes_are_still_refused(tmp_path, seed):
+    import random
+
+    path = tmp_path / "noise.bin"
+    path.write_bytes(random.Random(seed).randbytes(6000))
+    result = reformer(path, "--method", "extractive")
+    assert_one_line_error(result)
+    assert "looks binary" in result.stderr.decode() or "not valid UTF-8" in result.stderr.decode()

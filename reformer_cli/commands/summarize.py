@@ -14,8 +14,10 @@ from typing import List, Optional
 
 import typer
 
+from reformer_cli.commands.encoding_option import encoding_option
 from reformer_cli.commands.messages import note
 from reformer_cli.commands.output_file import check_output_path, write_text_file
+from reformer_cli.commands.reading_progress import ReadingProgress
 from reformer_cli.errors import InputError
 from reformer_cli.summarize.methods import choose_method, summarizer
 
@@ -74,6 +76,7 @@ def summarize_command(
     device: str = typer.Option("auto", "--device",
                                help="With a model: auto, cpu, cuda, cuda:N or mps (the "
                                     "model-free extractive method runs on the CPU)."),
+    encoding: Optional[str] = encoding_option(),
 ) -> None:
     """Summarize documents: one sentence a line, in document order."""
     decoding = {"max_new_tokens": max_new_tokens, "num_beams": num_beams, "n_hashes": n_hashes,
@@ -82,18 +85,18 @@ def summarize_command(
     if output is not None:
         check_output_path(output, files or [])  # before any work
     result = run_summarize(files or [], model, method, sentences, ratio, max_words, language,
-                           output_format, decoding, device)
+                           output_format, decoding, device, encoding)
     write_output(result, output, files or [])
 
 
 def run_summarize(files: list[str], model: str | None, method: str, sentences: int | None,
                   ratio: float | None, max_words: int | None, language: str, output_format: str,
-                  decoding: dict, device_name: str = "auto") -> str:
+                  decoding: dict, device_name: str = "auto", encoding: str | None = None) -> str:
     """Summarize each input; returns what goes to stdout (or to --output)."""
     from reformer_cli.checkpoint import resolve_model_dir
     from reformer_cli.summarize.selection import Budget
     from reformer_cli.summarize.summary import SummarizeOptions, detect_language
-    from reformer_cli.text.reading import read_document
+    from reformer_cli.text.reading import check_encoding, read_document
 
     if not files:
         raise InputError("no input given", "pass one or more files, or - for stdin")
@@ -103,16 +106,19 @@ def run_summarize(files: list[str], model: str | None, method: str, sentences: i
         raise InputError("stdin (-) given more than once", "pass - at most once")
     budget = Budget(sentences=sentences, ratio=ratio, max_words=max_words).validate()
     detect_language("", language)  # an unknown --language fails before any work
+    check_encoding(encoding)  # as does an unknown --encoding
     model_dir = resolve_model_dir(model) if model else None
     chosen = choose_method(method, model_dir)
-    documents = [(name, read_document(name)) for name in files]  # all checked before any work
+    documents = [(name, read_document(name, encoding)) for name in files]  # all checked before any work
     summarize = summarizer(chosen, model_dir, device_name, decoding)
     options = SummarizeOptions(budget=budget, language=language)
     records, blocks, summaries = [], [], []
+    reading = ReadingProgress()  # on a terminal, a bar while a long document is read
     for name, text in documents:
-        summary = summarize(text, options)
-        summaries.append(summary)
         label = "<stdin>" if name == "-" else name
+        with reading:  # the bar goes even if the document fails
+            summary = summarize(text, options, reading.for_document(label))
+        summaries.append(summary)
         kept, total = summary.config.get("kept_tokens"), summary.config.get("document_tokens")
         if kept is not None and total is not None and kept < total:
             note(f"summarize: {label}: only the first {kept} of its {total} tokens fit the "

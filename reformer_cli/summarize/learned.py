@@ -26,7 +26,7 @@ from reformer_cli.data.extraction import label_ids, marked_windows
 from reformer_cli.shipped_models import is_shipped
 from reformer_cli.summarize.extractive import read_sentences, select_sentences, sentence_scores
 from reformer_cli.summarize.scoring import ScoringConfig
-from reformer_cli.summarize.summary import NOT_A_SCORER, SummarizeOptions, Summary
+from reformer_cli.summarize.summary import NOT_A_SCORER, Progress, SummarizeOptions, Summary
 from reformer_cli.summarize.trained_models import load_trained
 from reformer_cli.text.markup import readable_text
 from reformer_cli.text.sentences import count_words
@@ -42,8 +42,10 @@ def load_scorer(model_dir, device="cpu"):
 
 
 @torch.no_grad()
-def score_sentences(model, tokenizer, sentences, candidates: list[int], context: int) -> np.ndarray:
-    """(len(candidates),) probability that each candidate belongs in the summary."""
+def score_sentences(model, tokenizer, sentences, candidates: list[int], context: int,
+                    progress: Progress | None = None) -> np.ndarray:
+    """(len(candidates),) probability that each candidate belongs in the summary. `progress`
+    hears (windows read, windows in all) after each batch: a long book takes a minute."""
     keep, skip = label_ids(tokenizer)
     weight = model.head_weight
     direction = weight[keep] - weight[skip]  # (d_model,): logit(keep) - logit(skip)
@@ -61,19 +63,24 @@ def score_sentences(model, tokenizer, sentences, candidates: list[int], context:
             for row, window in enumerate(batch):
                 margins = hidden[row, window.markers].float() @ direction.float()  # (n_markers,)
                 by_sentence.update(zip(window.marked, margins.cpu().tolist()))
+            if progress is not None:
+                progress(first + len(batch), len(windows))
     margins = np.array([by_sentence[index] for index in candidates], dtype=np.float64)
     return 1.0 / (1.0 + np.exp(-margins))
 
 
 def summarize_learned(text: str, model_dir: str | Path, options: SummarizeOptions,
-                      device="cpu", scoring: ScoringConfig | None = None) -> Summary:
-    """Summarize `text` with the sentence scorer at `model_dir`, run on `device`."""
+                      device="cpu", scoring: ScoringConfig | None = None,
+                      progress: Progress | None = None) -> Summary:
+    """Summarize `text` with the sentence scorer at `model_dir`, run on `device`; `progress`
+    as for score_sentences."""
     budget = options.budget.validate()
     scoring = scoring or ScoringConfig()
     language, sentences, features = read_sentences(text, options.language, scoring)
     loaded = load_scorer(model_dir, device)
     context = min(loaded.config.data.seq_len, loaded.model.config.max_seq_len)
-    keep = score_sentences(loaded.model, loaded.tokenizer, sentences, features.candidates, context)
+    keep = score_sentences(loaded.model, loaded.tokenizer, sentences, features.candidates, context,
+                           progress)
     if not is_shipped(loaded.path):
         # The keyword weights and the phrase prior were chosen with the shipped scorer; a model
         # of the user's own learned its own notion of what matters (on their documents), which

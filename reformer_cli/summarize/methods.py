@@ -11,7 +11,7 @@ from typing import Callable
 
 from reformer_cli.errors import InputError
 from reformer_cli.shipped_models import SUMMARIZERS, shipped_summarizer
-from reformer_cli.summarize.summary import NO_SUMMARIZER_TASK, NOT_A_SUMMARIZER, detect_language
+from reformer_cli.summarize.summary import NO_SUMMARIZER_TASK, NOT_A_SUMMARIZER, Progress, detect_language
 
 METHODS = ("auto", "extractive", "learned", "abstractive")
 METHOD_OF_TASK = {"summarize": "abstractive", "extract": "learned"}  # what auto runs for a model
@@ -42,13 +42,16 @@ def choose_method(method: str, model_dir: Path | None) -> str:
 
 def summarizer(method: str, model_dir: Path | None, device_name: str = "auto",
                decoding: dict | None = None) -> Callable:
-    """A (text, SummarizeOptions) -> Summary function for a chosen method. A model method
-    resolves the device and loads the model here, so a wrong model fails before any document.
-    Auto or learned without a model use the model shipped for each document's language."""
+    """A (text, SummarizeOptions, progress=None) -> Summary function for a chosen method. A
+    model method resolves the device and loads the model here, so a wrong model fails before
+    any document. Auto or learned without a model use the model shipped for each document's
+    language. Only the learned method reports progress (the document's windows read); the
+    model-free method is quick, and the abstractive one does not report yet."""
     if method == "extractive":
         from reformer_cli.summarize.extractive import summarize_extractive
 
-        return lambda text, options: summarize_extractive(text, options.budget, options.language)
+        return lambda text, options, progress=None: summarize_extractive(text, options.budget,
+                                                                         options.language)
     if model_dir is None and method in ("auto", "learned"):
         return _shipped_model_summarizer(method == "learned", device_name)
     from reformer_cli.config.device import resolve_device
@@ -58,11 +61,13 @@ def summarizer(method: str, model_dir: Path | None, device_name: str = "auto",
         from reformer_cli.summarize.learned import load_scorer, summarize_learned
 
         load_scorer(model_dir, device)
-        return lambda text, options: summarize_learned(text, model_dir, options, device)
+        return lambda text, options, progress=None: summarize_learned(text, model_dir, options,
+                                                                      device, progress=progress)
     from reformer_cli.summarize.abstractive import load_summarizer, summarize_abstractive
 
     load_summarizer(model_dir, device)
-    return lambda text, options: summarize_abstractive(text, model_dir, options, decoding, device)
+    return lambda text, options, progress=None: summarize_abstractive(text, model_dir, options,
+                                                                      decoding, device)
 
 
 def _shipped_model_summarizer(model_required: bool, device_name: str) -> Callable:
@@ -72,7 +77,7 @@ def _shipped_model_summarizer(model_required: bool, device_name: str) -> Callabl
     extractive = summarizer("extractive", None)
     by_language: dict[str, Callable] = {}
 
-    def summarize(text, options):
+    def summarize(text, options, progress: Progress | None = None):
         language = detect_language(text, options.language)
         model_dir = shipped_summarizer(language)
         if model_dir is None:
@@ -85,6 +90,6 @@ def _shipped_model_summarizer(model_required: bool, device_name: str) -> Callabl
             return extractive(text, options)
         if language not in by_language:
             by_language[language] = summarizer("learned", model_dir, device_name)
-        return by_language[language](text, options)
+        return by_language[language](text, options, progress)
 
     return summarize

@@ -4,6 +4,7 @@ the language; and the options a user gives every method."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 from reformer_cli.errors import InputError
 from reformer_cli.summarize.selection import Budget
@@ -19,6 +20,9 @@ NOT_A_SCORER = ("the learned method needs a model trained with `reformer train p
                 "--task extract`")
 NO_SUMMARIZER_TASK = ("a summarizer is a model trained with `reformer train pairs.jsonl --task "
                       "summarize` (abstractive) or `--task extract` (learned sentence scorer)")
+# Told (done, total) as a long step goes on, e.g. the learned method's windows read; the caller
+# decides whether and how to show it.
+Progress = Callable[[int, int], None]
 
 
 @dataclass(frozen=True)
