@@ -201,3 +201,70 @@ def test_dev_documents_come_back_unchanged(name):
     changed = [number for number, document in enumerate(documents)
                if blank_format_furniture(document) != document]
     assert changed == []
+
+
+def assert_blanked_in_place(text: str, blanked: str, rewritten: str = "") -> None:
+    """Same length and line ends; every other character kept, a space, a word joiner (inline
+    markup, dropped when the text is normalised), or one of `rewritten` (Markdown markers)."""
+    assert len(blanked) == len(text)
+    for position, (before, after) in enumerate(zip(text, blanked)):
+        if before in "\r\n":
+            assert after == before, position
+        else:
+            assert after in (before, " ", "\u2060") or after in rewritten, position
+
+
+RST = """:Author: Guido van Rossum
+:Status: Active
+   (continued)
+
+.. contents:: Table of Contents
+   :depth: 2
+
+.. _naming:
+
+.. note:: Mixed tabs are an error.
+
+See :pep:`8` and :ref:`the rules <naming>`.
+
+..
+   Local Variables:
+   End:
+
+.. [1] A footnote is text.
+"""
+
+
+def test_restructuredtext_directives_fields_and_comments_are_blanked():
+    blanked = blank_format_furniture(RST)
+    assert_blanked_in_place(RST, blanked)
+    assert words(blanked.replace("\u2060", "")) == (
+        "Mixed tabs are an error. See `8` and `the rules`. .. [1] A footnote is text.")
+
+
+LATEX = r"""\documentclass{article}
+% a comment line
+\begin{document}
+\section{Results}
+\subsection*{Memory}
+Memory falls \cite{kitaev2020} by 50\%, see Section~\ref{sec:memory}. % trailing
+\item[a)] The \emph{first} point.
+\end{document}
+"""
+
+
+def test_latex_furniture_is_blanked_and_sections_and_items_read_as_markdown():
+    blanked = blank_format_furniture(LATEX)
+    assert_blanked_in_place(LATEX, blanked, rewritten="#-")
+    assert [words(line.replace("\u2060", "")) for line in blanked.split("\n") if line.strip()] == [
+        "# Results", "## Memory", "Memory falls by 50%, see Section.", "- The first point."]
+
+
+@pytest.mark.parametrize("text", [
+    "Use \\emph{x} and \\cite{key} in C:\\path.\n\\section{One}\n\\section{Two}\n",  # two: not LaTeX
+    "... an ellipsis line\n::\n\n    literal block\n",  # not explicit markup, not a field
+    "Ratio: 3:2 is fine.\n:-) is a smiley\n",
+    "Fields such as `:Author:` and `:PEP:`, in inline code, are named, not roles.\n",
+])
+def test_text_that_only_resembles_rest_or_latex_comes_back_unchanged(text):
+    assert blank_format_furniture(text) is text

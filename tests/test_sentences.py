@@ -411,3 +411,123 @@ def test_a_wrapped_line_of_prose_ending_in_a_semicolon_is_not_a_code_statement()
             "offsets count characters.\n\n"
             "x = compute(a, b);\n")
     assert [s.kind for s in split_sentences(text)] == ["sentence", "code"]
+
+
+def test_a_dotted_initialism_before_a_name_does_not_end_the_sentence():
+    text = ("The U.S. Department of Energy said so. The U.K. Parliament and the E.U. Commission "
+            "met, as did the U.N. Security Council and U.S.A. Track and Field. J.R.R. Tolkien "
+            "and J. R. R. Tolkien are one man.")
+    assert texts(text) == [
+        "The U.S. Department of Energy said so.",
+        "The U.K. Parliament and the E.U. Commission met, as did the U.N. Security Council and "
+        "U.S.A. Track and Field.",
+        "J.R.R. Tolkien and J. R. R. Tolkien are one man."]
+
+
+def test_a_dotted_initialism_before_a_sentence_opener_ends_the_sentence():
+    assert texts("He moved to the U.S. The weather was better. They left the U.K. In May they "
+                 "came back.") == [
+        "He moved to the U.S.", "The weather was better.", "They left the U.K.",
+        "In May they came back."]
+
+
+RST = """Style Guide
+===========
+
+:Author: Guido van Rossum
+:PEP: 8
+:depth: 2
+
+.. contents:: Table of Contents
+   :depth: 2
+
+.. _naming:
+
+.. |logo| image:: logo.png
+
+.. note::
+
+   Indented prose under a note is still a sentence to summarize.
+
+.. warning:: Tabs and spaces must not be mixed.
+
+See :pep:`8`, :func:`len` and :ref:`the naming rules <naming>` for the conventions.
+
+.. code-block:: python
+
+   x = 1
+
+.. This comment is for the editors
+   and so is this line.
+
++----------+---------+
+| Name     | Rule    |
++==========+=========+
+| module   | lower   |
++----------+---------+
+
+=====  =====
+Name   Rule
+=====  =====
+"""
+
+
+def test_restructuredtext_markup_is_no_sentence_and_roles_read_as_their_text():
+    sentences = split_sentences(RST)
+    assert [(s.kind, s.text) for s in sentences] == [
+        ("heading", "Style Guide"),
+        ("sentence", "Indented prose under a note is still a sentence to summarize."),
+        ("sentence", "Tabs and spaces must not be mixed."),
+        ("sentence", "See `8`, `len` and `the naming rules` for the conventions."),
+        ("code", "x = 1"),
+        ("code", "| Name | Rule |"),
+        ("code", "| module | lower |"),
+        ("sentence", "Name Rule")]
+    for sentence in sentences:  # offsets still point at the words in the original
+        assert sentence.text.split()[-1].strip("`.") in RST[sentence.start:sentence.end]
+    role_line = sentences[3]
+    assert RST[role_line.start:role_line.end].startswith("See :pep:`8`")
+
+
+def test_a_table_rule_ends_the_row_above_it():
+    table = ("+------+-------+\n| one  | first |\n+------+-------+\n| two  | second |\n"
+             "+------+-------+\n")
+    assert "+" not in " ".join(texts(table)) and len(split_sentences(table)) == 2
+
+
+LATEX = r"""\documentclass{article}
+\usepackage{amsmath}
+% Notes to self: cut this before submission.
+\begin{document}
+\maketitle
+\section{Introduction}
+
+We study \emph{reversible} layers in depth \cite{kitaev2020}. As Section~\ref{sec:lsh}
+shows, memory falls by 50\%\label{eq:mem}.
+
+\begin{itemize}
+\item Hashing buckets the keys.
+\item[b)] Chunking bounds the \textbf{feed-forward} memory. % check
+\end{itemize}
+\end{document}
+"""
+
+
+def test_latex_markup_is_no_sentence_and_inline_commands_read_as_text():
+    sentences = split_sentences(LATEX)
+    assert [(s.kind, s.text) for s in sentences] == [
+        ("heading", "# Introduction"),
+        ("sentence", "We study reversible layers in depth."),
+        ("sentence", "As Section shows, memory falls by 50%."),
+        ("list", "- Hashing buckets the keys."),
+        ("list", "- Chunking bounds the feed-forward memory.")]
+    study, shows = sentences[1], sentences[2]
+    assert LATEX[study.start:study.end] == r"We study \emph{reversible} layers in depth \cite{kitaev2020}."
+    assert LATEX[shows.start:shows.end].startswith("As Section~") and LATEX[shows.end - 1] == "."
+
+
+def test_a_backslash_in_text_that_is_not_latex_is_left_alone():
+    text = ("Use \\emph{x} as the macro, see \\cite{key} there.\n\n"
+            "The path is C:\\Users\\ann and \\section{y} stays.\n")
+    assert texts(text) == ["Use \\emph{x} as the macro, see \\cite{key} there.",
+                           "The path is C:\\Users\\ann and \\section{y} stays."]

@@ -30,10 +30,29 @@ What is blanked (turned into spaces; "\\n" and "\\r" stay, except where said):
    00:00:02,000 --> ...\\ncue two" becomes "cue one" + spaces + "\\ncue two". Only there does a
    "\\n" (or "\\r") become a space.
 
+5. reStructuredText explicit markup: a directive line (`.. note::`, `.. code-block:: python`,
+   `.. |logo| image:: x.png`) and the option lines right under it (`   :maxdepth: 2`), but of
+   an admonition (ADMONITIONS) only its marker, so `.. note:: Text` keeps "Text"; a target
+   (`.. _label:`); a comment (`.. text`, `..`) with the indented lines right under it. A
+   footnote (`.. [1] text`) is text and stays. A field list line (`:Author: Guido`, `:PEP: 8`)
+   with the lines indented under it. Of an inline role (:pep:`8`, :ref:`text <label>`) the
+   `:pep:` prefix and a ` <label>` target go, invisibly (see below), so it reads `8`, `text`,
+   like inline code.
+6. LaTeX, only in a document that looks like it (`\\documentclass`, `\\begin{document}`, or
+   MIN_LATEX_LINES lines opening with `\\section{`-like or `\\begin{`): `%` comments; lines of
+   commands alone (`\\begin{itemize}`, `\\usepackage{x}`, `\\maketitle`). Two are rewritten as
+   the Markdown the segmenter reads, in the same characters: `\\section{Intro}` as "#       Intro "
+   (`\\subsection` "##", ...), a heading, and `\\item Text` as "-     Text", a list item. In a line,
+   `\\cite{key}`, `\\ref{x}`, `\\label{x}` (with the space or `~` before them) go and `\\emph{word}`,
+   `\\textbf{word}` read "word", invisibly; a backslash escaping `%&$#_` goes too.
+
+Inline markup is blanked with U+2060 WORD JOINER, which the segmenter's normalise drops, not
+with spaces: "shown \\cite{x}." reads "shown." and "(:pep:`8`)" reads "(`8`)", not "( `8`)".
+
 The result has the length of the text, so every character offset into it still holds (as with
-pages.py). Anything else, prose, Markdown, reStructuredText, RFCs, comes back as it was (the
-same object). Each rule is one compiled regex over the whole text, behind a cheap test for a
-character it needs; the Python loops run over matches, not characters.
+pages.py). Anything else, prose, Markdown, RFCs, comes back as it was (the same object). Each
+rule is one compiled regex over the whole text, behind a cheap test for a character it needs;
+the Python loops run over matches, not characters.
 
 Pure functions: no files, no terminal.
 """
@@ -78,6 +97,33 @@ CUE_TAG = re.compile(r"</?(?:[vcibu]|lang|ruby|rt|font)(?:\.[\w.-]+)*(?:[ \t][^<
                      r"|<(?:\d+:)?\d{2}:\d{2}\.\d{3}>|\{\\an?\d+\}", re.IGNORECASE)
 CUE_GAP = re.compile(r"\n(?:[ \t\r]*\n)+")  # line ends with only blank lines between them
 LINE_CONTENT = re.compile(r"[^\r\n]")
+INVISIBLE_BLANK = "\u2060"  # what inline markup is blanked with: normalise drops it
+
+# reStructuredText. EXPLICIT_MARKUP's group 2 is what follows the "..".
+EXPLICIT_MARKUP = re.compile(r"^([ \t]*)\.\.(?=[ \t]|\r?$)([^\n]*)", re.MULTILINE)
+DIRECTIVE = re.compile(r"[ \t]+(?:\|[^|\n]+\|[ \t]+)?([A-Za-z][\w+.:-]*?)::(?=[ \t]|\r?$)")
+TARGET = re.compile(r"[ \t]+_[^\n]*:(?=[ \t]|\r?$)")  # ".. _label:", ".. _name: https://..."
+FOOTNOTE = re.compile(r"[ \t]+\[[^\]\n]+\](?=[ \t]|\r?$)")  # ".. [1] text", ".. [PEP8] text"
+ADMONITIONS = frozenset("attention caution danger error hint important note tip warning seealso".split())
+FIELD = re.compile(r"^([ \t]*):(?![ \t:])[^:`\n]{1,60}(?<![ \t]):(?=[ \t]|\r?$)[^\n]*", re.MULTILINE)
+ROLE = re.compile(r"(?<![\w`:])(:[A-Za-z][\w+.-]*(?::[\w+.-]+)?:)`[^`<\n]*?( <[^<>`\n]+>)?`")
+
+# LaTeX.
+MIN_LATEX_LINES = 3
+LATEX_DOCUMENT = re.compile(r"\\documentclass\b|\\begin\{document\}")
+LATEX_STRUCTURE = re.compile(r"^[ \t]*\\(?:(?:sub)*section|chapter|begin)\*?\{", re.MULTILINE)
+LATEX_COMMENT = re.compile(r"(?<!\\)%[^\n]*")
+LATEX_HEADING_LEVELS = {"part": 1, "chapter": 1, "title": 1, "section": 1, "subsection": 2,
+                        "subsubsection": 3}
+LATEX_HEADING = re.compile(r"^([ \t]*)\\(part|chapter|title|(?:sub){0,2}section)\*?(?:\[[^\]\n]*\])?"
+                           r"\{([^{}\n]*)\}[ \t]*\r?$", re.MULTILINE)
+LATEX_ITEM = re.compile(r"^([ \t]*)\\item\b(?:\[[^\]\n]*\])?", re.MULTILINE)
+LATEX_ARGUMENT = r"(?:\[[^\]\n]*\]|\{[^{}\n]*\})"
+LATEX_COMMAND_LINE = re.compile(rf"^[ \t]*(?:\\[A-Za-z]+\*?{LATEX_ARGUMENT}*[ \t]*)+\r?$", re.MULTILINE)
+LATEX_DROPPED = re.compile(rf"[ \t~]*\\(?:[a-z]*cite[a-z]*|ref|eqref|autoref|[cC]ref|pageref|label)\*?"
+                           rf"{LATEX_ARGUMENT}+")
+LATEX_UNWRAPPED = re.compile(r"(\\(?:emph|text(?:bf|it|tt|sc|rm|sf)|underline)\{)([^{}\n]*)\}")
+LATEX_ESCAPE = re.compile(r"\\(?=[%&$#_])")
 
 
 def blank_format_furniture(text: str) -> str:
@@ -88,19 +134,21 @@ def blank_format_furniture(text: str) -> str:
     spans = front_matter_spans(text) + quote_marker_spans(text) + email_spans(text)
     cue_spans = subtitle_spans(text)
     blanked = blank_spans(text, spans + cue_spans)
-    return CUE_GAP.sub(lambda gap: " " * (len(gap.group()) - 1) + "\n", blanked) if cue_spans else blanked
+    if cue_spans:
+        blanked = CUE_GAP.sub(lambda gap: " " * (len(gap.group()) - 1) + "\n", blanked)
+    return latex_furniture(rest_furniture(blanked))
 
 
-def blank_spans(text: str, spans: list[tuple[int, int]]) -> str:
-    """`text` with every character in the (start, end) `spans` but "\\n" and "\\r" turned into a
-    space; the spans may overlap."""
+def blank_spans(text: str, spans: list[tuple[int, int]], blank: str = " ") -> str:
+    """`text` with every character in the (start, end) `spans` but "\\n" and "\\r" turned into
+    `blank`; the spans may overlap."""
     if not spans:
         return text
     pieces, position = [], 0
     for start, end in sorted(spans):
         start = max(start, position)
         if start < end:
-            pieces += [text[position:start], LINE_CONTENT.sub(" ", text[start:end])]
+            pieces += [text[position:start], LINE_CONTENT.sub(blank, text[start:end])]
             position = end
     pieces.append(text[position:])
     return "".join(pieces)
@@ -194,3 +242,76 @@ def subtitle_spans(text: str) -> list[tuple[int, int]]:
     spans += [match.span() for match in VTT_BLOCK.finditer(text)]
     spans += [match.span() for match in CUE_TAG.finditer(text)]
     return spans
+
+
+def rest_furniture(text: str) -> str:
+    """`text` with its reStructuredText directives, targets, comments and field lists blanked,
+    and its roles read as their text (rule 5)."""
+    if ".." not in text and ":" not in text:
+        return text
+    spans = []
+    for markup in EXPLICIT_MARKUP.finditer(text):
+        indent, rest = markup.group(1), markup.group(2)
+        directive = DIRECTIVE.match(rest)
+        if FOOTNOTE.match(rest):
+            continue
+        if directive and directive.group(1).lower() in ADMONITIONS:
+            spans.append((markup.start(), markup.start(2) + directive.end()))
+        else:
+            spans.append(markup.span())
+        if directive or not TARGET.match(rest):  # a directive's options, a comment's lines
+            under = _indented_under(text, markup.end(), len(indent), only_fields=bool(directive))
+            spans.append((markup.end(), under))
+    for field in FIELD.finditer(text):
+        spans.append((field.start(), _indented_under(text, field.end(), len(field.group(1)))))
+    blanked = blank_spans(text, spans)
+    roles = [span for role in ROLE.finditer(blanked) for span in (role.span(1), role.span(2))
+             if span[0] >= 0]
+    return blank_spans(blanked, roles, INVISIBLE_BLANK)
+
+
+def _indented_under(text: str, position: int, indent: int, only_fields: bool = False) -> int:
+    """Where the run of non-blank lines right after `position` (a line's end) that are indented
+    deeper than `indent` ends; with `only_fields`, of field lines (a directive's options)."""
+    while position < len(text):
+        line_end = text.find("\n", position + 1)
+        line_end = len(text) if line_end < 0 else line_end
+        line = text[position + 1:line_end]
+        depth = len(line) - len(line.lstrip(" \t"))
+        if not line.strip() or depth <= indent or (only_fields and not FIELD.match(line)):
+            break
+        position = line_end
+    return position
+
+
+def looks_like_latex(text: str) -> bool:
+    return "\\" in text and (LATEX_DOCUMENT.search(text) is not None
+                              or len(LATEX_STRUCTURE.findall(text)) >= MIN_LATEX_LINES)
+
+
+def latex_furniture(text: str) -> str:
+    """`text` with its LaTeX furniture blanked or rewritten, as rule 6 says; text that does not
+    look like LaTeX as it is."""
+    if not looks_like_latex(text):
+        return text
+    text = LATEX_COMMENT.sub(_spaces, text)
+    text = LATEX_HEADING.sub(_markdown_heading, text)
+    text = LATEX_ITEM.sub(lambda item: item.group(1) + "-" + " " * (item.end() - item.end(1) - 1), text)
+    text = LATEX_COMMAND_LINE.sub(_spaces, text)
+    text = LATEX_DROPPED.sub(lambda match: INVISIBLE_BLANK * len(match.group()), text)
+    text = LATEX_ESCAPE.sub(INVISIBLE_BLANK, text)
+    return LATEX_UNWRAPPED.sub(lambda match: INVISIBLE_BLANK * len(match.group(1)) + match.group(2)
+                               + INVISIBLE_BLANK, text)
+
+
+def _spaces(match: re.Match) -> str:
+    return LINE_CONTENT.sub(" ", match.group())
+
+
+def _markdown_heading(match: re.Match) -> str:
+    """ "\\section{Intro}" as "#       Intro ", in the same characters."""
+    indent, title = match.group(1), match.group(3)
+    marker = "#" * LATEX_HEADING_LEVELS[match.group(2)]
+    gap = " " * (match.start(3) - match.end(1) - len(marker))
+    after = LINE_CONTENT.sub(" ", match.string[match.end(3):match.end()])
+    return indent + marker + gap + title + after

@@ -4,11 +4,13 @@ The text is first cut into blocks (blank lines), blocks into units (headings, a 
 divisions such as "CHAPTER 1. Loomings." among them, list items, code-like lines, prose), and
 prose into sentences. English boundaries are `.!?` (or an ellipsis, `...` or `…`) followed
 by space and a plausible sentence start, unless the word before is a known abbreviation, an
-initial or a dotted acronym (`e.g.`, `U.S.`); decimals such as `3.14` never qualify because
-no space follows the dot, nor does `"try"…"except"`, and a lower-case word after `?`, `!` or an
-ellipsis goes on the sentence (“Why not?” said he; Wait… then he left). Chinese boundaries
-are `。！？；` (plus `!?;` full width) and `…` beside Chinese, with any closing quotes `」』”’）`
-kept on the sentence they close. A unit longer than
+initial or a dotted acronym (`e.g.`, `U.S.`; one in capitals only ends a sentence before a
+common sentence opener: "the U.S. Department" goes on, "to the U.S. The weather" ends);
+decimals such as `3.14` never qualify because no space follows the dot, nor does
+`"try"…"except"`, and a lower-case word after `?`, `!` or an ellipsis goes on the sentence
+(“Why not?” said he; Wait… then he left). Chinese boundaries are `。！？；` (plus `!?;` full
+width) and `…` beside Chinese, with any closing quotes `」』”’）` kept on the sentence they close.
+A unit longer than
 `max_sentence_words` (a line with no boundaries at all, say) is cut into pseudo-sentences at
 clause punctuation, or at spaces / every N characters when there is none.
 
@@ -36,6 +38,15 @@ ABBREVIATIONS = frozenset("""
 mr mrs ms dr prof sr jr st mt vs etc al cf approx ca fig figs eq eqs no nos vol vols pp ch
 sec sect ref refs resp dept univ inc ltd co corp jan feb mar apr jun jul aug sep sept oct nov
 dec mon tue wed thu fri sat sun gen col lt sgt capt gov rep sen rev est viz ed eds op
+""".split())
+# Words that open a sentence far more often than they go on a name: after a dotted initialism
+# ("U.S.", "E.U."), only one of these makes its stop a boundary ("...to the U.S. The weather"),
+# where "the U.S. Department of Energy" goes on.
+SENTENCE_OPENERS = frozenset("""
+a an the this that these those it its he she they we i you there here his her their our my
+in on at of for from with by to as if when while after before since although though because
+but and or so yet then thus however also meanwhile today now later some many most all each
+both no not one such what why how
 """.split())
 
 SENTENCE_END_EN = re.compile(r"[.!?…]+[\"'”’)\]]*(?=[\s\u200b])")  # "end.\u200bNext" too
@@ -75,6 +86,8 @@ MAX_DIVISION_WORDS = 30  # "CHAPTER 73. Stubb and Flask kill a Right Whale; and 
 MAX_SHOUTED_WORDS = 8
 # A title's underline or overline in reStructuredText and setext Markdown: "=====", "-----".
 UNDERLINE = re.compile(r"^\s*([=\-~*^#+_`:.'\"])\1{2,}\s*$")
+# A table's border or header rule, grid ("+-----+----+", "|=====|====|") or simple ("=====  ===").
+TABLE_RULE = re.compile(r"^\s*(?:[+|](?:[-=]+[+|]){2,}|=+(?:[ \t]+=+)+)\s*$")
 # Backtick fences only: a line of tildes is far more often a reStructuredText underline.
 CODE_FENCE = re.compile(r" {0,3}(`{3,})")
 MARKDOWN_HEADING = re.compile(r" {0,3}#{1,6}[ \t]+\S")  # "## Design"
@@ -321,7 +334,7 @@ def _units(text: str, start: int, end: int, fenced: frozenset[int] = frozenset()
     one in `unmarked` lost its opening to format furniture, so its indent says nothing."""
     units: list[list] = []
     lines = [(m.start() + start, m.end() + start) for m in re.finditer(r"[^\n]+", text[start:end])]
-    if len(lines) == 1 and UNDERLINE.match(text[start:end]):
+    if len(lines) == 1 and (UNDERLINE.match(text[start:end]) or TABLE_RULE.match(text[start:end])):
         return []  # a rule ("-----") is decoration, not text
     alone = text[start:end].lstrip() if lines and lines[0][0] in unmarked else text[start:end]
     if len(lines) == 1 and is_heading(alone, True) and not is_code_like(alone) \
@@ -341,6 +354,9 @@ def _units(text: str, start: int, end: int, fenced: frozenset[int] = frozenset()
             line = line.lstrip()
         if line_start in fenced:
             units.append([line_start, line_end, "code"])
+            continue
+        if TABLE_RULE.match(line):  # a table's rule ends the row above it and belongs to no unit
+            units.append([line_start, line_end, "rule"])
             continue
         if not line.strip() or (UNDERLINE.match(line) and number not in titles):
             continue  # title decorations and rules belong to no unit
@@ -365,7 +381,7 @@ def _units(text: str, start: int, end: int, fenced: frozenset[int] = frozenset()
         if is_heading(first_line, False) and SECTION_NUMBER.match(first_line):
             units.insert(0, [lines[0][0], lines[0][1], "heading"])
             units[1][0] = lines[1][0]
-    return [(unit_start, unit_end, kind) for unit_start, unit_end, kind in units]
+    return [(unit_start, unit_end, kind) for unit_start, unit_end, kind in units if kind != "rule"]
 
 
 def _ends_wrapped_sentence(units: list[list], text: str, line: str) -> bool:
@@ -401,7 +417,10 @@ def _is_english_boundary(text: str, dot_start: int, dot_end: int) -> bool:
         next_char = (following.lstrip("\"'“‘([`") or following)[0]
     if token in ABBREVIATIONS and token != "etc":
         return False
-    if re.fullmatch(r"(?:[a-z]\.){1,}[a-z]", token):  # e.g / i.e / u.s
+    if re.fullmatch(r"(?:[A-Z]\.)+[A-Z]", word):  # "U.S. Department", "J.R.R. Tolkien"
+        opener = re.match(r"[\"'“‘(\[]*([A-Za-z]+)", following)
+        return next_char.isupper() and bool(opener) and opener.group(1).lower() in SENTENCE_OPENERS
+    if re.fullmatch(r"(?:[a-z]\.){1,}[a-z]", token):  # e.g / i.e / a.m
         return next_char.isupper() and token not in ("e.g", "i.e")
     if len(word) == 1 and word.isupper():  # an initial: "J. Smith"
         return False
