@@ -12,7 +12,7 @@ from pydoc_data.topics import topics
 import pytest
 import torch
 import yaml
-from cli_runs import read_metrics
+from cli_runs import TINY_TRAIN_FLAGS, read_metrics, run_cli, write_pydoc_corpus
 
 from reformer_cli import checkpoint as ckpt
 from reformer_cli.training.setup import prepare_data
@@ -333,3 +333,18 @@ def test_a_separate_validation_file_is_what_gets_scored(workspace):
     assert torch.all(ids == ord("x")) and prepared.eval_set.unit == "byte"
     assert prepared.eval_set.characters == sum(int(t.numel()) for _, t in prepared.eval_set.batches)
     assert prepared.train_tokens == len((workspace / "corpus.txt").read_bytes())  # nothing held out
+
+
+def test_a_lowered_vocabulary_is_said_again_by_a_run_reusing_the_shards(cli_workspace, capsys):
+    write_pydoc_corpus(cli_workspace, 20_000)  # too small for the 4000 SentencePiece pieces
+    sentencepiece = [flag for flag in TINY_TRAIN_FLAGS if flag not in ("--tokenizer", "byte")]
+    said = []
+    for name in ("first", "second"):
+        code, _, err = run_cli(capsys, "train", "corpus.txt", *sentencepiece, "--steps", 1,
+                               "--data-cache", "cache", "--out", name)
+        assert code == 0, err
+        said.append([line for line in err.splitlines() if "vocabulary" in line])
+    assert "reused all" in err  # the second run trains no tokenizer: the cache's is reused
+    [warning] = said[0]
+    assert warning.startswith("warning: the corpus is too small for a 4000-token vocabulary; using ")
+    assert said[1] == said[0]

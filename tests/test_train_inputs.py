@@ -75,8 +75,8 @@ def test_prepare_only_needs_no_device(workspace, capsys):
 
 
 def test_a_lowered_vocabulary_is_said_before_the_error_it_explains(cli_workspace, capsys):
-    # The error's token count is in the lowered vocabulary's tokens; with a --data-cache a rerun
-    # reuses those shards and says nothing of the vocabulary, so it is said now.
+    # The error's token count is in the lowered vocabulary's tokens, so the warning that
+    # explains it must come first.
     write_pydoc_corpus(cli_workspace, 3_000)
     code, _, err = run_cli(capsys, "train", "corpus.txt", "--prepare-only", "--data-cache", "cache")
     assert code == 2

@@ -21,10 +21,12 @@ def _default(value) -> str:
 
 
 def train_command(
-    paths: List[str] = typer.Argument(..., metavar="PATH", show_default=False,
-                                      help="Text files or folders to train on ('-' = stdin); with "
-                                           "--task summarize or extract, JSONL files of "
-                                           "{document, summary}."),
+    context: typer.Context,
+    paths: Optional[List[str]] = typer.Argument(None, metavar="PATH", show_default=False,
+                                                help="Text files or folders to train on ('-' = "
+                                                     "stdin); with --task summarize or extract, "
+                                                     "JSONL files of {document, summary}. With "
+                                                     "--resume: the run's own files if left out."),
     val: Optional[str] = typer.Option(None, "--val", rich_help_panel=INPUT, metavar="PATH",
                                       show_default="the tail of the training text",
                                       help="Separate validation text (else a tail of the corpus)."),
@@ -50,7 +52,8 @@ def train_command(
     resume: Optional[str] = typer.Option(None, "--resume", rich_help_panel=RUN, metavar="auto|PATH",
                                          show_default="start a new run",
                                          help="Continue from the newest checkpoint of the run folder "
-                                              "(auto) or from a checkpoint folder."),
+                                              "(auto), of a run folder or from a checkpoint folder; "
+                                              "PATH may then be left out (the run records its files)."),
     init_from: Optional[str] = typer.Option(None, "--init-from", rich_help_panel=RUN,
                                             metavar="MODEL", show_default="random weights",
                                             help="Start a new run from a trained model's weights and "
@@ -100,6 +103,8 @@ def train_command(
     from reformer_cli.training.launch import launched_rank
     from reformer_cli.training.setup import TrainRequest, run_training
 
+    if not paths and resume is None:  # only a resume finds its files in the run folder
+        context.fail("Missing argument 'PATH'.")  # a usage error, as for a required argument
     if time_budget is not None and steps is None:
         steps = UNLIMITED_STEPS
     flags = {"name": name, "data.seq_len": seq_len, "data.tokenizer": tokenizer,
@@ -108,7 +113,7 @@ def train_command(
              "data.cache": data_cache,
              "train.steps": steps, "train.time_budget": time_budget,
              "train.batch_size": batch_size, "train.device": device, "train.seed": seed}
-    request = TrainRequest(paths=list(paths), config_path=config, overrides=list(settings or []),
+    request = TrainRequest(paths=list(paths or []), config_path=config, overrides=list(settings or []),
                            flags=flags, out=out, resume=resume, init_from=init_from,
                            prepare_only=prepare_only)
     # Under torchrun only rank 0 reports (the others would repeat every line).

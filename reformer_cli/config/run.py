@@ -35,6 +35,9 @@ class DataConfig:
     task: str = "lm"  # lm | summarize | extract (the last two: JSONL {"document", "summary"} pairs)
     cache: str | None = None  # folder of the token shards or prepared pairs (None: <run folder>/data)
     workers: int = 0  # processes encoding the corpus or preparing pairs (0 = one per CPU core)
+    # The training files (PATH...) made absolute, recorded by `reformer train` at every start so
+    # that `--resume RUN` needs no PATH (training/run_inputs.py); a config file's value is replaced.
+    inputs: list[str] | None = None
 
     def validate(self, prefix: str = "data") -> "DataConfig":
         check_range(f"{prefix}.seq_len", self.seq_len, low=MIN_SEQ_LEN)

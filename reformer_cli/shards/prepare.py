@@ -149,7 +149,17 @@ class _Preparation:
             return self.given if stored.get("fingerprint") == self.given.fingerprint() else None
         if stored.get("request") != self._tokenizer_request():
             return None
-        return _load_stored_tokenizer(self.folder, stored["fingerprint"])
+        tokenizer = _load_stored_tokenizer(self.folder, stored["fingerprint"])
+        if tokenizer is not None and stored.get("notes"):
+            tokenizer.notes = list(stored["notes"])  # what its training adjusted, said on reuse
+        return tokenizer
+
+    def _say_notes(self, tokenizer) -> None:
+        """Warn again what training the reused tokenizer adjusted (a lowered vocabulary), as
+        its first run did: the run's vocabulary size and token counts follow from it."""
+        if self.given is None:  # a given tokenizer (a resume's) was not trained here
+            for note in getattr(tokenizer, "notes", []):
+                warnings.warn(note, stacklevel=3)
 
     def _new_tokenizer(self, texts: list[str]):
         from reformer_cli.text.tokenizer import ByteTokenizer, train_sentencepiece
@@ -172,6 +182,7 @@ class _Preparation:
             recorded = self.index["sources"]
             if tokenizer is not None and _same_files(recorded, sources + val_sources) \
                     and self._shards_present():
+                self._say_notes(tokenizer)
                 return self._open(self.index, tokenizer, encoded=0)
         documents = read_documents(self.paths, self.data.encoding)
         val_documents = None
@@ -199,7 +210,9 @@ class _Preparation:
     def _files(self, sources, val_sources) -> PreparedShards:
         splittable = _splittable(self.data.encoding)
         tokenizer = self._stored_tokenizer()
-        if tokenizer is None:
+        if tokenizer is not None:
+            self._say_notes(tokenizer)
+        else:
             tokenizer = self._new_tokenizer(
                 [] if self.given or self.data.tokenizer == "byte" else
                 draw_sample(sources, self.data.encoding, self.seed, splittable=splittable))
@@ -260,10 +273,14 @@ class _Preparation:
                                       self.options.write)
         stored = (self.index or {}).get("tokenizer", {})
         request = self._tokenizer_request()
+        notes = list(getattr(tokenizer, "notes", []))
         if self.given is not None and stored.get("fingerprint") == tokenizer.fingerprint():
             request = stored["request"]  # a resume keeps what the first run trained it with
+            notes = stored.get("notes", [])  # and what that training adjusted
         index["tokenizer"] = {"fingerprint": tokenizer.fingerprint(), "kind": tokenizer.kind,
                               "vocab_size": tokenizer.vocab_size, "request": request}
+        if notes:  # a lowered vocabulary: a run reusing these shards warns of it again
+            index["tokenizer"]["notes"] = notes
         fmt.write_index(self.folder, index, self.options.write)
         listed = {span["file"] for span in index["train"] + index["val"]}
         fmt.remove_unlisted(self.folder, listed)

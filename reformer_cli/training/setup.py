@@ -16,7 +16,7 @@ import os
 import shutil
 import tempfile
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
@@ -29,6 +29,7 @@ from reformer_cli.shards.inputs import warn_about_inputs
 from reformer_cli.training.launch import launched_rank
 from reformer_cli.training.pair_data import prepare_pairs
 from reformer_cli.training.prepared import PreparedData, eval_set_for
+from reformer_cli.training.run_inputs import inputs_to_train_on, record_inputs
 
 if TYPE_CHECKING:  # the trainer imports torch, which is imported only once the inputs are good
     from reformer_cli.training.trainer import MetricsLog
@@ -47,7 +48,7 @@ WEIGHT_SETTINGS = ("vocab_size", "d_model", "n_heads", "d_ff", "n_layers", "laye
 
 @dataclass
 class TrainRequest:
-    paths: list[str]
+    paths: list[str]  # empty on a resume: the files the run recorded
     config_path: str | None = None
     overrides: list[str] = field(default_factory=list)  # --set section.key=value
     flags: dict = field(default_factory=dict)  # {"data.seq_len": 4096, ...}; None = not given
@@ -318,8 +319,10 @@ def run_training(request: TrainRequest, on_event: Callable | None,
     initial_weights = resolve_initial_weights(request)  # checksummed once, here
     with RunFolderClaim(writer=launched_rank() == 0, locks=not request.prepare_only) as claim:
         config, run_dir, resume_from = resolve_run(request, initial_weights, claim)
-        return _train(request, config, run_dir, resume_from, initial_weights, claim, on_event,
-                      notify)
+        paths = inputs_to_train_on(request.paths, config, request.resume, resume_from, run_dir,
+                                   notify)
+        return _train(replace(request, paths=paths), config, run_dir, resume_from,
+                      initial_weights, claim, on_event, notify)
 
 
 def _train(request, config, run_dir: Path, resume_from: Path | None, initial_weights: Path | None,
@@ -359,6 +362,7 @@ def _train(request, config, run_dir: Path, resume_from: Path | None, initial_wei
     from reformer_cli.training.trainer import MetricsLog, Runtime, Trainer, seed_everything
 
     runtime = launched or Runtime(resolve_device(config.train.device))
+    record_inputs(config, request.paths)  # saved with the run: `--resume RUN` then needs no PATH
     if resume_from is None:  # the config records the tokenizer actually used (also a reused one)
         # The real size: a reused or lowered SentencePiece vocabulary's, or the byte tokenizer's.
         config.model.vocab_size = config.data.vocab_size = prepared.tokenizer.vocab_size
