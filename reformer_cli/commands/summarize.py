@@ -117,7 +117,10 @@ def run_summarize(files: list[str], model: str | None, method: str, sentences: i
     for name, text in documents:
         label = "<stdin>" if name == "-" else name
         with reading:  # the bar goes even if the document fails
-            summary = summarize(text, options, reading.for_document(label))
+            try:
+                summary = summarize(text, options, reading.for_document(label))
+            except InputError as problem:  # the core knows no file names: say which one
+                raise InputError(f"{label}: {problem.message}", problem.hint) from None
         summaries.append(summary)
         kept, total = summary.config.get("kept_tokens"), summary.config.get("document_tokens")
         if kept is not None and total is not None and kept < total:

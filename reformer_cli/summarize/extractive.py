@@ -21,7 +21,7 @@ from reformer_cli.summarize.scoring import (
     sentence_features,
 )
 from reformer_cli.summarize.selection import Budget, Pick, select
-from reformer_cli.summarize.summary import Summary, SummarySentence, detect_language
+from reformer_cli.summarize.summary import NO_PROSE, NO_PROSE_HINT, Summary, SummarySentence, detect_language
 from reformer_cli.text.markup import readable_text
 from reformer_cli.text.sentences import Sentence, balance_quotes, count_words, split_sentences
 
@@ -65,13 +65,15 @@ def sentence_scores(language: str, sentences: list[Sentence], features: Sentence
 
 def read_sentences(text: str, language: str, config: ScoringConfig
                    ) -> tuple[str, list[Sentence], SentenceFeatures]:
-    """(language, sentences, their candidates' features); an empty document, or one without a
-    word, is an InputError."""
+    """(language, sentences, their candidates' features); an empty document, one without a
+    word, or one whose only words are data (table rows, JSON), is an InputError."""
     if not text.strip():
         raise InputError("the document is empty or only whitespace", "give a file with text in it")
     language = detect_language(text, language)
     sentences = split_sentences(text)
     features = sentence_features(sentences, config, language)
+    if not features.candidates and any(sentence.kind == "data" for sentence in sentences):
+        raise InputError(NO_PROSE, NO_PROSE_HINT)
     if not features.candidates:
         raise InputError("the document has no words, only punctuation or symbols",
                          "give a file with text in it")

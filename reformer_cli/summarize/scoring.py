@@ -115,9 +115,10 @@ def is_candidate(sentence: Sentence) -> bool:
 
 def candidate_indexes(sentences: list[Sentence]) -> list[int]:
     """Indexes of the sentences a summary may use: prose and list items of two words or more;
-    in a document of only headings, code or one-word lines, any unit with a word."""
+    in a document of only headings, code or one-word lines, any unit with a word but data (table
+    rows, JSON), which is never a summary: a document of data alone has no candidate."""
     candidates = [s.index for s in sentences if is_candidate(s)]
-    return candidates or [s.index for s in sentences if s.n_words >= 1]
+    return candidates or [s.index for s in sentences if s.n_words >= 1 and s.kind != "data"]
 
 
 def _form_factor(sentence: Sentence, config: ScoringConfig) -> float:

@@ -20,6 +20,9 @@ NOT_A_SCORER = ("the learned method needs a model trained with `reformer train p
                 "--task extract`")
 NO_SUMMARIZER_TASK = ("a summarizer is a model trained with `reformer train pairs.jsonl --task "
                       "summarize` (abstractive) or `--task extract` (learned sentence scorer)")
+# A document whose only words are table rows or JSON (a CSV file, say): nothing to pick from.
+NO_PROSE = "the document holds no prose sentences to summarize (it reads as a table or data)"
+NO_PROSE_HINT = "give a document with sentences in it"
 # Told (done, total) as a long step goes on, e.g. the learned method's windows read; the caller
 # decides whether and how to show it.
 Progress = Callable[[int, int], None]

@@ -1,18 +1,18 @@
 """Sentence segmentation for English, Chinese and mixed text, with character offsets.
 
-The text is first cut into blocks (blank lines), blocks into units (headings, a book's
-divisions such as "CHAPTER 1. Loomings." among them, list items, code-like lines, prose), and
-prose into sentences. English boundaries are `.!?` (or an ellipsis, `...` or `…`) followed
-by space and a plausible sentence start, unless the word before is a known abbreviation, an
-initial or a dotted acronym (`e.g.`, `U.S.`; one in capitals only ends a sentence before a
-common sentence opener: "the U.S. Department" goes on, "to the U.S. The weather" ends);
-decimals such as `3.14` never qualify because no space follows the dot, nor does
-`"try"…"except"`, and a lower-case word after `?`, `!` or an ellipsis goes on the sentence
-(“Why not?” said he; Wait… then he left). Chinese boundaries are `。！？；` (plus `!?;` full
-width) and `…` beside Chinese, with any closing quotes `」』”’）` kept on the sentence they close.
-A unit longer than
-`max_sentence_words` (a line with no boundaries at all, say) is cut into pseudo-sentences at
-clause punctuation, or at spaces / every N characters when there is none.
+The text is first cut into blocks (blank lines), blocks into units (headings, a book's divisions
+such as "CHAPTER 1. Loomings." among them, list items, code-like lines, data (the rows of a
+table, lines of JSON: tables.py), prose), and prose into sentences. English boundaries are `.!?`
+(or an ellipsis, `...` or `…`) followed by space and a plausible sentence start, unless the word
+before is a known abbreviation, an initial or a dotted acronym (`e.g.`, `U.S.`; one in capitals
+only ends a sentence before a common sentence opener: "the U.S. Department" goes on, "to the
+U.S. The weather" ends); decimals such as `3.14` never qualify because no space follows the dot,
+nor does `"try"…"except"`, and a lower-case word after `?`, `!` or an ellipsis goes on the
+sentence (“Why not?” said he; Wait… then he left). Chinese boundaries are `。！？；` (plus `!?;`
+full width) and `…` beside Chinese, with any closing quotes `」』”’）` kept on the sentence they
+close. A unit longer than `max_sentence_words` (a line with no boundaries at all, say) is cut
+into pseudo-sentences at clause punctuation, or at spaces / every N characters when there is
+none.
 
 Pure functions: no files, no terminal.
 """
@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from reformer_cli.text.furniture import blank_format_furniture
 from reformer_cli.text.markup import looks_like_html, page_text
 from reformer_cli.text.pages import blank_page_furniture
+from reformer_cli.text.tables import data_lines
 
 # Characters counted as one word each (CJK ideographs and kana). Korean writes spaces between
 # words, so hangul is an alphabet here: its words are counted, and spaces between them kept.
@@ -112,7 +113,7 @@ class Sentence:
     end: int  # offset one past the last character
     index: int  # position among all sentences of the document
     block: int  # which blank-line-separated block it came from
-    kind: str  # "sentence", "heading", "list", "code"
+    kind: str  # "sentence", "heading", "list", "code", "data" (a table row, a line of JSON)
     pseudo: bool = False  # cut from an over-long unit without a real boundary
     n_words: int = 0  # count_words(text), computed once
 
@@ -329,9 +330,10 @@ def _unmarked_lines(before: str, after: str) -> frozenset[int]:
 
 def _units(text: str, start: int, end: int, fenced: frozenset[int] = frozenset(),
            unmarked: frozenset[int] = frozenset()) -> list[tuple[int, int, str]]:
-    """Cut one block into (start, end, kind) units: heading, list item, code line or prose;
-    a line that starts at an offset in `fenced` is code (a block starts at a line's start), and
-    one in `unmarked` lost its opening to format furniture, so its indent says nothing."""
+    """Cut one block into (start, end, kind) units: heading, list item, code line, data (a table
+    row, a line of JSON: tables.py) or prose; a line that starts at an offset in `fenced` is code
+    (a block starts at a line's start), and one in `unmarked` lost its opening to format
+    furniture, so its indent says nothing."""
     units: list[list] = []
     lines = [(m.start() + start, m.end() + start) for m in re.finditer(r"[^\n]+", text[start:end])]
     if len(lines) == 1 and (UNDERLINE.match(text[start:end]) or TABLE_RULE.match(text[start:end])):
@@ -345,6 +347,7 @@ def _units(text: str, start: int, end: int, fenced: frozenset[int] = frozenset()
     if sum(turns) < max(MIN_TURNS, len(lines) / 2):
         turns = [False] * len(lines)
     titles = {n for n in titles if lines[n + 1][0] not in fenced}  # not ```
+    data = data_lines([text[a:b] for a, b in lines], lambda line: bool(CODE_START.match(line)))
     for number, (line_start, line_end) in enumerate(lines):
         line = text[line_start:line_end]
         if turns[number]:
@@ -357,6 +360,9 @@ def _units(text: str, start: int, end: int, fenced: frozenset[int] = frozenset()
             continue
         if TABLE_RULE.match(line):  # a table's rule ends the row above it and belongs to no unit
             units.append([line_start, line_end, "rule"])
+            continue
+        if number in data:  # a table row, a line of JSON: one unit each, never prose
+            units.append([line_start, line_end, "data"])
             continue
         if not line.strip() or (UNDERLINE.match(line) and number not in titles):
             continue  # title decorations and rules belong to no unit
@@ -528,15 +534,16 @@ def _segment(text: str, max_sentence_words: int) -> list[Sentence]:
     sentences: list[Sentence] = []
     for block_index, (block_start, block_end) in enumerate(_blocks(text)):
         for unit_start, unit_end, kind in _units(text, block_start, block_end, fenced, unmarked):
-            if kind in ("heading", "code"):
+            if kind in ("heading", "code", "data"):
                 spans = [(unit_start, unit_end)]
             else:
                 spans = _split_prose(text, unit_start, unit_end)
             for span_start, span_end in spans:
-                # A code line is kept whole, unless it is a page of minified data (JSON, say).
-                pieces = _cut_long(text, span_start, span_end, max_sentence_words) \
-                    if kind != "code" or count_words(text[span_start:span_end]) > max_sentence_words \
-                    else [(span_start, span_end)]
+                # A code or data line is kept whole, unless it is a page of minified data.
+                whole = kind in ("code", "data") and \
+                    count_words(text[span_start:span_end]) <= max_sentence_words
+                pieces = [(span_start, span_end)] if whole \
+                    else _cut_long(text, span_start, span_end, max_sentence_words)
                 for piece_start, piece_end in pieces:
                     raw = text[piece_start:piece_end]
                     lead = LEADING_BLANK.match(raw).end()  # offsets skip invisible blanks too
