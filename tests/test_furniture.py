@@ -8,7 +8,7 @@ from pydoc_data.topics import topics
 import pytest
 from dev_sets import DEV, NO_DATA
 
-from reformer_cli.text.furniture import blank_format_furniture
+from reformer_cli.text.furniture import blank_format_furniture, code_body_lines
 
 
 def words(text: str) -> str:
@@ -262,9 +262,55 @@ def test_latex_furniture_is_blanked_and_sections_and_items_read_as_markdown():
 
 @pytest.mark.parametrize("text", [
     "Use \\emph{x} and \\cite{key} in C:\\path.\n\\section{One}\n\\section{Two}\n",  # two: not LaTeX
-    "... an ellipsis line\n::\n\n    literal block\n",  # not explicit markup, not a field
+    "... an ellipsis line\n\n    indented block\n",  # not explicit markup, not a field
+    "The scope operator std::\nand Foo::\n    bar()\n",  # "::" with no literal block after it
     "Ratio: 3:2 is fine.\n:-) is a smiley\n",
     "Fields such as `:Author:` and `:PEP:`, in inline code, are named, not roles.\n",
 ])
 def test_text_that_only_resembles_rest_or_latex_comes_back_unchanged(text):
+    assert blank_format_furniture(text) is text
+
+
+def test_a_literal_block_intro_ends_in_one_colon_and_its_block_is_code():
+    text = "Run this command::\n\n    pip install foo\n\n    pip check\n\nDone.\n"
+    blanked = blank_format_furniture(text)
+    assert_same_shape(text, blanked)
+    assert words(blanked) == "Run this command: pip install foo pip check Done."
+    alone = "Run this command ::\n\n    pip install foo\n\nThen::\n\n    x\n"
+    assert words(blank_format_furniture(alone)) == "Run this command pip install foo Then: x"
+    assert [text[start:].split("\n")[0] for start in sorted(code_body_lines(text))] == [
+        "    pip install foo", "    pip check"]
+    assert code_body_lines("Run this command::\n    not a block: no blank line\n") == frozenset()
+
+
+def test_code_directive_and_latex_environment_bodies_are_code_lines():
+    rst = ".. code-block:: bash\n   :caption: build\n\n   meson setup builddir\n\n.. note::\n\n   Text.\n"
+    assert [rst[start:].split("\n")[0] for start in sorted(code_body_lines(rst))] == [
+        "   meson setup builddir"]
+    latex = ("\\documentclass{article}\n\\begin{verbatim}\npython train.py\n\\end{verbatim}\n"
+             "\\begin{align*}\na &= b\n\\end{align*}\n\\begin{quote}\nProse.\n\\end{quote}\n")
+    assert [latex[start:].split("\n")[0] for start in sorted(code_body_lines(latex))] == [
+        "python train.py", "a &= b"]
+
+
+SECTION_FILE = r"""\section{Evaluation}\label{sec:eval}
+About 50\% of the 8{,}000 documents\footnote{See the survey by Tay et al.} are long \cite{tay2020}.
+The code is at \url{https://example.org/code}, e.g.\ here, in Section~\ref{sec:x}, by 40\,\%.
+"""
+
+
+def test_a_latex_section_file_is_recognised_and_its_inline_commands_read_as_text():
+    blanked = blank_format_furniture(SECTION_FILE)
+    assert_blanked_in_place(SECTION_FILE, blanked, rewritten="#")
+    assert [words(line.replace("\u2060", "")) for line in blanked.split("\n") if line.strip()] == [
+        "# Evaluation", "About 50% of the 8,000 documents are long.",
+        "The code is at https://example.org/code, e.g. here, in Section, by 40 %."]
+
+
+@pytest.mark.parametrize("text", [
+    "Copy C:\\Users\\ann\\emph\\file.txt to D:\\backup\\cite\\ first.\n\\section{Paths}\nThen run it.\n",
+    "Match \\d+ and \\s* with re, or \\w{3}, then \\b at the end.\n\\section{Regexes}\n",
+    "A tilde ~ and a brace {,} stay.\n\\section{One}\n\\label{a}\n\\emph{b}\n",  # two commands
+])
+def test_plain_text_with_backslashes_is_no_latex(text):
     assert blank_format_furniture(text) is text

@@ -482,7 +482,7 @@ def test_restructuredtext_markup_is_no_sentence_and_roles_read_as_their_text():
         ("code", "x = 1"),
         ("code", "| Name | Rule |"),
         ("code", "| module | lower |"),
-        ("sentence", "Name Rule")]
+        ("data", "Name Rule")]  # a simple table's row
     for sentence in sentences:  # offsets still point at the words in the original
         assert sentence.text.split()[-1].strip("`.") in RST[sentence.start:sentence.end]
     role_line = sentences[3]
@@ -531,3 +531,41 @@ def test_a_backslash_in_text_that_is_not_latex_is_left_alone():
             "The path is C:\\Users\\ann and \\section{y} stays.\n")
     assert texts(text) == ["Use \\emph{x} as the macro, see \\cite{key} there.",
                            "The path is C:\\Users\\ann and \\section{y} stays."]
+
+
+def test_numbering_abbreviations_end_a_sentence_unless_a_number_follows():
+    assert texts("She said no. Then she walked out. We ate dried figs. They were sweet.") == [
+        "She said no.", "Then she walked out.", "We ate dried figs.", "They were sweet."]
+    assert texts("See Fig. 3 and Eq. (2) on p. 5 of Vol. 2. Then stop. It is No. 1 in sales.") == [
+        "See Fig. 3 and Eq. (2) on p. 5 of Vol. 2.", "Then stop.", "It is No. 1 in sales."]
+    assert texts("It was bigger vs. The rest. Mr. Smith came.") == [  # the others are unchanged
+        "It was bigger vs. The rest.", "Mr. Smith came."]
+
+
+def test_a_quoted_or_bracketed_sentence_after_an_initialism_starts_a_new_one():
+    assert texts("Growth slowed in the U.S. “We are worried,” another economist said.") == [
+        "Growth slowed in the U.S.", "“We are worried,” another economist said."]
+    assert texts("Exports rose in the spring. Trade fell with the U.K. (The figures were revised "
+                 "later.) It was a bad year.") == [
+        "Exports rose in the spring.", "Trade fell with the U.K.", "(The figures were revised later.)",
+        "It was a bad year."]
+    assert texts("He lives in the U.S. (Ohio) now. The U.S. “Patriot Act” passed.") == [
+        "He lives in the U.S. (Ohio) now.", "The U.S. “Patriot Act” passed."]
+
+
+def test_a_literal_block_intro_is_a_sentence_and_code_bodies_are_code():
+    text = ("This release fixes crashes in the parser.\nTo install it, run the following command::\n\n"
+            "    pip install --upgrade foo\n\nThe old format still works.\n\n.. code-block:: bash\n\n"
+            "   meson setup builddir\n   meson compile -C builddir\n")
+    assert [(s.kind, s.text) for s in split_sentences(text)] == [
+        ("sentence", "This release fixes crashes in the parser."),
+        ("sentence", "To install it, run the following command:"),
+        ("code", "pip install --upgrade foo"), ("sentence", "The old format still works."),
+        ("code", "meson setup builddir"), ("code", "meson compile -C builddir")]
+    latex = ("\\documentclass{article}\n\\begin{document}\nThe tool runs from a shell.\n\\begin{verbatim}\n"
+             "python train.py --config base.yaml\nRead the file. Then run it.\n\\end{verbatim}\n"
+             "\\begin{equation}\nE = mc^2\n\\end{equation}\nTraining takes two hours.\n\\end{document}\n")
+    assert [(s.kind, s.text) for s in split_sentences(latex)] == [
+        ("sentence", "The tool runs from a shell."), ("code", "python train.py --config base.yaml"),
+        ("code", "Read the file. Then run it."), ("code", "E = mc^2"),
+        ("sentence", "Training takes two hours.")]

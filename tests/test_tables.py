@@ -164,3 +164,36 @@ def test_dev_documents_hold_no_data(name):
              for block in re.split(r"\n[ \t]*\n", document)
              if data_lines(block.strip("\n").split("\n"), is_code)]
     assert found == []
+
+
+def test_rest_simple_table_rows_are_data():
+    table = ("=========  ========  ====\nOption     Default   Meaning\n=========  ========  ====\n"
+             "verbose    False     Print more messages\ntimeout    30        Seconds before giving up\n"
+             "=========  ========  ====\n")
+    assert kinds("The options follow.\n\n" + table) == [
+        ("sentence", "The options follow."), ("data", "Option Default Meaning"),
+        ("data", "verbose False Print more messages"), ("data", "timeout 30 Seconds before giving up")]
+    no_middle_rule = "\n".join(line for n, line in enumerate(table.splitlines()) if n != 2)
+    assert {kind for kind, _ in kinds(no_middle_rule)} == {"data"}
+    one_rule = "=====  =====\nThe rule above is no table, and this line is prose.\n"
+    assert kinds(one_rule) == [("sentence", "The rule above is no table, and this line is prose.")]
+
+
+def test_tight_two_column_csv_tsv_and_free_text_columns_are_data():
+    capitals = "country,capital\nFrance,Paris\nGermany,Berlin\nItaly,Rome\nSpain,Madrid\n"
+    assert {kind for kind, _ in kinds(capitals)} == {"data"}
+    scores = "name\tscore\nAlice\t9\nBob\t7\nCarol\t8\n"
+    assert {kind for kind, _ in kinds(scores)} == {"data"}
+    reviews = ('id,comment\n1,"I really liked the service, the staff were friendly and helpful."\n'
+               '2,"The room was too small. The breakfast was cold."\n3,"Great location. Would stay again."\n')
+    assert [kind for kind, _ in kinds(reviews)] == ["data"] * 4
+
+
+def test_loose_two_field_lines_and_thousands_are_no_table():
+    replies = "Yes, he said at once.\nNo, she said after a while.\nMaybe, they said in the end.\n"
+    assert "data" not in {kind for kind, _ in kinds(replies)}
+    thousands = "We sold 1,200 units in May\nand then 3,400 more in June\nand 5,600 more in July.\n"
+    assert "data" not in {kind for kind, _ in kinds(thousands)}
+    tabbed_prose = ("He said,\tand then he went on at length about it\nShe said,\tand then she left\n"
+                    "We\twent home too\n")  # a stray tab: two fields, one long
+    assert "data" not in {kind for kind, _ in kinds(tabbed_prose)}

@@ -37,14 +37,23 @@ What is blanked (turned into spaces; "\\n" and "\\r" stay, except where said):
    footnote (`.. [1] text`) is text and stays. A field list line (`:Author: Guido`, `:PEP: 8`)
    with the lines indented under it. Of an inline role (:pep:`8`, :ref:`text <label>`) the
    `:pep:` prefix and a ` <label>` target go, invisibly (see below), so it reads `8`, `text`,
-   like inline code.
-6. LaTeX, only in a document that looks like it (`\\documentclass`, `\\begin{document}`, or
-   MIN_LATEX_LINES lines opening with `\\section{`-like or `\\begin{`): `%` comments; lines of
+   like inline code. A paragraph that ends in "::" and introduces a literal block (a blank
+   line, then lines indented deeper) ends in ":", one colon blanked (both where "::" stands
+   apart: "command ::", a line "::" alone).
+6. LaTeX, only in a document that looks like it (`\\documentclass`, `\\begin{document}`,
+   MIN_LATEX_LINES lines opening with `\\section{`-like or `\\begin{`, or, in a section file, one
+   such line and MIN_LATEX_COMMANDS other commands of LATEX_KNOWN, `\\cite{`, `\\emph{`, ...,
+   which Windows paths and regular expressions in prose never are): `%` comments; lines of
    commands alone (`\\begin{itemize}`, `\\usepackage{x}`, `\\maketitle`). Two are rewritten as
    the Markdown the segmenter reads, in the same characters: `\\section{Intro}` as "#       Intro "
    (`\\subsection` "##", ...), a heading, and `\\item Text` as "-     Text", a list item. In a line,
    `\\cite{key}`, `\\ref{x}`, `\\label{x}` (with the space or `~` before them) go and `\\emph{word}`,
-   `\\textbf{word}` read "word", invisibly; a backslash escaping `%&$#_` goes too.
+   `\\textbf{word}`, `\\url{x}` read "word", "x", invisibly, and `\\footnote{...}` goes whole; a
+   backslash escaping `%&$#_` goes too, `8{,}000` reads "8,000", and `\\,`, `\\ `, `~` are spaces.
+
+Code bodies are no furniture: they stay, and `code_body_lines` tells the segmenter where they
+are (their lines are code): a reStructuredText literal block, the body of a CODE_DIRECTIVES
+directive, a LaTeX CODE_ENVIRONMENTS environment (verbatim, listings, displayed math).
 
 Inline markup is blanked with U+2060 WORD JOINER, which the segmenter's normalise drops, not
 with spaces: "shown \\cite{x}." reads "shown." and "(:pep:`8`)" reads "(`8`)", not "( `8`)".
@@ -106,24 +115,36 @@ TARGET = re.compile(r"[ \t]+_[^\n]*:(?=[ \t]|\r?$)")  # ".. _label:", ".. _name:
 FOOTNOTE = re.compile(r"[ \t]+\[[^\]\n]+\](?=[ \t]|\r?$)")  # ".. [1] text", ".. [PEP8] text"
 ADMONITIONS = frozenset("attention caution danger error hint important note tip warning seealso".split())
 FIELD = re.compile(r"^([ \t]*):(?![ \t:])[^:`\n]{1,60}(?<![ \t]):(?=[ \t]|\r?$)[^\n]*", re.MULTILINE)
+CODE_DIRECTIVES = frozenset("code-block code sourcecode doctest math parsed-literal".split())
+# A paragraph's last line ending in "::" that introduces a literal block, not a directive line.
+LITERAL_INTRO = re.compile(r"^(?![ \t]*\.\.(?:[ \t]|\r?$))([ \t]*)([^\n]*?)::[ \t]*\r?$", re.MULTILINE)
+BLANK_LINES = re.compile(r"(?:\n[ \t]*\r?)*\n")  # matched at a line's end: 2 "\n" or more, a gap
 ROLE = re.compile(r"(?<![\w`:])(:[A-Za-z][\w+.-]*(?::[\w+.-]+)?:)`[^`<\n]*?( <[^<>`\n]+>)?`")
 
 # LaTeX.
 MIN_LATEX_LINES = 3
+MIN_LATEX_COMMANDS = 3  # beside one structure line: "\\label{x}", "\\cite{y}", "\\emph{z}"
+LATEX_KNOWN = re.compile(r"\\(?:[a-z]*cite[a-z]*|ref|label|emph|textbf|textit|footnote|url|begin|end)\*?[\[{]"
+                         r"|\\item\b")
 LATEX_DOCUMENT = re.compile(r"\\documentclass\b|\\begin\{document\}")
 LATEX_STRUCTURE = re.compile(r"^[ \t]*\\(?:(?:sub)*section|chapter|begin)\*?\{", re.MULTILINE)
 LATEX_COMMENT = re.compile(r"(?<!\\)%[^\n]*")
 LATEX_HEADING_LEVELS = {"part": 1, "chapter": 1, "title": 1, "section": 1, "subsection": 2,
                         "subsubsection": 3}
 LATEX_HEADING = re.compile(r"^([ \t]*)\\(part|chapter|title|(?:sub){0,2}section)\*?(?:\[[^\]\n]*\])?"
-                           r"\{([^{}\n]*)\}[ \t]*\r?$", re.MULTILINE)
+                           r"\{([^{}\n]*)\}(?:\\label\{[^{}\n]*\})?[ \t]*\r?$", re.MULTILINE)
 LATEX_ITEM = re.compile(r"^([ \t]*)\\item\b(?:\[[^\]\n]*\])?", re.MULTILINE)
 LATEX_ARGUMENT = r"(?:\[[^\]\n]*\]|\{[^{}\n]*\})"
 LATEX_COMMAND_LINE = re.compile(rf"^[ \t]*(?:\\[A-Za-z]+\*?{LATEX_ARGUMENT}*[ \t]*)+\r?$", re.MULTILINE)
-LATEX_DROPPED = re.compile(rf"[ \t~]*\\(?:[a-z]*cite[a-z]*|ref|eqref|autoref|[cC]ref|pageref|label)\*?"
-                           rf"{LATEX_ARGUMENT}+")
-LATEX_UNWRAPPED = re.compile(r"(\\(?:emph|text(?:bf|it|tt|sc|rm|sf)|underline)\{)([^{}\n]*)\}")
+LATEX_DROPPED = re.compile(rf"[ \t~]*\\(?:[a-z]*cite[a-z]*|ref|eqref|autoref|[cC]ref|pageref|label|"
+                           rf"footnote)\*?{LATEX_ARGUMENT}+")
+LATEX_UNWRAPPED = re.compile(r"(\\(?:emph|text(?:bf|it|tt|sc|rm|sf)|underline|url)\{)([^{}\n]*)\}")
+LATEX_SPACE = re.compile(r"(?<!\\)(?:\\[, ]|~)")  # "40\\,\\%", "e.g.\\ arXiv", "Section~2"
+LATEX_BRACED_COMMA = re.compile(r"\{(?=,\})|(?<=\{,)\}")  # "8{,}000"
 LATEX_ESCAPE = re.compile(r"\\(?=[%&$#_])")
+CODE_ENVIRONMENTS = r"verbatim|Verbatim|lstlisting|minted|equation|align|gather|multline|eqnarray"
+LATEX_CODE = re.compile(rf"^[ \t]*\\begin\{{({CODE_ENVIRONMENTS})\*?\}}[^\n]*\n(.*?)^[ \t]*\\end\{{\1\*?\}}",
+                        re.MULTILINE | re.DOTALL)
 
 
 def blank_format_furniture(text: str) -> str:
@@ -264,6 +285,10 @@ def rest_furniture(text: str) -> str:
             spans.append((markup.end(), under))
     for field in FIELD.finditer(text):
         spans.append((field.start(), _indented_under(text, field.end(), len(field.group(1)))))
+    for intro in LITERAL_INTRO.finditer(text):
+        if _literal_block(text, intro.end(), len(intro.group(1))):  # "command::" as "command:"
+            colons = intro.end(2)  # "command::" keeps one colon, "command ::" and "::" none
+            spans.append((colons + 1 if intro.group(2)[-1:].strip() else colons, colons + 2))
     blanked = blank_spans(text, spans)
     roles = [span for role in ROLE.finditer(blanked) for span in (role.span(1), role.span(2))
              if span[0] >= 0]
@@ -284,9 +309,51 @@ def _indented_under(text: str, position: int, indent: int, only_fields: bool = F
     return position
 
 
+def _literal_block(text: str, position: int, indent: int) -> tuple[int, int] | None:
+    """(start, end) of the block indented deeper than `indent` after blank lines that follows
+    `position` (a line's end), blank lines inside it included; None where there is none."""
+    gap = BLANK_LINES.match(text, position)
+    if gap is None or gap.group().count("\n") < 2:
+        return None  # a blank line must come first
+    start = gap.end()
+    line = text[start:text.find("\n", start) if "\n" in text[start:] else len(text)]
+    if not line.strip() or len(line) - len(line.lstrip(" \t")) <= indent:
+        return None
+    end = _indented_under(text, start - 1, indent)
+    while True:  # blank lines inside the block, when deeper lines follow them
+        gap = BLANK_LINES.match(text, end)
+        if gap is None or gap.group().count("\n") < 2 \
+                or _indented_under(text, gap.end() - 1, indent) == gap.end() - 1:
+            return start, end
+        end = _indented_under(text, gap.end() - 1, indent)
+
+
+def code_body_lines(text: str) -> frozenset[int]:
+    """Starts of the lines that are code bodies (see the module docstring), in `text` before
+    furniture is blanked (same offsets after)."""
+    blocks = []
+    if "::" in text:
+        for intro in LITERAL_INTRO.finditer(text):
+            blocks.append(_literal_block(text, intro.end(), len(intro.group(1))))
+        for markup in EXPLICIT_MARKUP.finditer(text):
+            directive = DIRECTIVE.match(markup.group(2))
+            if directive and directive.group(1).lower() in CODE_DIRECTIVES:
+                options_end = _indented_under(text, markup.end(), len(markup.group(1)), only_fields=True)
+                blocks.append(_literal_block(text, options_end, len(markup.group(1))))
+    if "\\begin" in text and looks_like_latex(text):
+        blocks += [match.span(2) for match in LATEX_CODE.finditer(text)]
+    return frozenset(start + line.start() for start, end in filter(None, blocks)
+                     for line in re.finditer(r"(?m)^[^\n]*\S", text[start:end]))
+
+
 def looks_like_latex(text: str) -> bool:
-    return "\\" in text and (LATEX_DOCUMENT.search(text) is not None
-                              or len(LATEX_STRUCTURE.findall(text)) >= MIN_LATEX_LINES)
+    if "\\" not in text or LATEX_DOCUMENT.search(text) is not None:
+        return "\\" in text
+    structure = [match.end() - 1 for match in LATEX_STRUCTURE.finditer(text)]  # each one's "{"
+    if len(structure) >= MIN_LATEX_LINES:
+        return True
+    others = [match for match in LATEX_KNOWN.finditer(text) if match.end() - 1 not in structure]
+    return bool(structure) and len(others) >= MIN_LATEX_COMMANDS
 
 
 def latex_furniture(text: str) -> str:
@@ -300,6 +367,8 @@ def latex_furniture(text: str) -> str:
     text = LATEX_COMMAND_LINE.sub(_spaces, text)
     text = LATEX_DROPPED.sub(lambda match: INVISIBLE_BLANK * len(match.group()), text)
     text = LATEX_ESCAPE.sub(INVISIBLE_BLANK, text)
+    text = LATEX_BRACED_COMMA.sub(INVISIBLE_BLANK, text)
+    text = LATEX_SPACE.sub(lambda match: " " * len(match.group()), text)
     return LATEX_UNWRAPPED.sub(lambda match: INVISIBLE_BLANK * len(match.group(1)) + match.group(2)
                                + INVISIBLE_BLANK, text)
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 
-from reformer_cli.text.furniture import blank_format_furniture
+from reformer_cli.text.furniture import blank_format_furniture, code_body_lines
 from reformer_cli.text.markup import looks_like_html, page_text
 from reformer_cli.text.pages import blank_page_furniture
 from reformer_cli.text.tables import data_lines
@@ -40,6 +40,9 @@ mr mrs ms dr prof sr jr st mt vs etc al cf approx ca fig figs eq eqs no nos vol 
 sec sect ref refs resp dept univ inc ltd co corp jan feb mar apr jun jul aug sep sept oct nov
 dec mon tue wed thu fri sat sun gen col lt sgt capt gov rep sen rev est viz ed eds op
 """.split())
+# Abbreviations that number what follows ("No. 5", "Fig. (3)", "pp. 12-14"): only before a digit
+# or "(" are they abbreviations; "she said no. Then" and "dried figs. They" end sentences.
+NUMBERING_ABBREVIATIONS = frozenset("no nos fig figs eq eqs vol vols sec sect ref refs op p pp".split())
 # Words that open a sentence far more often than they go on a name: after a dotted initialism
 # ("U.S.", "E.U."), only one of these makes its stop a boundary ("...to the U.S. The weather"),
 # where "the U.S. Department of Energy" goes on.
@@ -50,6 +53,10 @@ but and or so yet then thus however also meanwhile today now later some many mos
 both no not one such what why how
 """.split())
 
+# A quotation or a parenthesis that is a sentence of its own: it opens with a capital and its
+# last word is followed by punctuation ("“We are worried,” he said", "(The figures were revised.)"),
+# where "the U.S. “Patriot Act”" or "the U.S. (Ohio)" is a name.
+QUOTED_SENTENCE = re.compile(r"[“\"][A-Z][^”\"\n]*[,.!?…][”\"]|\([A-Z][^()\n]*[.!?…]\)")
 SENTENCE_END_EN = re.compile(r"[.!?…]+[\"'”’)\]]*(?=[\s\u200b])")  # "end.\u200bNext" too
 SENTENCE_END_ZH = re.compile("(?:[。！？；!?;．]|…+|\\.\\.\\.)+[」』”’）)》\"']*")
 # What makes an ellipsis Chinese: an ideograph or kana, or full-width punctuation, beside it.
@@ -355,7 +362,7 @@ def _units(text: str, start: int, end: int, fenced: frozenset[int] = frozenset()
             continue
         if line_start in unmarked:  # "> quoted", "Subject: ", "<v Bob>" are no code indent
             line = line.lstrip()
-        if line_start in fenced:
+        if line_start in fenced and line.strip():
             units.append([line_start, line_end, "code"])
             continue
         if TABLE_RULE.match(line):  # a table's rule ends the row above it and belongs to no unit
@@ -421,9 +428,14 @@ def _is_english_boundary(text: str, dot_start: int, dot_end: int) -> bool:
     next_char = following[0]
     if text.startswith(("...", "…"), dot_start):  # the "try" … "except" statement
         next_char = (following.lstrip("\"'“‘([`") or following)[0]
-    if token in ABBREVIATIONS and token != "etc":
+    if token in NUMBERING_ABBREVIATIONS:
+        if next_char.isdigit() or next_char == "(":
+            return False
+    elif token in ABBREVIATIONS and token != "etc":
         return False
     if re.fullmatch(r"(?:[A-Z]\.)+[A-Z]", word):  # "U.S. Department", "J.R.R. Tolkien"
+        if QUOTED_SENTENCE.match(following):  # the U.S. “We are worried,” / the U.K. (The ...)
+            return True
         opener = re.match(r"[\"'“‘(\[]*([A-Za-z]+)", following)
         return next_char.isupper() and bool(opener) and opener.group(1).lower() in SENTENCE_OPENERS
     if re.fullmatch(r"(?:[a-z]\.){1,}[a-z]", token):  # e.g / i.e / a.m
@@ -530,7 +542,7 @@ def _segment(text: str, max_sentence_words: int) -> list[Sentence]:
     marked = text
     text = blank_format_furniture(text)  # same length again
     unmarked = _unmarked_lines(marked, text) if text is not marked else frozenset()
-    fenced = fenced_lines(text)
+    fenced = fenced_lines(text) | code_body_lines(marked)  # ``` fences, literal blocks, verbatim
     sentences: list[Sentence] = []
     for block_index, (block_start, block_end) in enumerate(_blocks(text)):
         for unit_start, unit_end, kind in _units(text, block_start, block_end, fenced, unmarked):

@@ -13,8 +13,15 @@ or a report with a table pasted in, is summarized by its numbers.
    one whose comma splits a bracket ("run(statement, globals=None, locals=None)"). A line with
    a pipe at both ends (Markdown, reStructuredText grid) splits between its outer pipes, so a
    two-column pipe table counts (its "|---|---|" rule is a row like the others); a grid table's
-   "+----+----+" goes on a run without counting as a row.
-2. Data is a block of two or more lines that `json.loads` reads whole (pretty-printed JSON),
+   "+----+----+" goes on a run without counting as a row. A run whose every line is "tight"
+   (a `,` or `;` right before an ASCII letter, a straight `"`, or a digit that opens no
+   thousands group as "1,200" does: prose never writes a letter right after a comma), or one
+   split by tabs, needs only MIN_TIGHT_FIELDS fields ("France,Paris"; a tabbed one then no
+   field over MAX_MEDIAN_FIELD_WORDS: a novel's lines may hold a stray tab), and a tight run
+   has no word limit, so a column of quoted free text counts: its tightness is the evidence.
+2. A reStructuredText simple table: the lines between a block's first and last simple-table
+   rule ("=========  ======", two columns or more), its middle rule aside.
+3. Data is a block of two or more lines that `json.loads` reads whole (pretty-printed JSON),
    or whose every line it reads as an object or an array (JSON Lines). One line of minified
    JSON is left to the segmenter, which cuts it as an over-long code line.
 
@@ -32,6 +39,7 @@ from typing import Callable
 DELIMITERS = (",", "\t", ";", "|")
 MIN_ROWS = 3  # two lines with two commas each are as often prose as a table
 MIN_FIELDS = 3
+MIN_TIGHT_FIELDS = 2  # "country,capital", "name<TAB>score": written tight, two fields are a table
 MIN_PIPE_CELLS = 2  # "| flag | meaning |": the outer pipes make two cells a table
 MAX_MEDIAN_FIELD_WORDS = 4
 # Prose never puts a letter right after a comma or semicolon (a space, a closing quote, a dash
@@ -44,6 +52,10 @@ MAX_SPACED_MEDIAN_WORDS = 2
 MAX_SPACED_FIELD_WORDS = 4
 BRACKETS = ("()", "[]", "{}")
 GRID_RULE = re.compile(r"^\s*\+(?:[-=]+\+)+\s*$")  # "+-----+----+", between a grid table's rows
+SIMPLE_RULE = re.compile(r"^\s*=+(?:[ \t]+=+)+\s*$")  # "=======  ====": a simple table's border
+# A delimiter written tight: before an ASCII letter, a '"', or a digit unless it is "1,200".
+TIGHT = {delimiter: re.compile(rf'{delimiter}(?:[A-Za-z"]|(?!(?<=\d{delimiter})\d{{3}}(?!\d))\d)')
+         for delimiter in PROSE_DELIMITERS}
 # A field's words count each CJK character as one, as sentences.count_words does (sentences.py
 # imports this module): Chinese prose with ASCII commas has long fields, not short ones.
 IDEOGRAPH = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff]")
@@ -57,9 +69,11 @@ def data_lines(lines: list[str], is_code: Callable[[str], bool]) -> set[int]:
         return set()
     if _is_json_block(lines):
         return set(range(len(lines)))
+    rules = [number for number, line in enumerate(lines) if SIMPLE_RULE.match(line)]
+    simple = set(range(rules[0] + 1, rules[-1])) - set(rules) if len(rules) >= 2 else set()
     if len(lines) < MIN_ROWS:
-        return set()
-    return _table_rows(["" if is_code(line) else line for line in lines])
+        return simple
+    return simple | _table_rows(["" if is_code(line) else line for line in lines])
 
 
 def _is_json_block(lines: list[str]) -> bool:
@@ -92,28 +106,29 @@ def _rows_by(lines: list[str], delimiter: str) -> set[int]:
     rows: set[int] = set()
     run: list[int] = []  # indexes of the current run's rows (rules left out)
     run_fields: list[list[str]] = []
-    count, spaced = None, True
+    count, spaced, tight = None, True, delimiter in TIGHT
     for index, line in enumerate(lines + [""]):  # the empty line closes the last run
         if run and GRID_RULE.match(line):
             continue  # goes on the run without being a row
         fields = _fields(line, delimiter)
         if fields is None or len(fields) != count:
-            if _is_table(run_fields, spaced and delimiter in PROSE_DELIMITERS):
+            if _is_table(run_fields, delimiter, spaced, tight):
                 rows.update(run)
-            run, run_fields, count, spaced = [], [], None, True
+            run, run_fields, count, spaced, tight = [], [], None, True, delimiter in TIGHT
             if fields is None:
                 continue
             count = len(fields)
         run.append(index)
         run_fields.append(fields)
         spaced = spaced and not re.search(f'{re.escape(delimiter)}(?:[^\\W\\d_]|")', line)  # CSV-like
+        tight = tight and TIGHT[delimiter].search(line) is not None
     return rows
 
 
 def _fields(line: str, delimiter: str) -> list[str] | None:
     """The fields of `line` split by `delimiter`, or None where it is no row of such a table."""
     stripped = line.strip()
-    minimum = MIN_FIELDS
+    minimum = MIN_FIELDS if delimiter == "|" else MIN_TIGHT_FIELDS  # _is_table asks more of some
     if delimiter == "|" and len(stripped) > 1 and stripped[0] == stripped[-1] == "|":
         stripped, minimum = stripped[1:-1], MIN_PIPE_CELLS
     if delimiter not in stripped:
@@ -133,13 +148,20 @@ def _balanced(field: str) -> bool:
     return all(field.count(opening) == field.count(closing) for opening, closing in BRACKETS)
 
 
-def _is_table(run_fields: list[list[str]], spaced: bool) -> bool:
-    """Whether a run of rows with one field count is a table: MIN_ROWS rows, and short fields,
-    shorter still where every comma (semicolon) is followed by a space, as in prose."""
-    if len(run_fields) < MIN_ROWS:
+def _is_table(run_fields: list[list[str]], delimiter: str, spaced: bool, tight: bool) -> bool:
+    """Whether a run of rows with one field count is a table: MIN_ROWS rows of MIN_FIELDS fields
+    (fewer where `tight`, split by tabs, or by pipes, whose count _fields checked), and short
+    fields, shorter still where every comma (semicolon) is followed by a space, as in prose;
+    a `tight` run's fields may have any length."""
+    n_fields = len(run_fields[0]) if run_fields else 0
+    if len(run_fields) < MIN_ROWS or (n_fields < MIN_FIELDS and not (tight or delimiter in "\t|")):
         return False
+    if tight:
+        return True
     words = [len(IDEOGRAPH.findall(field)) + len(IDEOGRAPH.sub(" ", field).split())
              for fields in run_fields for field in fields]
-    if spaced:
+    if n_fields < MIN_FIELDS and delimiter == "\t":  # "Alice<TAB>9", not "子，<TAB>我替妹妹..."
+        return max(words) <= MAX_MEDIAN_FIELD_WORDS
+    if spaced and delimiter in PROSE_DELIMITERS:
         return statistics.median(words) <= MAX_SPACED_MEDIAN_WORDS and max(words) <= MAX_SPACED_FIELD_WORDS
     return statistics.median(words) <= MAX_MEDIAN_FIELD_WORDS
