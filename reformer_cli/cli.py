@@ -10,6 +10,8 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import warnings
+from pathlib import Path
 
 import typer
 
@@ -53,10 +55,24 @@ def debug_enabled() -> bool:
     return os.environ.get("REFORMER_DEBUG") == "1" or "--debug" in sys.argv[1:]
 
 
+PACKAGE_DIR = Path(__file__).resolve().parent
+_python_warning_line = warnings.showwarning
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warnings.warn of our core code (which never prints) as one `warning:` line on stderr,
+    as `train` shows those of its data preparation; others' warnings as Python shows them."""
+    if issubclass(category, UserWarning) and Path(filename).resolve().is_relative_to(PACKAGE_DIR):
+        messages.note(f"warning: {message}")
+    else:
+        _python_warning_line(message, category, filename, lineno, file, line)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script: our errors are one line, never a traceback. Bare
     `reformer` is `reformer --help` (the command list on stdout, exit 0), as in git and pip."""
     args = list(sys.argv[1:] if argv is None else argv) or ["--help"]
+    warnings.showwarning = _warning_line
     try:
         code = app(args=args, standalone_mode=False, prog_name="reformer")
         # Without standalone mode Typer *returns* the exit code of an Exit it caught; Ctrl-C

@@ -387,7 +387,8 @@ def test_an_explicit_encoding_is_used_exactly(tmp_path):
     assert read_document(str(marked), "utf-16-be") == "wide text"
     marked.write_bytes("\ufeffcafé".encode("utf-8"))
     assert read_document(str(marked), "utf-8") == "café"
-    assert read_document(str(marked), "latin-1") == "ï»¿cafÃ©"
+    with pytest.warns(UserWarning, match="is valid UTF-8; --encoding latin-1 may garble it"):
+        assert read_document(str(marked), "latin-1") == "ï»¿cafÃ©"
 
 
 def test_an_unknown_encoding_is_one_error():
@@ -398,3 +399,38 @@ def test_an_unknown_encoding_is_one_error():
         with pytest.raises(InputError) as caught:
             check_encoding(name)
         assert caught.value.one_line() == f"unknown encoding {name!r}; use e.g. utf-8, latin-1, gb18030"
+
+
+def test_utf16_named_without_its_byte_order_reads_big_endian_too(tmp_path):
+    text = "Training text with no byte-order mark.\nA second line of it.\n" * 4
+    for codec in ("utf-16-le", "utf-16-be"):
+        (tmp_path / f"{codec}.txt").write_bytes(text.encode(codec))
+        [document] = read_documents([tmp_path / f"{codec}.txt"], encoding="utf-16")
+        assert document.text == text
+        assert decode_piece(text.encode(codec), "piece", "utf-16", 2 * len(text)) == text
+
+
+def test_images_in_a_folder_are_skipped_whatever_the_encoding(tmp_path):
+    (tmp_path / "notes.txt").write_bytes("Plain notes.\n".encode("utf-16-le"))
+    for name, head in (("photo.jpg", b"\xff\xd8\xff\xe0JFIF"), ("anim.gif", b"GIF87a\x01\x00"),
+                       ("shot.webp", b"RIFF\x10\x00\x00\x00WEBPVP8 "), ("app.db", b"SQLite format 3\x00")):
+        (tmp_path / name).write_bytes(head + b"\x01\x02\x03\x04" * 8)
+    documents = read_documents([tmp_path], encoding="utf-16le")
+    assert [Path(d.name).name for d in documents] == ["notes.txt"]
+    assert [Path(f.path).name for f in scan_input_files([tmp_path], "utf-16le")] == ["notes.txt"]
+
+
+def test_latin1_warns_of_cp1252_and_utf8_bytes(tmp_path):
+    (tmp_path / "cp.txt").write_bytes("It’s “quoted”.\n".encode("cp1252"))
+    (tmp_path / "u8.txt").write_text("Café au lait.\n", encoding="utf-8")
+    with pytest.warns(UserWarning, match=r"cp\.txt decodes as latin-1 but holds C1 control "
+                                         r"characters; it is probably cp1252: pass --encoding cp1252"):
+        read_documents([tmp_path / "cp.txt"], encoding="latin-1")
+    with pytest.warns(UserWarning, match=r"u8\.txt is valid UTF-8; --encoding latin-1 may garble it"):
+        read_documents([tmp_path / "u8.txt"], encoding="latin-1")
+
+
+def test_check_encoding_takes_codecs_that_fail_without_a_byte():
+    check_encoding("punycode")  # a text codec: the input's decoding says what is wrong
+    with pytest.raises(InputError, match="is not valid punycode"):
+        decode_piece(b"no spaces allowed", "x", "punycode", 0)

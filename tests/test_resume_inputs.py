@@ -86,7 +86,7 @@ def test_resume_auto_without_files_resumes_the_run_or_says_what_to_pass(run, cap
     assert ckpt.verify_checkpoint(Path("auto") / "final")["step"] == 3
     assert refused(capsys, "--out", "empty", "--resume", "auto") == (
         "error: no run to resume in empty; pass training files to start one: "
-        "reformer train FILES --resume auto")
+        "reformer train FILES --resume auto --out empty")
     assert not Path("empty").exists()
 
 
@@ -102,13 +102,16 @@ def test_a_training_file_that_is_gone_is_one_line(run, workspace, capsys):
     before = sorted(p.name for p in (workspace / "moved").iterdir())
     corpus = os.path.abspath(workspace / "corpus.txt")
     assert refused(capsys, "--resume", "moved") == (
-        f"error: the run's training file {corpus} is gone; pass the training files again: "
+        f"error: the run's training input {corpus} is gone; pass the training files again: "
         "reformer train FILES --resume moved")
+    assert refused(capsys, "--resume", "auto", "--out", "moved") == (  # runnable as it stands
+        f"error: the run's training input {corpus} is gone; pass the training files again: "
+        "reformer train FILES --resume auto --out moved")
     assert sorted(p.name for p in (workspace / "moved").iterdir()) == before
     # Given again (under their new name), the files are used, and the change is noted.
     err = train(capsys, "elsewhere.txt", "--resume", "moved", "--steps", "3")
-    assert (f"note: the training files given differ from those moved recorded ({corpus}); "
-            "training on the ones given") in " ".join(err.split())
+    assert (f"note: the training files given are not the ones moved recorded ({corpus}); "
+            "the run goes on if their text is the same") in " ".join(err.split())
     assert ckpt.load_config(workspace / "moved" / "final").data.inputs == [
         os.path.abspath(workspace / "elsewhere.txt")]  # the next resume uses them
 

@@ -139,7 +139,7 @@ def test_long_line_without_boundaries_gives_a_summary(tmp_path):
 @pytest.mark.parametrize("content, args, fragment", [
     (b"", [], "is empty"),
     (b"  \n\t\n ", [], "only whitespace"),
-    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", [], "binary"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", [], "is a PNG image, not plain text"),
     (b"caf\xc3\xa9 ok, then bad \xff here.", [], "offset 19"),
     ("。。。！".encode(), [], "no words"),
     (b"Some text. More text.", ["--max-words", "0"], "--max-words must be positive"),
@@ -310,3 +310,81 @@ def test_random_bytes_are_still_refused(tmp_path, seed):
     result = reformer(path, "--method", "extractive")
     assert_one_line_error(result)
     assert "looks binary" in result.stderr.decode() or "not valid UTF-8" in result.stderr.decode()
+
+
+ENGLISH = ("The council met on Tuesday to discuss the budget. Several members asked for more money "
+           "for the schools. The mayor said the roads came first this year. A vote is planned for "
+           "next month, after the hearings. Nobody expected the meeting to end so late.\n")
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be"])
+def test_utf16_or_32_named_without_its_byte_order_reads_the_order_the_bytes_tell(tmp_path, codec):
+    for text in (ENGLISH, "劉備與關羽結義，誓同生死。曹操大怒，起兵追之。孫權按兵不動。\n" * 6):
+        twin, wide = tmp_path / "utf8.txt", tmp_path / "wide.txt"
+        twin.write_text(text, encoding="utf-8")
+        wide.write_bytes(text.encode(codec))  # no byte-order mark
+        family = codec[:6]  # utf-16 or utf-32: Python would read either as little-endian
+        result = reformer(wide, "--method", "extractive", "--sentences", 2, "--encoding", family)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == reformer(twin, "--method", "extractive", "--sentences", 2).stdout
+
+
+def test_a_codec_that_fails_without_a_byte_is_one_line(tmp_path):
+    path = tmp_path / "doc.txt"
+    path.write_text(ENGLISH, encoding="utf-8")  # ASCII: punycode fails on its spaces
+    result = reformer(path, "--method", "extractive", "--encoding", "punycode")
+    assert_one_line_error(result)
+    assert result.returncode == 2
+    assert result.stderr.decode().strip() == (
+        f"error: {path} is not valid punycode (Invalid extended code point ' '); pass another "
+        "--encoding (e.g. utf-8, latin-1, cp1252)")
+
+
+@pytest.mark.parametrize("head, what", [
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "a PNG image"),
+    (b"\xff\xd8\xff\xe0\x00\x10JFIF\x00", "a JPEG image"),
+    (b"GIF89a\x10\x00\x10\x00", "a GIF image"),
+    (b"RIFF\x24\x00\x00\x00WEBPVP8 ", "a WebP image"),
+    (b"SQLite format 3\x00\x10\x00", "an SQLite database")])
+def test_images_and_databases_are_named_whatever_the_encoding(tmp_path, head, what):
+    path = tmp_path / "file.bin"
+    path.write_bytes(head + bytes(range(256)) * 4)
+    result = reformer(path, "--method", "extractive", "--encoding", "utf-16le")
+    assert_one_line_error(result)
+    assert result.stderr.decode().startswith(f"error: {path} is {what}, not plain text; ")
+
+
+def test_a_decode_error_says_when_the_bytes_are_utf8_or_short_utf16(tmp_path):
+    path = tmp_path / "doc.txt"
+    path.write_text(FRENCH, encoding="utf-8")
+    result = reformer(path, "--method", "extractive", "--encoding", "ascii")
+    assert_one_line_error(result)
+    assert result.stderr.decode().strip() == (
+        f"error: {path} is not valid ascii: byte 0xc3 at offset 6 cannot be decoded; it is valid "
+        "UTF-8: leave out --encoding")
+    for codec in ("utf-16le", "utf-16be"):
+        short = tmp_path / f"{codec}.txt"
+        short.write_bytes("今天天气很好。我们去公园散步吧。".encode(codec))  # 16 characters: too few to tell
+        result = reformer(short, "--method", "extractive")
+        assert_one_line_error(result)
+        assert result.stderr.decode().strip().endswith(
+            f"cannot be decoded; it reads as {codec.upper()} text (too short to tell for sure): "
+            f"pass --encoding {codec}, or another (e.g. latin-1, cp1252, gb18030)")
+
+
+def test_latin1_warns_when_the_bytes_are_cp1252_or_utf8(tmp_path):
+    cp1252, utf8, latin = tmp_path / "cp1252.txt", tmp_path / "utf8.txt", tmp_path / "latin.txt"
+    quoted = FRENCH.replace("dit le maître", "“dit le maître” – ")
+    cp1252.write_bytes(quoted.encode("cp1252"))
+    utf8.write_text(FRENCH, encoding="utf-8")
+    latin.write_bytes(FRENCH.encode("latin-1"))
+    for path, encoding, expected in (
+            (cp1252, "latin-1", f"warning: {cp1252} decodes as latin-1 but holds C1 control "
+                                "characters; it is probably cp1252: pass --encoding cp1252"),
+            (utf8, "iso-8859-1", f"warning: {utf8} is valid UTF-8; --encoding iso-8859-1 may "
+                                 "garble it")):
+        result = reformer(path, "--method", "extractive", "--encoding", encoding)
+        assert result.returncode == 0, result.stderr
+        assert expected in result.stderr.decode().splitlines()
+    result = reformer(latin, "--method", "extractive", "--encoding", "latin-1")
+    assert result.returncode == 0 and b"warning" not in result.stderr

@@ -160,3 +160,31 @@ def test_several_documents_get_one_bar_each_in_turn():
     text = buffer.getvalue()
     assert "a.txt: reading 8/20" in text and "b.txt: reading 16/16" in text
     assert display.progress is None
+
+
+@pytest.mark.parametrize("label", ["/home/reader/library/classics/english/moby_dick.en.txt",
+                                   "moby_dick.en.txt"])
+def test_at_80_columns_the_bar_shows_the_name_the_time_and_ten_cells_of_bar(label):
+    import re
+
+    buffer = io.StringIO()
+    display = ReadingProgress(Console(file=buffer, force_terminal=True, width=80))
+    with display:
+        display.for_document(label)(48, 270)
+        frame = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", buffer.getvalue()).split("\r")[-2]
+    assert frame.startswith("summarize: moby_dick.en.txt: reading 48/270 windows ")
+    assert "/home" not in buffer.getvalue()
+    assert re.search(r" (-|\d):(--|\d\d):(--|\d\d) ", frame)  # the time, whole
+    assert len(re.search(r"[━╸╺]+", frame).group()) >= 10
+
+
+def test_a_long_name_is_cut_before_the_time_or_the_bar():
+    import re
+
+    buffer = io.StringIO()
+    display = ReadingProgress(Console(file=buffer, force_terminal=True, width=80))
+    with display:
+        display.for_document("a_very_long_file_name_" * 5 + ".txt")(48, 270)
+        frame = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", buffer.getvalue()).split("\r")[-2]
+    assert "…" in frame and re.search(r" (-|\d):(--|\d\d):(--|\d\d) ", frame)
+    assert len(re.search(r"[━╸╺]+", frame).group()) >= 10 and len(frame) <= 80

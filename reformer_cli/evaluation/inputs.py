@@ -49,10 +49,9 @@ def starts_like_pairs(data: bytes, encoding: str | None = None) -> bool:
     say) is a JSON object with a "document" field."""
     from reformer_cli.text.reading import auto_encoding
 
-    text = data.decode(encoding or auto_encoding(data), errors="replace")
-    first_line = text.lstrip("\ufeff").lstrip().split("\n", 1)[0]
     try:
-        record = json.loads(first_line)
-    except ValueError:  # not JSON, or not text at all
+        text = data.decode(encoding or auto_encoding(data), errors="replace")
+        record = json.loads(text.lstrip("\ufeff").lstrip().split("\n", 1)[0])
+    except ValueError:  # not JSON, or not text at all (or a codec that cannot replace: idna)
         return False
     return isinstance(record, dict) and "document" in record

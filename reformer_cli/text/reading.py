@@ -10,6 +10,7 @@ import json
 import lzma
 import sys
 import unicodedata
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -29,7 +30,14 @@ KNOWN_FORMATS = (
     (b"{\\rtf", "an RTF document", "save it as plain text first"),
     (b"\x1f\x8b", "gzip-compressed", "decompress it first (gunzip)"),
     (b"\xfd7zXZ\x00", "xz-compressed", "decompress it first (unxz)"),
+    (b"\x89PNG\r\n\x1a\n", "a PNG image", "give the text itself (OCR it first, e.g. `tesseract`)"),
+    (b"\xff\xd8\xff", "a JPEG image", "give the text itself (OCR it first, e.g. `tesseract`)"),
+    (b"GIF87a", "a GIF image", "give the text itself"),
+    (b"GIF89a", "a GIF image", "give the text itself"),
+    (b"SQLite format 3\x00", "an SQLite database",
+     "export its text first, e.g. `sqlite3 FILE .dump > dump.sql`"),
 )
+WEBP = ("a WebP image", "give the text itself (OCR it first, e.g. `tesseract`)")  # RIFF....WEBP
 
 # Byte-order marks of the encodings whose text is full of NUL bytes: a file that starts with one
 # is text (Windows Notepad saves "Unicode" so), not binary. UTF-32 first: its little-endian mark
@@ -176,9 +184,16 @@ def _read_bytes(path: Path) -> bytes:
 
 def check_known_format(head: bytes, label: str) -> None:
     """An InputError naming the format when `head` starts like a known non-text file."""
-    for magic, what, fix in KNOWN_FORMATS:
-        if head.startswith(magic):
-            raise InputError(f"{label} is {what}, not plain text", fix)
+    known = _known_format(head)
+    if known is not None:
+        raise InputError(f"{label} is {known[0]}, not plain text", known[1])
+
+
+def _known_format(head: bytes) -> tuple[str, str] | None:
+    """(what it is, how to get text out of it) when `head` starts like a known non-text file."""
+    if head.startswith(b"RIFF") and head[8:12] == b"WEBP":  # the file size between the two
+        return WEBP
+    return next(((what, fix) for magic, what, fix in KNOWN_FORMATS if head.startswith(magic)), None)
 
 
 def wide_encoding(head: bytes) -> str | None:
@@ -202,16 +217,17 @@ def wide_encoding(head: bytes) -> str | None:
     return unmarked_utf16(head)
 
 
-def unmarked_utf16(head: bytes) -> str | None:
+def unmarked_utf16(head: bytes, minimum: int = UTF16_MIN_CHARACTERS) -> str | None:
     """"UTF-16LE" or "UTF-16BE" when `head` (a file, or its first bytes), which is not UTF-8,
     reads in that encoding as text: no unpaired surrogate, at least 95% letters, digits,
     punctuation and white space, 80% of it Latin, Greek, Cyrillic or CJK, and at least 3%
     characters that 8-bit text misread as UTF-16 cannot give (see NOT_IN_8BIT_TEXT). Such is
     CJK text in UTF-16, whose bytes are not every other one NUL; random bytes fail mostly on
-    surrogates, and Latin-1, cp1252 or GBK text on the other rules or, at the last, on the last."""
+    surrogates, and Latin-1, cp1252 or GBK text on the other rules or, at the last, on the last.
+    `minimum`: the fewest characters to judge (fewer is chance; a hint may ask with less)."""
     whole = len(head) < UTF16_PROBE_BYTES  # else a sample, which may end within a character
     sample = head[:UTF16_PROBE_BYTES]
-    if len(sample) < 2 * UTF16_MIN_CHARACTERS or (whole and len(sample) % 2):
+    if len(sample) < 2 * minimum or (whole and len(sample) % 2):
         return None
     if _decodes(sample, "utf-8", whole) is not None:
         return None
@@ -220,7 +236,7 @@ def unmarked_utf16(head: bytes) -> str | None:
     if not shares:
         return None
     best = max(shares, key=shares.get)  # both can read as text: kana with its bytes swapped are
-    return best if _reads_as_text(read[best], best) else None  # ideographs, but rarer ones
+    return best if _reads_as_text(read[best], best, minimum) else None  # ideographs, but rarer
 
 
 def _decodes(data: bytes, encoding: str, whole: bool) -> str | None:
@@ -236,9 +252,9 @@ def _in_scripts(text: str) -> float:
     return sum(any(low <= ord(char) <= high for low, high in UTF16_SCRIPTS) for char in text) / len(text)
 
 
-def _reads_as_text(text: str, encoding: str) -> bool:
+def _reads_as_text(text: str, encoding: str, minimum: int = UTF16_MIN_CHARACTERS) -> bool:
     """The rules of `unmarked_utf16` on `text`, decoded from `encoding`."""
-    if len(text) < UTF16_MIN_CHARACTERS:
+    if len(text) < minimum:
         return False
     texty = sum(unicodedata.category(char)[0] in "LNPZ" or char in "\t\n\r" for char in text)
     units = text.encode(encoding)
@@ -268,7 +284,7 @@ def _refuse_binary(head: bytes, label: str, encoding: str) -> None:
 
 
 def _is_known_format(head: bytes) -> bool:
-    return head.startswith(tuple(magic for magic, _, _ in KNOWN_FORMATS))
+    return _known_format(head) is not None
 
 
 def _looks_binary(data: bytes, encoding: str) -> bool:
@@ -287,8 +303,8 @@ def check_encoding(encoding: str | None) -> None:
         return
     try:
         bytes(4).decode(encoding)  # not b"": Python decodes that without looking the codec up
-    except UnicodeDecodeError:
-        pass  # a text encoding, just not of NULs
+    except UnicodeError:
+        pass  # a text encoding, just not of NULs (punycode says so without a byte offset)
     except LookupError:  # no such codec, or one that is not text (rot13, base64)
         raise _unknown_encoding(encoding) from None
 
@@ -306,20 +322,68 @@ def _decode_text(data: bytes, name: str, encoding: str, offset: int = 0) -> str:
     """`data` (bytes from `offset` of `name`) decoded, a leading byte-order mark dropped, line
     ends as they are; a failure is one InputError that names the encoding and the offset."""
     try:
-        text = data.decode(encoding)
+        text = data.decode(_byte_order(data, encoding))
     except UnicodeDecodeError as error:
         wide = wide_encoding(data) if offset == 0 and codecs.lookup(encoding).name == "utf-8" else None
         if wide is not None:
             raise _wide_text_error(name, wide, encoding) from None
         raise InputError(f"{name} is not valid {encoding}: byte 0x{data[error.start]:02x} at offset "
                          f"{offset + error.start} cannot be decoded",
-                         "pass --encoding (e.g. latin-1, cp1252, gb18030), or convert it, e.g. "
-                         "`iconv -f latin1 -t utf-8`") from None
+                         _decode_hint(data, encoding, offset)) from None
+    except UnicodeError as error:  # a codec that names no byte (punycode): its own reason
+        raise InputError(f"{name} is not valid {encoding} ({error.__cause__ or error})",
+                         "pass another --encoding (e.g. utf-8, latin-1, cp1252)") from None
     except LookupError:
         raise _unknown_encoding(encoding) from None
     if text.startswith("\ufeff") and offset == 0:
         text = text[1:]
+    if offset == 0:  # once a file: its later pieces are read by the same encoding
+        _warn_if_misread(data, text, name, encoding)
     return text
+
+
+def _warn_if_misread(data: bytes, text: str, name: str, encoding: str) -> None:
+    """warnings.warn when text read as Latin-1, where every byte decodes, was most likely
+    written in another encoding: UTF-8 (whose bytes would be garbled) or cp1252 (whose quotes
+    and dashes Latin-1 makes C1 control characters, U+0080 to U+009F)."""
+    if codecs.lookup(encoding).name != "iso8859-1":
+        return
+    if not data.isascii() and _decodes(data, "utf-8", True) is not None:
+        warnings.warn(f"{name} is valid UTF-8; --encoding {encoding} may garble it", stacklevel=4)
+    elif any("\x80" <= char <= "\x9f" for char in text):
+        warnings.warn(f"{name} decodes as {encoding} but holds C1 control characters; it is "
+                      "probably cp1252: pass --encoding cp1252", stacklevel=4)
+
+
+def _decode_hint(data: bytes, encoding: str, offset: int) -> str:
+    """What to pass when `data` is not valid `encoding`: no --encoding when it is UTF-8 (and
+    would be read so without one), UTF-16 when it reads as such but is too short to be told."""
+    if codecs.lookup(encoding).name != "utf-8":
+        if _decodes(data, "utf-8", True) is not None and auto_encoding(data) == "UTF-8":
+            return "it is valid UTF-8: leave out --encoding"
+    elif offset == 0:
+        wide = unmarked_utf16(data, minimum=1)
+        if wide is not None:
+            return (f"it reads as {wide} text (too short to tell for sure): pass --encoding "
+                    f"{wide.lower()}, or another (e.g. latin-1, cp1252, gb18030)")
+    return ("pass --encoding (e.g. latin-1, cp1252, gb18030), or convert it, e.g. "
+            "`iconv -f latin1 -t utf-8`")
+
+
+def _byte_order(data: bytes, encoding: str) -> str:
+    """`encoding`, or where it is UTF-16 or UTF-32 with no byte order named and `data` has no
+    byte-order mark, the order its bytes tell (Python's codecs would assume little-endian):
+    UTF-16's by `wide_encoding`, UTF-32's by the byte every character has NUL (its highest)."""
+    family = codecs.lookup(encoding).name
+    if family not in ("utf-16", "utf-32") or data.startswith(tuple(bom for bom, _ in WIDE_BOMS)):
+        return encoding
+    if family == "utf-16":
+        wide = wide_encoding(data)
+        return wide if wide in ("UTF-16LE", "UTF-16BE") else encoding
+    whole = data[:len(data) - len(data) % 4]
+    high_first, high_last = not any(whole[0::4]), not any(whole[3::4])
+    return "UTF-32BE" if high_first and not high_last else \
+        "UTF-32LE" if high_last and not high_first else encoding
 
 
 def normalise_line_ends(text: str) -> str:

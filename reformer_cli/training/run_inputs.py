@@ -9,6 +9,7 @@ shards its first run made, and reads the same tokens in the same order as one gi
 from __future__ import annotations
 
 import os
+import shlex
 from pathlib import Path
 from typing import Callable
 
@@ -39,23 +40,22 @@ def inputs_to_train_on(given: list[str], config, resume: str | None, resume_from
     """
     if given:
         if resume_from is not None and config.data.inputs and recorded(given) != config.data.inputs:
-            notify(f"note: the training files given differ from those {run_dir} recorded "
-                   f"({', '.join(config.data.inputs)}); training on the ones given")
+            notify(f"note: the training files given are not the ones {run_dir} recorded "
+                   f"({', '.join(config.data.inputs)}); the run goes on if their text is the same")
         return list(given)
+    again = _resume_command("FILES", resume, run_dir)
     if resume_from is None:  # --resume auto in a folder without checkpoints
-        raise InputError(f"no run to resume in {run_dir}", "pass training files to start one: "
-                         f"reformer train FILES --resume {resume}")
-    again = f"reformer train FILES --resume {resume}"
+        raise InputError(f"no run to resume in {run_dir}", f"pass training files to start one: {again}")
     inputs = config.data.inputs
     if not inputs:
         raise InputError(f"the run at {run_dir} does not record its training files (it predates "
                          "data.inputs in config.yaml)", f"pass them: {again}")
     if STDIN in inputs:
         raise InputError(f"the run at {run_dir} read its training text from stdin",
-                         f"pass it again: reformer train - --resume {resume}")
+                         f"pass it again: {_resume_command('-', resume, run_dir)}")
     for path in inputs:
-        if not os.path.exists(path):
-            raise InputError(f"the run's training file {path} is gone",
+        if not os.path.exists(path):  # a file or a folder: gone, it cannot tell which
+            raise InputError(f"the run's training input {path} is gone",
                              f"pass the training files again: {again}")
     val = config.data.val_path
     if val and val != STDIN and not os.path.exists(val):
@@ -63,3 +63,10 @@ def inputs_to_train_on(given: list[str], config, resume: str | None, resume_from
                          "pass another with --val FILE (or --set data.val_path=null to hold out "
                          "the corpus's tail)")
     return list(inputs)
+
+
+def _resume_command(paths: str, resume: str | None, run_dir: Path) -> str:
+    """The `reformer train` that resumes this run given `paths`: `--resume auto` finds its run
+    by --out (or --name), so it names the folder it looked in."""
+    where = f" --out {shlex.quote(str(run_dir))}" if resume == "auto" else ""
+    return f"reformer train {paths} --resume {shlex.quote(str(resume))}{where}"
