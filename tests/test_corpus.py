@@ -14,15 +14,14 @@ from reformer_cli.data.split import split_validation, split_validation_pairs
 from reformer_cli.data.summarization import SummarizationExamples
 from reformer_cli.data.windows import WindowSampler, evaluation_batches
 from reformer_cli.errors import InputError
+from reformer_cli.text.encodings import check_encoding, unmarked_utf16
 from reformer_cli.text.reading import (
     Document,
-    check_encoding,
     decode_piece,
     read_document,
     read_documents,
     read_summarization_pairs,
     scan_input_files,
-    unmarked_utf16,
 )
 from reformer_cli.text.tokenizer import ByteTokenizer
 

@@ -55,7 +55,7 @@ def continue_command(
     from reformer_cli.config.checks import check_range
     from reformer_cli.generation.generator import GenerationConfig
     from reformer_cli.generation.sampling import SamplingConfig
-    from reformer_cli.text.reading import check_encoding
+    from reformer_cli.text.encodings import check_encoding
 
     config = GenerationConfig(max_new_tokens, SamplingConfig(temperature, top_k, top_p)).validate()
     check_range("--num-samples", num_samples, low=1)

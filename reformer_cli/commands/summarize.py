@@ -96,7 +96,8 @@ def run_summarize(files: list[str], model: str | None, method: str, sentences: i
     from reformer_cli.checkpoint import resolve_model_dir
     from reformer_cli.summarize.selection import Budget
     from reformer_cli.summarize.summary import SummarizeOptions, detect_language
-    from reformer_cli.text.reading import check_encoding, read_document
+    from reformer_cli.text.encodings import check_encoding
+    from reformer_cli.text.reading import read_document
 
     if not files:
         raise InputError("no input given", "pass one or more files, or - for stdin")

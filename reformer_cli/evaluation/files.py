@@ -17,7 +17,7 @@ def evaluate_file(name: str, model: str | None, method: str = "auto", device_nam
     """The measurement of one file as a JSON-ready record (see the module doc); `encoding` None
     reads it by what its bytes say."""
     from reformer_cli.summarize.methods import METHODS
-    from reformer_cli.text.reading import check_encoding
+    from reformer_cli.text.encodings import check_encoding
 
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}", f"use one of {', '.join(METHODS)}")

@@ -47,7 +47,7 @@ def eval_input(name: str, encoding: str | None = None) -> EvalInput:
 def starts_like_pairs(data: bytes, encoding: str | None = None) -> bool:
     """Whether the first non-blank line of `data` (read by `encoding`, None: what its bytes
     say) is a JSON object with a "document" field."""
-    from reformer_cli.text.reading import auto_encoding
+    from reformer_cli.text.encodings import auto_encoding
 
     try:
         text = data.decode(encoding or auto_encoding(data), errors="replace")
