@@ -8,6 +8,7 @@ Pure functions on bytes: no files, no terminal (a likely misreading is a warning
 from __future__ import annotations
 
 import codecs
+import re
 import unicodedata
 import warnings
 
@@ -33,6 +34,9 @@ NOT_IN_8BIT_TEXT = frozenset(range(0x20)) - {0x09, 0x0A, 0x0D} | {0x7F}
 UTF16_SCRIPTS = ((0x0000, 0x04FF), (0x2000, 0x206F), (0x3000, 0x30FF), (0x4E00, 0x9FFF),
                  (0xAC00, 0xD7A3), (0xFF00, 0xFFEF))
 
+# What cp1252's quotes and dashes become when read as Latin-1; searched in C, as a training
+# corpus's first piece can be tens of megabytes.
+C1_CONTROL = re.compile("[\x80-\x9f]")
 UTF16_MIN_CHARACTERS = 32  # fewer: too little to tell text from chance
 
 
@@ -134,7 +138,7 @@ def warn_if_misread(data: bytes, text: str, name: str, encoding: str) -> None:
         return
     if not data.isascii() and decodes(data, "utf-8", True) is not None:
         warnings.warn(f"{name} is valid UTF-8; --encoding {encoding} may garble it", stacklevel=4)
-    elif any("\x80" <= char <= "\x9f" for char in text):
+    elif C1_CONTROL.search(text):
         warnings.warn(f"{name} decodes as {encoding} but holds C1 control characters; it is "
                       "probably cp1252: pass --encoding cp1252", stacklevel=4)
 
