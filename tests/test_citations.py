@@ -9,7 +9,7 @@ from reformer_cli.summarize.citations import drop_citation_marks
 from reformer_cli.summarize.extractive import summarize_extractive
 from reformer_cli.summarize.scoring import ScoringConfig
 from reformer_cli.summarize.selection import Budget
-from reformer_cli.text.sentences import count_words
+from reformer_cli.text.words import count_words
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -15,8 +15,9 @@ from reformer_cli.data.extraction import ExtractionExamples, label_ids, marked_w
 from reformer_cli.evaluation.oracle import greedy_oracle
 from reformer_cli.evaluation.rouge import rouge_tokens
 from reformer_cli.summarize.scoring import candidate_indexes
-from reformer_cli.text.sentences import count_words, split_sentences
+from reformer_cli.text.sentences import split_sentences
 from reformer_cli.text.tokenizer import ByteTokenizer
+from reformer_cli.text.words import count_words
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = ROOT / ".venv" / "bin" / "python"

@@ -18,7 +18,8 @@ from reformer_cli.summarize.scoring import ScoringConfig, candidate_indexes, sen
 from reformer_cli.summarize.selection import Budget
 from reformer_cli.summarize.terms import terms
 from reformer_cli.text.language import guess_language
-from reformer_cli.text.sentences import count_words, split_sentences
+from reformer_cli.text.sentences import split_sentences
+from reformer_cli.text.words import count_words
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = ROOT / ".venv" / "bin" / "python"

@@ -15,7 +15,8 @@ import pytest
 from reformer_cli.summarize.extractive import summarize_extractive
 from reformer_cli.summarize.selection import Budget
 from reformer_cli.text.markup import looks_like_html, page_text, readable_text
-from reformer_cli.text.sentences import count_words, split_sentences
+from reformer_cli.text.sentences import split_sentences
+from reformer_cli.text.words import count_words
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = ROOT / ".venv" / "bin" / "python"

@@ -9,7 +9,8 @@ import pytest
 from reformer_cli.summarize.extractive import summarize_extractive
 from reformer_cli.summarize.selection import Budget
 from reformer_cli.text.pages import blank_page_furniture
-from reformer_cli.text.sentences import normalise, split_sentences
+from reformer_cli.text.sentences import split_sentences
+from reformer_cli.text.words import normalise
 
 PARAGRAPHS = [
     "The Widget Transfer Protocol moves widgets between hosts over reliable streams, and this "

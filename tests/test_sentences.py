@@ -6,7 +6,8 @@ from pydoc_data.topics import topics
 
 import pytest
 
-from reformer_cli.text.sentences import balance_quotes, count_words, split_sentences, truncate_words
+from reformer_cli.text.sentences import split_sentences
+from reformer_cli.text.words import balance_quotes, count_words, truncate_words
 
 
 def texts(text, kind=None):

@@ -16,7 +16,8 @@ from reformer_cli.summarize.extractive import summarize_extractive
 from reformer_cli.summarize.scoring import ScoringConfig, directed_centrality
 from reformer_cli.summarize.selection import CUT_MARK, MIN_CUT_WORDS, Budget, cut_sentence
 from reformer_cli.summarize.terms import terms, tfidf_matrix
-from reformer_cli.text.sentences import count_words, split_sentences
+from reformer_cli.text.sentences import split_sentences
+from reformer_cli.text.words import count_words
 
 DEV = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "summarization"
 DOCUMENT = "\n\n".join(topics[key] for key in sorted(topics)[:40])
@@ -324,7 +325,7 @@ def test_a_novels_summary_has_no_contents_lines_and_no_line_from_the_middle_of_o
     BROOKE.", "said Mr. Brooke.", "those old astronomers were wont to ...", "When (to take the
     present book…"."""
     from reformer_cli.summarize.scoring import FRAGMENT_START
-    from reformer_cli.text.sentences import DIVISION_HEADING
+    from reformer_cli.text.units import DIVISION_HEADING
 
     text = (BOOKS / book).read_text(encoding="utf-8")
     for budget in (Budget(max_words=150), Budget(sentences=12)):

@@ -8,7 +8,7 @@ from pydoc_data.topics import topics
 
 import pytest
 
-from reformer_cli.text.sentences import count_words
+from reformer_cli.text.words import count_words
 
 ROOT = Path(__file__).resolve().parents[1]
 PYTHON = ROOT / ".venv" / "bin" / "python"

@@ -11,8 +11,9 @@ import pytest
 from dev_sets import DEV, NO_DATA
 from test_summarize_cli import assert_one_line_error, reformer
 
-from reformer_cli.text.sentences import CODE_START, split_sentences
+from reformer_cli.text.sentences import split_sentences
 from reformer_cli.text.tables import data_lines
+from reformer_cli.text.units import CODE_START
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -146,7 +146,7 @@ def methods_used(summaries) -> str:
 
 
 def summary_record(name: str, summary) -> dict:
-    from reformer_cli.text.sentences import count_words
+    from reformer_cli.text.words import count_words
 
     return {
         "file": name, "method": summary.method, "language": summary.language,

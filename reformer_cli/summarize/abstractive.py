@@ -26,7 +26,8 @@ from reformer_cli.summarize.summary import (
 )
 from reformer_cli.summarize.trained_models import load_trained
 from reformer_cli.text.markup import readable_text
-from reformer_cli.text.sentences import count_words, split_sentences
+from reformer_cli.text.sentences import split_sentences
+from reformer_cli.text.words import count_words
 
 # Seed of the LSH hash rotations while summarizing (for a model without its own hash_seed):
 # the same document and settings always give the same summary.

@@ -23,7 +23,8 @@ from reformer_cli.summarize.scoring import (
 from reformer_cli.summarize.selection import Budget, Pick, select
 from reformer_cli.summarize.summary import NO_PROSE, NO_PROSE_HINT, Summary, SummarySentence, detect_language
 from reformer_cli.text.markup import readable_text
-from reformer_cli.text.sentences import Sentence, balance_quotes, count_words, split_sentences
+from reformer_cli.text.sentences import Sentence, split_sentences
+from reformer_cli.text.words import balance_quotes, count_words
 
 
 def summarize_extractive(text: str, budget: Budget | None = None, language: str = "auto",

@@ -29,7 +29,7 @@ from reformer_cli.summarize.scoring import ScoringConfig
 from reformer_cli.summarize.summary import NOT_A_SCORER, Progress, SummarizeOptions, Summary
 from reformer_cli.summarize.trained_models import load_trained
 from reformer_cli.text.markup import readable_text
-from reformer_cli.text.sentences import count_words
+from reformer_cli.text.words import count_words
 
 SCORE_HASH_SEED = 0  # LSH rotations while scoring (for a model without its own hash_seed)
 WINDOWS_PER_BATCH = 8  # windows read in one forward pass

@@ -18,7 +18,7 @@ import numpy as np
 
 from reformer_cli.errors import InputError
 from reformer_cli.summarize.terms import STOPWORDS
-from reformer_cli.text.sentences import CJK_RE, count_words, truncate_words
+from reformer_cli.text.words import CJK_RE, count_words, truncate_words
 
 DEFAULT_SENTENCES = 5
 # A cut sentence keeps at least this many words (CJK characters): fewer read as a fragment

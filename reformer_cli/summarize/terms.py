@@ -15,7 +15,7 @@ from collections import Counter
 import numpy as np
 
 from reformer_cli.text.language import FUNCTION_WORDS
-from reformer_cli.text.sentences import CJK_CHAR
+from reformer_cli.text.words import CJK_CHAR
 
 STOPWORDS = frozenset("""
 a about above after again against all also am an and any are as at be because been before being

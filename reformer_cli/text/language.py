@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 
-from reformer_cli.text.sentences import CJK_RE
+from reformer_cli.text.words import CJK_RE
 
 DOCUMENT_LANGUAGES = ("en", "zh", "ja", "other")
 CHARACTER_LANGUAGES = ("zh", "ja")  # written without spaces: a character is a word

@@ -34,8 +34,8 @@ DOCUMENT_START = re.compile(r"(?:<\?xml[^>]*\?>\s*)?(?:<!--.*?-->\s*)*<(?:!docty
 FRAGMENT_OPENING = re.compile(r"\s*<(?:p|div|h[1-6]|section|article|main|header|body|table|ul|ol|"
                               r"blockquote|pre)[\s>]", re.IGNORECASE)
 TAG_AT_LINE_START = re.compile(r"\s*</?[a-zA-Z][a-zA-Z0-9]*(?:\s[^<>]*)?/?>")
-# A Markdown heading or fence, read as sentences.py reads them (it imports this module, so the
-# patterns cannot come from there).
+# A Markdown heading or fence, read as units.py reads them (sentences.py imports this module and
+# units.py, so the patterns are not shared).
 MARKDOWN_LINE = re.compile(r" {0,3}(?:#{1,6}[ \t]|```)")
 FRAGMENT_LINES = 30  # the first non-blank lines looked at
 FRAGMENT_TAG_SHARE = 0.5  # at least this share of them start with a tag

@@ -56,8 +56,8 @@ SIMPLE_RULE = re.compile(r"^\s*=+(?:[ \t]+=+)+\s*$")  # "=======  ====": a simpl
 # A delimiter written tight: before an ASCII letter, a '"', or a digit unless it is "1,200".
 TIGHT = {delimiter: re.compile(rf'{delimiter}(?:[A-Za-z"]|(?!(?<=\d{delimiter})\d{{3}}(?!\d))\d)')
          for delimiter in PROSE_DELIMITERS}
-# A field's words count each CJK character as one, as sentences.count_words does (sentences.py
-# imports this module): Chinese prose with ASCII commas has long fields, not short ones.
+# A field's words count each CJK character as one, as words.count_words does: Chinese prose with
+# ASCII commas has long fields, not short ones.
 IDEOGRAPH = re.compile("[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\u3040-\u30ff]")
 
 
