@@ -9,6 +9,7 @@ import pytest
 from dev_sets import DEV, NO_DATA
 
 from reformer_cli.text.furniture import blank_format_furniture, code_body_lines
+from reformer_cli.text.sentences import split_sentences
 
 
 def words(text: str) -> str:
@@ -239,7 +240,7 @@ def test_restructuredtext_directives_fields_and_comments_are_blanked():
     blanked = blank_format_furniture(RST)
     assert_blanked_in_place(RST, blanked)
     assert words(blanked.replace("\u2060", "")) == (
-        "Mixed tabs are an error. See `8` and `the rules`. .. [1] A footnote is text.")
+        "Mixed tabs are an error. See `8` and `the rules`. A footnote is text.")
 
 
 LATEX = r"""\documentclass{article}
@@ -257,7 +258,7 @@ def test_latex_furniture_is_blanked_and_sections_and_items_read_as_markdown():
     blanked = blank_format_furniture(LATEX)
     assert_blanked_in_place(LATEX, blanked, rewritten="#-")
     assert [words(line.replace("\u2060", "")) for line in blanked.split("\n") if line.strip()] == [
-        "# Results", "## Memory", "Memory falls by 50%, see Section.", "- The first point."]
+        "# Results", "## Memory", "Memory falls by 50%, see Section sec:memory.", "- The first point."]
 
 
 @pytest.mark.parametrize("text", [
@@ -304,7 +305,7 @@ def test_a_latex_section_file_is_recognised_and_its_inline_commands_read_as_text
     assert_blanked_in_place(SECTION_FILE, blanked, rewritten="#")
     assert [words(line.replace("\u2060", "")) for line in blanked.split("\n") if line.strip()] == [
         "# Evaluation", "About 50% of the 8,000 documents are long.",
-        "The code is at https://example.org/code, e.g. here, in Section, by 40 %."]
+        "The code is at https://example.org/code, e.g. here, in Section sec:x, by 40 %."]
 
 
 @pytest.mark.parametrize("text", [
@@ -314,3 +315,77 @@ def test_a_latex_section_file_is_recognised_and_its_inline_commands_read_as_text
 ])
 def test_plain_text_with_backslashes_is_no_latex(text):
     assert blank_format_furniture(text) is text
+
+
+PAPER = r"""\documentclass{article}
+\begin{document}
+As shown in Section~\ref{sec:results}, the error falls by half.
+\citet{smith20} show that memory grows linearly.
+The method of \citet[p.~3]{jones21} needs twice the memory, as \textcite[see][p.~3]{lee} and
+\Citet*{a,b} say; Equation~\eqref{eq:loss}, \autoref{tab:x}, \cref{fig:a} and \Cref{fig:b} on
+page~\pageref{fig:b} agree with \citeauthor{kim} (\citeyear{kim}).
+\end{document}
+"""
+
+
+def test_a_latex_reference_that_is_part_of_the_sentence_reads_as_its_key():
+    blanked = blank_format_furniture(PAPER)
+    assert_blanked_in_place(PAPER, blanked)
+    assert [sentence.text for sentence in split_sentences(PAPER)] == [
+        "As shown in Section sec:results, the error falls by half.",
+        "smith20 show that memory grows linearly.",
+        "The method of jones21 needs twice the memory, as lee and a,b say; Equation eq:loss, tab:x, "
+        "fig:a and fig:b on page fig:b agree with kim (kim)."]
+
+
+def test_a_latex_citation_aside_label_and_footnote_still_go_whole():
+    text = ("\\documentclass{article}\nAttention is costly \\cite{vaswani17}, as shown \\citep[p.~2]{x}"
+            " and \\parencite{y}\\footcite{z}.\\label{eq:a} Memory grows\\footnote{See the survey.}"
+            " linearly (\\citeyearpar{w}).\n")
+    blanked = blank_format_furniture(text)
+    assert_blanked_in_place(text, blanked)
+    assert words(blanked.replace("\u2060", "")) == (
+        "Attention is costly, as shown and. Memory grows linearly ().")
+
+
+def test_a_latex_footnote_with_a_reference_in_it_goes_whole():
+    text = r"""\documentclass{article}
+Memory grows\footnote{As \citet{kim} show in \S\ref{s}.} linearly.
+"""
+    blanked = blank_format_furniture(text)
+    assert_blanked_in_place(text, blanked)
+    assert words(blanked.replace("\u2060", "")) == "Memory grows linearly."
+
+
+@pytest.mark.parametrize("label", ["1", "#", "#note", "*", "CIT2002"])
+def test_a_restructuredtext_footnote_or_citation_loses_its_marker_and_label(label):
+    text = f"Loading is faster [{label}]_.\n\n.. [{label}] see the manual, which\n   says more.\n"
+    blanked = blank_format_furniture(text)
+    assert_blanked_in_place(text, blanked)
+    assert blanked.split("\n")[2] == " " * len(f".. [{label}] ") + "see the manual, which"
+    assert [sentence.text for sentence in split_sentences(text)][1:] == ["see the manual, which says more."]
+
+
+@pytest.mark.parametrize("text", [
+    "Use ``--force`` to overwrite files.\n\n.. note:: Or ``-f``.\n",  # reStructuredText
+    "# Usage\n\nUse ``--force`` to overwrite files.\n\n```\nrm -rf build\n```\n",  # Markdown
+])
+def test_a_double_backtick_literal_reads_as_inline_code(text):
+    blanked = blank_format_furniture(text)
+    assert_blanked_in_place(text, blanked)
+    assert "Use \u2060`--force`\u2060 to overwrite files." in blanked
+    assert "Use `--force` to overwrite files." in [sentence.text for sentence in split_sentences(text)]
+
+
+@pytest.mark.parametrize("text", [
+    "Fenced:\n\n```\nsplit at a ``b here\n```\n",  # a lone `` in code, and fences
+    "```python\nx = 1\n```\n\n``` ```\n",
+    "A pair ``across\nlines`` and `` spaced `` and ``a`b`` stay.\n",
+])
+def test_lone_double_backticks_fences_and_spaced_pairs_come_back_unchanged(text):
+    assert blank_format_furniture(text) is text
+
+
+def test_latex_quotation_marks_are_no_literals():
+    text = "\\documentclass{article}\nHe said ``fast'', then ``faster''.\n"
+    assert "He said ``fast'', then ``faster''." in blank_format_furniture(text)

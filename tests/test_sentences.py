@@ -300,7 +300,7 @@ def test_markdown_prose_with_inline_code_and_bold_is_prose_not_code():
         ("list", "- **Abstractive.** With `--model M` trained by `--task summarize`, `--method auto` "
                  "(or `abstractive`) generates the summary with the cached decoder."),
         ("list", "- On CUDA, local and LSH layers run through `torch.nn.attention.flex_attention` "
-                 "(compiled) and the ``reST`` literal counts as one word too."),
+                 "(compiled) and the `reST` literal counts as one word too."),
         ("code", "total = sum(x for x in items) # an indented code line stays code"),
     ]
 
@@ -519,7 +519,7 @@ def test_latex_markup_is_no_sentence_and_inline_commands_read_as_text():
     assert [(s.kind, s.text) for s in sentences] == [
         ("heading", "# Introduction"),
         ("sentence", "We study reversible layers in depth."),
-        ("sentence", "As Section shows, memory falls by 50%."),
+        ("sentence", "As Section sec:lsh shows, memory falls by 50%."),
         ("list", "- Hashing buckets the keys."),
         ("list", "- Chunking bounds the feed-forward memory.")]
     study, shows = sentences[1], sentences[2]

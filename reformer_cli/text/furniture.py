@@ -33,13 +33,14 @@ What is blanked (turned into spaces; "\\n" and "\\r" stay, except where said):
 5. reStructuredText explicit markup: a directive line (`.. note::`, `.. code-block:: python`,
    `.. |logo| image:: x.png`) and the option lines right under it (`   :maxdepth: 2`), but of
    an admonition (ADMONITIONS) only its marker, so `.. note:: Text` keeps "Text"; a target
-   (`.. _label:`); a comment (`.. text`, `..`) with the indented lines right under it. A
-   footnote (`.. [1] text`) is text and stays. A field list line (`:Author: Guido`, `:PEP: 8`)
-   with the lines indented under it. Of an inline role (:pep:`8`, :ref:`text <label>`) the
-   `:pep:` prefix and a ` <label>` target go, invisibly (see below), so it reads `8`, `text`,
-   like inline code. A paragraph that ends in "::" and introduces a literal block (a blank
-   line, then lines indented deeper) ends in ":", one colon blanked (both where "::" stands
-   apart: "command ::", a line "::" alone).
+   (`.. _label:`); a comment (`.. text`, `..`) with the indented lines right under it. Of a
+   footnote or citation (`.. [1] text`, `.. [#]`, `.. [#note]`, `.. [*]`, `.. [CIT2002]`) only
+   the `..` and the label, so its text reads as a paragraph. A field list line (`:Author:
+   Guido`, `:PEP: 8`) with the lines indented under it. Of an inline role (:pep:`8`,
+   :ref:`text <label>`) the `:pep:` prefix and a ` <label>` target go, invisibly (see below),
+   so it reads `8`, `text`, like inline code. A paragraph that ends in "::" and introduces a
+   literal block (a blank line, then lines indented deeper) ends in ":", one colon blanked
+   (both where "::" stands apart: "command ::", a line "::" alone).
 6. LaTeX, only in a document that looks like it (`\\documentclass`, `\\begin{document}`,
    MIN_LATEX_LINES lines opening with `\\section{`-like or `\\begin{`, or, in a section file, one
    such line and MIN_LATEX_COMMANDS other commands of LATEX_KNOWN, `\\cite{`, `\\emph{`, ...,
@@ -47,9 +48,16 @@ What is blanked (turned into spaces; "\\n" and "\\r" stay, except where said):
    commands alone (`\\begin{itemize}`, `\\usepackage{x}`, `\\maketitle`). Two are rewritten as
    the Markdown the segmenter reads, in the same characters: `\\section{Intro}` as "#       Intro "
    (`\\subsection` "##", ...), a heading, and `\\item Text` as "-     Text", a list item. In a line,
-   `\\cite{key}`, `\\ref{x}`, `\\label{x}` (with the space or `~` before them) go and `\\emph{word}`,
-   `\\textbf{word}`, `\\url{x}` read "word", "x", invisibly, and `\\footnote{...}` goes whole; a
-   backslash escaping `%&$#_` goes too, `8{,}000` reads "8,000", and `\\,`, `\\ `, `~` are spaces.
+   an aside, `\\cite{key}` (`\\citep`, `\\parencite`, ...) or `\\label{x}` (with the space or `~`
+   before it), goes, and `\\footnote{...}` goes whole; `\\emph{word}`, `\\textbf{word}`, `\\url{x}`
+   read "word", "x", invisibly, and a reference that is part of the sentence (LATEX_REFERENCES:
+   `\\ref{sec:x}`, `\\cref`, a textual `\\citet[p.~3]{smith20}`) reads as its key, "sec:x",
+   "smith20", much as pandoc writes plain text: dropped, "Section~\\ref{x} shows" would read
+   "Section shows". A backslash escaping `%&$#_` goes too, `8{,}000` reads "8,000", and `\\,`,
+   `\\ `, `~` are spaces.
+7. Inline literals: of a ``literal`` on one line (reStructuredText, Markdown code) one backtick
+   on each side, invisibly, so it reads `literal`, as inline code does; not a fence line (```)
+   nor a lone ``, and not in LaTeX, where `` opens a quotation.
 
 Code bodies are no furniture: they stay, and `code_body_lines` tells the segmenter where they
 are (their lines are code): a reStructuredText literal block, the body of a CODE_DIRECTIVES
@@ -59,9 +67,9 @@ Inline markup is blanked with U+2060 WORD JOINER, which the segmenter's normalis
 with spaces: "shown \\cite{x}." reads "shown." and "(:pep:`8`)" reads "(`8`)", not "( `8`)".
 
 The result has the length of the text, so every character offset into it still holds (as with
-pages.py). Anything else, prose, Markdown, RFCs, comes back as it was (the same object). Each
-rule is one compiled regex over the whole text, behind a cheap test for a character it needs;
-the Python loops run over matches, not characters.
+pages.py). Anything else, prose, Markdown without ``literals``, RFCs, comes back as it was (the
+same object). Each rule is one compiled regex over the whole text, behind a cheap test for a
+character it needs; the Python loops run over matches, not characters.
 
 Pure functions: no files, no terminal.
 """
@@ -112,13 +120,16 @@ INVISIBLE_BLANK = "\u2060"  # what inline markup is blanked with: normalise drop
 EXPLICIT_MARKUP = re.compile(r"^([ \t]*)\.\.(?=[ \t]|\r?$)([^\n]*)", re.MULTILINE)
 DIRECTIVE = re.compile(r"[ \t]+(?:\|[^|\n]+\|[ \t]+)?([A-Za-z][\w+.:-]*?)::(?=[ \t]|\r?$)")
 TARGET = re.compile(r"[ \t]+_[^\n]*:(?=[ \t]|\r?$)")  # ".. _label:", ".. _name: https://..."
-FOOTNOTE = re.compile(r"[ \t]+\[[^\]\n]+\](?=[ \t]|\r?$)")  # ".. [1] text", ".. [PEP8] text"
+# ".. [1] text", ".. [#] text", ".. [#note] text", ".. [*] text", ".. [PEP8] text" (a citation)
+FOOTNOTE = re.compile(r"[ \t]+\[[^\]\n]+\](?=[ \t]|\r?$)")
 ADMONITIONS = frozenset("attention caution danger error hint important note tip warning seealso".split())
 FIELD = re.compile(r"^([ \t]*):(?![ \t:])[^:`\n]{1,60}(?<![ \t]):(?=[ \t]|\r?$)[^\n]*", re.MULTILINE)
 CODE_DIRECTIVES = frozenset("code-block code sourcecode doctest math parsed-literal".split())
 # A paragraph's last line ending in "::" that introduces a literal block, not a directive line.
 LITERAL_INTRO = re.compile(r"^(?![ \t]*\.\.(?:[ \t]|\r?$))([ \t]*)([^\n]*?)::[ \t]*\r?$", re.MULTILINE)
 BLANK_LINES = re.compile(r"(?:\n[ \t]*\r?)*\n")  # matched at a line's end: 2 "\n" or more, a gap
+# ``literal``: group 1 and 2 are the backticks blanked; no backtick inside, no space at its edges.
+DOUBLE_BACKTICK_LITERAL = re.compile(r"(?<!`)(`)`[^`\s](?:[^`\n]*[^`\s])?`(`)(?!`)")
 ROLE = re.compile(r"(?<![\w`:])(:[A-Za-z][\w+.-]*(?::[\w+.-]+)?:)`[^`<\n]*?( <[^<>`\n]+>)?`")
 
 # LaTeX.
@@ -136,8 +147,10 @@ LATEX_HEADING = re.compile(r"^([ \t]*)\\(part|chapter|title|(?:sub){0,2}section)
 LATEX_ITEM = re.compile(r"^([ \t]*)\\item\b(?:\[[^\]\n]*\])?", re.MULTILINE)
 LATEX_ARGUMENT = r"(?:\[[^\]\n]*\]|\{[^{}\n]*\})"
 LATEX_COMMAND_LINE = re.compile(rf"^[ \t]*(?:\\[A-Za-z]+\*?{LATEX_ARGUMENT}*[ \t]*)+\r?$", re.MULTILINE)
-LATEX_DROPPED = re.compile(rf"[ \t~]*\\(?:[a-z]*cite[a-z]*|ref|eqref|autoref|[cC]ref|pageref|label|"
-                           rf"footnote)\*?{LATEX_ARGUMENT}+")
+# Read as their key; the other citation commands (\\cite, \\citep, ...) are asides and dropped.
+LATEX_REFERENCES = r"ref|eqref|autoref|[cC]ref|pageref|[cC]itet|[tT]extcite|[cC]iteauthor|citeyear"
+LATEX_REFERENCE = re.compile(rf"(\\(?:{LATEX_REFERENCES})\*?(?:\[[^\]\n]*\])*\{{)([^{{}}\n]*)\}}")
+LATEX_DROPPED = re.compile(rf"[ \t~]*\\(?:[a-z]*cite[a-z]*|label|footnote)\*?{LATEX_ARGUMENT}+")
 LATEX_UNWRAPPED = re.compile(r"(\\(?:emph|text(?:bf|it|tt|sc|rm|sf)|underline|url)\{)([^{}\n]*)\}")
 LATEX_SPACE = re.compile(r"(?<!\\)(?:\\[, ]|~)")  # "40\\,\\%", "e.g.\\ arXiv", "Section~2"
 LATEX_BRACED_COMMA = re.compile(r"\{(?=,\})|(?<=\{,)\}")  # "8{,}000"
@@ -157,7 +170,7 @@ def blank_format_furniture(text: str) -> str:
     blanked = blank_spans(text, spans + cue_spans)
     if cue_spans:
         blanked = CUE_GAP.sub(lambda gap: " " * (len(gap.group()) - 1) + "\n", blanked)
-    return latex_furniture(rest_furniture(blanked))
+    return latex_furniture(inline_literals(rest_furniture(blanked)))
 
 
 def blank_spans(text: str, spans: list[tuple[int, int]], blank: str = " ") -> str:
@@ -273,8 +286,9 @@ def rest_furniture(text: str) -> str:
     spans = []
     for markup in EXPLICIT_MARKUP.finditer(text):
         indent, rest = markup.group(1), markup.group(2)
-        directive = DIRECTIVE.match(rest)
-        if FOOTNOTE.match(rest):
+        directive, footnote = DIRECTIVE.match(rest), FOOTNOTE.match(rest)
+        if footnote:  # its text stays, and the lines under it, which go on with it
+            spans.append((markup.start(), markup.start(2) + footnote.end()))
             continue
         if directive and directive.group(1).lower() in ADMONITIONS:
             spans.append((markup.start(), markup.start(2) + directive.end()))
@@ -293,6 +307,15 @@ def rest_furniture(text: str) -> str:
     roles = [span for role in ROLE.finditer(blanked) for span in (role.span(1), role.span(2))
              if span[0] >= 0]
     return blank_spans(blanked, roles, INVISIBLE_BLANK)
+
+
+def inline_literals(text: str) -> str:
+    """`text` with one backtick on each side of its ``literals`` blanked invisibly (rule 7)."""
+    if "``" not in text or looks_like_latex(text):
+        return text
+    backticks = [span for literal in DOUBLE_BACKTICK_LITERAL.finditer(text)
+                 for span in (literal.span(1), literal.span(2))]
+    return blank_spans(text, backticks, INVISIBLE_BLANK)
 
 
 def _indented_under(text: str, position: int, indent: int, only_fields: bool = False) -> int:
@@ -364,13 +387,18 @@ def latex_furniture(text: str) -> str:
     text = LATEX_COMMENT.sub(_spaces, text)
     text = LATEX_HEADING.sub(_markdown_heading, text)
     text = LATEX_ITEM.sub(lambda item: item.group(1) + "-" + " " * (item.end() - item.end(1) - 1), text)
+    text = LATEX_REFERENCE.sub(_unwrapped, text)  # first: a line "\\citet{x}" is text, not a command
     text = LATEX_COMMAND_LINE.sub(_spaces, text)
     text = LATEX_DROPPED.sub(lambda match: INVISIBLE_BLANK * len(match.group()), text)
     text = LATEX_ESCAPE.sub(INVISIBLE_BLANK, text)
     text = LATEX_BRACED_COMMA.sub(INVISIBLE_BLANK, text)
     text = LATEX_SPACE.sub(lambda match: " " * len(match.group()), text)
-    return LATEX_UNWRAPPED.sub(lambda match: INVISIBLE_BLANK * len(match.group(1)) + match.group(2)
-                               + INVISIBLE_BLANK, text)
+    return LATEX_UNWRAPPED.sub(_unwrapped, text)
+
+
+def _unwrapped(match: re.Match) -> str:
+    """ "\\emph{word}" as "word", the command and braces blanked invisibly."""
+    return INVISIBLE_BLANK * len(match.group(1)) + match.group(2) + INVISIBLE_BLANK
 
 
 def _spaces(match: re.Match) -> str:
