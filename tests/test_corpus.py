@@ -394,7 +394,10 @@ def test_an_unknown_encoding_is_one_error():
     check_encoding(None)
     check_encoding("latin-1")
     check_encoding("utf-16")
-    for name in ("xyz", "rot13", "base64", ""):  # rot13 and base64 are codecs, but not of text
+    # rot13 and base64 are codecs, but not of text; the escape and DNS codecs decode Python's
+    # and DNS's notations, not a file's text (and "undefined" decodes nothing)
+    for name in ("xyz", "rot13", "base64", "", "unicode_escape", "Raw-Unicode-Escape", "idna",
+                 "punycode", "undefined"):
         with pytest.raises(InputError) as caught:
             check_encoding(name)
         assert caught.value.one_line() == f"unknown encoding {name!r}; use e.g. utf-8, latin-1, gb18030"
@@ -429,7 +432,7 @@ def test_latin1_warns_of_cp1252_and_utf8_bytes(tmp_path):
         read_documents([tmp_path / "u8.txt"], encoding="latin-1")
 
 
-def test_check_encoding_takes_codecs_that_fail_without_a_byte():
-    check_encoding("punycode")  # a text codec: the input's decoding says what is wrong
+def test_a_codec_that_fails_without_naming_a_byte_is_one_error():
+    # --encoding refuses punycode (check_encoding); read with it all the same, its reason is said
     with pytest.raises(InputError, match="is not valid punycode"):
         decode_piece(b"no spaces allowed", "x", "punycode", 0)

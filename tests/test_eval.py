@@ -401,13 +401,12 @@ def test_an_unknown_encoding_fails_before_stdin_is_read_or_a_model_loaded(tmp_pa
         assert_one_line_error(result, "unknown encoding 'klingon'", "use e.g. utf-8, latin-1, gb18030")
 
 
-def test_codecs_that_fail_without_a_byte_are_one_line(tmp_path):
+def test_dns_codecs_are_unknown_encodings(tmp_path):
+    # punycode and idna decode domain names, not a file's text (text/encodings.py)
     (tmp_path / "held_out.txt").write_text("plain ascii words and spaces\n", encoding="utf-8")
     result = reformer("eval", tmp_path / "held_out.txt", "--model", "lm", "--encoding", "punycode")
-    assert_one_line_error(result, "held_out.txt is not valid punycode (Invalid extended code point "
-                                  "' '); pass another --encoding (e.g. utf-8, latin-1, cp1252)")
+    assert_one_line_error(result, "unknown encoding 'punycode'", "use e.g. utf-8, latin-1, gb18030")
     assert result.returncode == 2
-    # idna cannot decode with errors="replace", which telling pairs from text on stdin uses
     piped = reformer_reading(FRENCH, "eval", "-", "--model", "lm", "--encoding", "idna")
-    assert_one_line_error(piped, "stdin is not valid idna")
+    assert_one_line_error(piped, "unknown encoding 'idna'", "use e.g. utf-8, latin-1, gb18030")
     assert piped.returncode == 2

@@ -238,3 +238,22 @@ def test_a_folder_keeps_only_the_most_recently_used_files_of_each_kind(tmp_path)
     pair_cache.save_prepared(paths[6], tiny)
     assert kept() == sorted([paths[6 - keep], *paths[8 - keep:7]])
     assert tokenizer.is_file() and all(stranger.is_file() for stranger in strangers)
+
+
+def test_examples_a_resume_refuses_are_not_kept(tmp_path):
+    pairs = write_pairs(tmp_path / "pairs.jsonl")
+    first, _ = prepare(pairs, settings(), tmp_path / "data")
+    kept = sorted((tmp_path / "data").iterdir())
+    other = write_pairs(tmp_path / "other.jsonl", summary_chars=150)
+
+    def refuse(fingerprint):
+        assert fingerprint != first.fingerprint
+        raise ValueError("not the run's text")
+
+    with pytest.raises(ValueError, match="not the run's text"):
+        prepare_data([str(other)], settings(), tokenizer=first.tokenizer, data_dir=tmp_path / "data",
+                     check_fingerprint=refuse)
+    assert sorted((tmp_path / "data").iterdir()) == kept
+    accepted = prepare_data([str(other)], settings(), tokenizer=first.tokenizer,
+                            data_dir=tmp_path / "data", check_fingerprint=lambda fingerprint: None)
+    assert len(examples_files(tmp_path / "data")) == 2 and accepted.fingerprint != first.fingerprint

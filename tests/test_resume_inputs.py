@@ -154,3 +154,39 @@ def test_a_run_from_before_recorded_inputs_asks_for_its_files(run, capsys):
 
 def test_bare_train_is_still_a_usage_error(workspace, capsys):
     assert refused(capsys) == "error: missing argument 'PATH'; see `reformer train --help`"
+
+
+def listing(folder: Path) -> list[str]:
+    """Every file and folder under `folder`, relative to it."""
+    return sorted(str(path.relative_to(folder)) for path in folder.rglob("*"))
+
+
+def test_other_text_is_refused_before_the_run_folder_keeps_any_of_it(run, workspace, capsys):
+    at_step_two(run, "other")
+    (workspace / "other.txt").write_text("Text this run was never trained on. " * 600)
+    before = listing(workspace / "other")
+    for args, start_anew in ((["--resume", "other"], "--name"),
+                             (["--resume", "auto", "--out", "other"], "another --out")):
+        code, out, err = run_cli(capsys, "train", "other.txt", *args, "--steps", "4")
+        assert code == 2 and out == "" and "Traceback" not in err, err
+        assert err.strip().splitlines()[-1] == (
+            "error: the training text differs from the text this run was trained on; resume with "
+            f"the same files, or start a new run with {start_anew}")
+        assert listing(workspace / "other") == before  # no shards of other.txt in other/data
+    assert refused(capsys, "--resume", "other", "--seq-len", "64") == (
+        "error: data.seq_len cannot change when resuming (the checkpoint has 128, the command "
+        "asks for 64); drop that setting, or start a new run with --name")
+
+
+def test_a_run_folder_given_no_files_says_to_resume_it(run, workspace, capsys):
+    assert refused(capsys, "--out", "run", *TINY) == (
+        "error: run already holds a training run, and no training files were given; continue it "
+        "with the files it recorded: reformer train --resume run")
+    (workspace / "models").mkdir()
+    shutil.copytree(run, workspace / "models" / "named")
+    assert refused(capsys, "--name", "named") == (
+        "error: models/named already holds a training run, and no training files were given; "
+        "continue it with the files it recorded: reformer train --resume models/named")
+    assert refused(capsys, "--out", "new") == ("error: missing argument 'PATH'; "
+                                               "see `reformer train --help`")
+    assert not Path("new").exists()

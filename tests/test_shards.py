@@ -113,6 +113,23 @@ def test_a_small_corpus_keeps_the_split_and_fingerprint_of_reading_it_whole(tmp_
 
 # ---- reuse and invalidation ---------------------------------------------------------------------
 
+def test_a_refused_fingerprint_removes_the_entry_it_made_and_only_that(tmp_path):
+    corpus = tmp_path / "corpus"
+    write_corpus(corpus, ["a.txt"])
+    (other,) = write_corpus(tmp_path / "other", ["b.txt"], seed=3)
+    folder = tmp_path / "shards"
+    first = prepare_shards([str(corpus)], data_config(), 0, folder)
+    before = sorted(folder.rglob("*"))
+
+    def refuse(fingerprint):
+        raise InputError("not the run's text")
+
+    for paths in ([str(other)], [str(corpus)]):  # a new entry, then the existing one
+        with pytest.raises(InputError, match="not the run's text"):
+            prepare_shards(paths, data_config(), 0, folder, first.tokenizer, check_fingerprint=refuse)
+        assert sorted(folder.rglob("*")) == before
+
+
 def test_unchanged_files_are_reused_and_only_changed_or_added_ones_encoded(tmp_path):
     corpus = tmp_path / "corpus"
     a, b, c = write_corpus(corpus, ["a.txt", "b.txt", "c.txt"])

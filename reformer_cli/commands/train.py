@@ -101,10 +101,8 @@ def train_command(
     """Train a Reformer language model on raw text; write a resumable checkpoint folder."""
     from reformer_cli.commands.progress import ProgressDisplay
     from reformer_cli.training.launch import launched_rank
-    from reformer_cli.training.setup import TrainRequest, run_training
+    from reformer_cli.training.setup import TrainRequest, check_run_without_paths, run_training
 
-    if not paths and resume is None:  # only a resume finds its files in the run folder
-        context.fail("Missing argument 'PATH'.")  # a usage error, as for a required argument
     if time_budget is not None and steps is None:
         steps = UNLIMITED_STEPS
     flags = {"name": name, "data.seq_len": seq_len, "data.tokenizer": tokenizer,
@@ -116,6 +114,9 @@ def train_command(
     request = TrainRequest(paths=list(paths or []), config_path=config, overrides=list(settings or []),
                            flags=flags, out=out, resume=resume, init_from=init_from,
                            prepare_only=prepare_only)
+    if not paths and resume is None:  # only a resume finds its files in the run folder
+        check_run_without_paths(request)  # one that holds a run: how to resume it
+        context.fail("Missing argument 'PATH'.")  # else a usage error, as for a required argument
     # Under torchrun only rank 0 reports (the others would repeat every line).
     quiet = launched_rank() != 0
     from reformer_cli.training.data_parallel import leaving_in_order

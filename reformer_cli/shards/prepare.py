@@ -73,12 +73,16 @@ class PreparedShards:
 
 
 def prepare_shards(paths: list[str], data, seed: int, folder: str | Path, tokenizer=None,
-                   on_event: Callable | None = None, options: ShardOptions | None = None) -> PreparedShards:
+                   on_event: Callable | None = None, options: ShardOptions | None = None,
+                   check_fingerprint: Callable[[str], None] | None = None) -> PreparedShards:
     """The training (and validation) tokens of `paths` as memory-mapped shards in the entry of
     `folder` for this corpus and tokenizer.
 
     `data` is the run's DataConfig; `tokenizer` given = encode with it (a resumed run's or
     --tokenizer-model's), else the entry's own (when its settings match) or a new one.
+    `check_fingerprint` (a resume's: is this the text the run was trained on?) gets the
+    training tokens' fingerprint while the folder is still locked; what it raises removes the
+    entry again when this call made it.
     """
     options = options or ShardOptions()
     folder = Path(folder)
@@ -91,7 +95,10 @@ def prepare_shards(paths: list[str], data, seed: int, folder: str | Path, tokeni
         entry = entry_folder(folder, paths, data, seed, tokenizer)
         created = not entry.exists()
         try:
-            return _prepare_entry(paths, data, seed, entry, tokenizer, on_event, options)
+            prepared = _prepare_entry(paths, data, seed, entry, tokenizer, on_event, options)
+            if check_fingerprint is not None:
+                check_fingerprint(prepared.fingerprint)
+            return prepared
         except BaseException:
             if created:  # a failed first preparation (bad text, a vocabulary too small) leaves none
                 shutil.rmtree(entry, ignore_errors=True)

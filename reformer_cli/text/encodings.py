@@ -39,6 +39,10 @@ UTF16_SCRIPTS = ((0x0000, 0x04FF), (0x2000, 0x206F), (0x3000, 0x30FF), (0x4E00, 
 C1_CONTROL = re.compile("[\x80-\x9f]")
 UTF16_MIN_CHARACTERS = 32  # fewer: too little to tell text from chance
 
+# Codecs that escape or transform Python or DNS strings (or refuse all bytes), not a file's text.
+NOT_FILE_ENCODINGS = frozenset({"unicode-escape", "raw-unicode-escape", "idna", "punycode",
+                                "undefined"})
+
 
 def wide_encoding(head: bytes) -> str | None:
     """"UTF-16" or "UTF-32" when `head` (a file, or its first bytes) starts with that
@@ -119,11 +123,14 @@ def check_encoding(encoding: str | None) -> None:
     if encoding is None:
         return
     try:
+        codec = codecs.lookup(encoding).name
         bytes(4).decode(encoding)  # not b"": Python decodes that without looking the codec up
     except UnicodeError:
-        pass  # a text encoding, just not of NULs (punycode says so without a byte offset)
+        pass  # a text encoding, just not of NULs
     except LookupError:  # no such codec, or one that is not text (rot13, base64)
         raise unknown_encoding(encoding) from None
+    if codec in NOT_FILE_ENCODINGS:
+        raise unknown_encoding(encoding)
 
 
 def unknown_encoding(encoding: str) -> InputError:

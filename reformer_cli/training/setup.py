@@ -5,7 +5,8 @@ token ids → sampler and validation batches → model → Trainer → run folde
 
 The run folder is locked before it is read (one process trains it at a time), and nothing but
 shards is written in it until every input has been read and checked, so a bad file, a bad
-config or a corpus shorter than one window leaves no half-made run folder behind.
+config or a corpus shorter than one window leaves no half-made run folder behind (and a resume
+given other text than its run's no shards of it).
 """
 
 from __future__ import annotations
@@ -26,10 +27,17 @@ from reformer_cli.config.device import resolve_device
 from reformer_cli.config.load import config_file_model_keys, load_run_config, parse_override
 from reformer_cli.errors import ConfigError, InputError
 from reformer_cli.shards.inputs import warn_about_inputs
+from reformer_cli.text.encodings import check_encoding
 from reformer_cli.training.launch import launched_rank
 from reformer_cli.training.pair_data import prepare_pairs
 from reformer_cli.training.prepared import PreparedData, eval_set_for
-from reformer_cli.training.run_inputs import inputs_to_train_on, record_inputs
+from reformer_cli.training.run_inputs import (
+    inputs_to_train_on,
+    new_run_option,
+    record_inputs,
+    run_without_files,
+    same_text_check,
+)
 
 if TYPE_CHECKING:  # the trainer imports torch, which is imported only once the inputs are good
     from reformer_cli.training.trainer import MetricsLog
@@ -67,6 +75,7 @@ def resolve_run(request: TrainRequest, initial_weights: Path | None = None,
         config = _config_from_initial_weights(request, initial_weights)
     else:
         config = load_run_config(request.config_path, request.overrides, request.flags)
+    check_encoding(config.data.encoding)  # a codec, but not of text (rot13, unicode_escape)
     named, named_run = _resume_source(request.resume)
     run_dir = _run_folder(request, config, named, named_run)
     if claim is not None:
@@ -87,8 +96,17 @@ def resolve_run(request: TrainRequest, initial_weights: Path | None = None,
         config = load_run_config(None, saved_settings + request.overrides, request.flags)
         if saved.data.tokenizer == "byte":  # ignores the vocabulary size asked for, as in a new run
             config.data.vocab_size = saved.data.vocab_size
-        _check_unchanged(saved, config)
+        _check_unchanged(saved, config, request.out)
     return config, run_dir, resume_from
+
+
+def check_run_without_paths(request: TrainRequest) -> None:
+    """For a new run given no PATH (a usage error): an InputError instead when its run folder
+    already holds a run, which the command most likely meant to resume."""
+    config = load_run_config(request.config_path, request.overrides, request.flags)
+    run_dir = _run_folder(request, config, None, None)
+    if ckpt.list_checkpoints(run_dir):
+        raise run_without_files(run_dir)
 
 
 def _resume_source(resume: str | None) -> tuple[Path | None, Path | None]:
@@ -232,33 +250,37 @@ def _flatten(values: dict, prefix: str = ""):
             yield f"{prefix}{key}", value
 
 
-def _check_unchanged(saved, config) -> None:
+def _check_unchanged(saved, config, out: str | None) -> None:
     old, new = dict(_flatten(saved.to_dict())), dict(_flatten(config.to_dict()))
     fixed = [k for k in old if k.startswith("model.")] + list(FIXED_ON_RESUME)
     for key in fixed:
         if old.get(key) != new.get(key):
             raise ConfigError(f"{key} cannot change when resuming (the checkpoint has "
                               f"{old.get(key)!r}, the command asks for {new.get(key)!r})",
-                              "drop that setting, or start a new run with --name")
+                              f"drop that setting, or start a new run with {new_run_option(out)}")
 
 
 def prepare_data(paths: list[str], config, tokenizer=None, data_dir: str | Path | None = None,
-                 on_event: Callable | None = None,
-                 notify: Callable[[str], None] | None = None) -> PreparedData:
+                 on_event: Callable | None = None, notify: Callable[[str], None] | None = None,
+                 check_fingerprint: Callable[[str], None] | None = None) -> PreparedData:
     """Read, split, tokenize and window the text. `tokenizer` given = reuse it (resume). Language
     models read token shards kept in `data_dir` (None: a temporary folder); the pair tasks keep
     their prepared examples there (None: nothing kept). What deserves a warning (a lowered
     vocabulary, truncated summaries) is in `warnings` and goes to `notify`, also when an error
-    ends the preparation: a lowered vocabulary set the token count of "fewer than one window"."""
+    ends the preparation: a lowered vocabulary set the token count of "fewer than one window".
+    `check_fingerprint` (a resume's) gets the fingerprint of the training data: what it raises
+    leaves `data_dir` without what this call added to it."""
     data = config.data
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
             warn_about_inputs(paths, data)
             if data.task in ("summarize", "extract"):
-                prepared = prepare_pairs(paths, config, tokenizer, data_dir, on_event)
+                prepared = _prepare_pair_examples(paths, config, tokenizer, data_dir, on_event,
+                                                  check_fingerprint)
             else:
-                prepared = _prepare_language_model(paths, config, tokenizer, data_dir, on_event)
+                prepared = _prepare_language_model(paths, config, tokenizer, data_dir, on_event,
+                                                   check_fingerprint)
         finally:
             said = [str(warning.message) for warning in caught]
             if notify is not None:
@@ -268,7 +290,34 @@ def prepare_data(paths: list[str], config, tokenizer=None, data_dir: str | Path 
     return prepared
 
 
-def _prepare_language_model(paths, config, tokenizer, data_dir, on_event) -> PreparedData:
+def _prepare_pair_examples(paths, config, tokenizer, data_dir, on_event,
+                           check_fingerprint) -> PreparedData:
+    """prepare_pairs, which keeps new examples in `data_dir` before their fingerprint is known:
+    a fingerprint refused removes the files it added there."""
+    before = _pair_files(data_dir)
+    prepared = prepare_pairs(paths, config, tokenizer, data_dir, on_event)
+    try:
+        if check_fingerprint is not None:
+            check_fingerprint(prepared.fingerprint)
+    except BaseException:
+        for path in _pair_files(data_dir) - before:
+            path.unlink(missing_ok=True)
+        raise
+    return prepared
+
+
+def _pair_files(folder: str | Path | None) -> set[Path]:
+    """The prepared-pair files (examples, tokenizers) in `folder`."""
+    from reformer_cli.data.pair_cache import KINDS
+
+    if folder is None or not Path(folder).is_dir():
+        return set()
+    return {path for path in Path(folder).iterdir()
+            if any(kind.fullmatch(path.name) for kind in KINDS)}
+
+
+def _prepare_language_model(paths, config, tokenizer, data_dir, on_event,
+                            check_fingerprint) -> PreparedData:
     from reformer_cli.data.windows import WindowSampler, evaluation_batches
     from reformer_cli.shards.prepare import ShardOptions, prepare_shards
     from reformer_cli.text.tokenizer import load_tokenizer
@@ -281,7 +330,7 @@ def _prepare_language_model(paths, config, tokenizer, data_dir, on_event) -> Pre
     if tokenizer is None and data.tokenizer_model:
         tokenizer = load_tokenizer(data.tokenizer_model)
     shards = prepare_shards(paths, data, train.seed, data_dir, tokenizer, on_event,
-                            ShardOptions(workers=data.workers))
+                            ShardOptions(workers=data.workers), check_fingerprint)
     sampler = WindowSampler(shards.train, data.seq_len, seed=train.seed)
     eval_set = None
     if shards.val is not None:
@@ -291,17 +340,21 @@ def _prepare_language_model(paths, config, tokenizer, data_dir, on_event) -> Pre
                         shards=shards, keep_alive=temporary)
 
 
-def _prepare_once(request, config, tokenizer, data_dir: Path, launched, on_event,
-                  notify) -> PreparedData:
+def _prepare_once(request, config, tokenizer, data_dir: Path, launched, on_event, notify,
+                  check_fingerprint) -> PreparedData:
     """prepare_data for this process. Under torchrun rank 0 prepares first and the others then
     find its shards or prepared pairs (the lock in shards/prepare.py also serialises runs sharing
     a shard folder)."""
+    def prepare(reports: bool) -> PreparedData:
+        return prepare_data(request.paths, config, tokenizer, data_dir, on_event if reports else None,
+                            notify if reports else None, check_fingerprint)
+
     if launched is None:
-        return prepare_data(request.paths, config, tokenizer, data_dir, on_event, notify)
+        return prepare(reports=True)
     prepared = []
     launched.share_from_main(lambda: prepared.append(  # the others wait for rank 0 here
-        prepare_data(request.paths, config, tokenizer, data_dir, on_event, notify)) or b"ready")
-    return prepared[0] if prepared else prepare_data(request.paths, config, tokenizer, data_dir)
+        prepare(reports=True)) or b"ready")
+    return prepared[0] if prepared else prepare(reports=False)
 
 
 def _describe_shards(prepared: PreparedData) -> str:
@@ -350,7 +403,8 @@ def _train(request, config, run_dir: Path, resume_from: Path | None, initial_wei
         _check_tokenizer_flags(request, named.kind, named.vocab_size,
                                f"--tokenizer-model {config.data.tokenizer_model}")
     data_dir = Path(config.data.cache) if config.data.cache else run_dir / DATA_FOLDER
-    prepared = _prepare_once(request, config, saved_tokenizer, data_dir, launched, on_event, notify)
+    prepared = _prepare_once(request, config, saved_tokenizer, data_dir, launched, on_event, notify,
+                             same_text_check(resume_from, request.out))
     if launched is not None:  # 24 bits of the hash: check_same compares float32 values exactly
         launched.check_same(int(prepared.fingerprint[:6], 16), "the training data (its fingerprint)")
     if prepared.shards is not None:

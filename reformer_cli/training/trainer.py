@@ -31,6 +31,7 @@ from reformer_cli import checkpoint as ckpt
 from reformer_cli.core.head_loss import IGNORE_INDEX
 from reformer_cli.core.rng import seeded
 from reformer_cli.errors import InputError, ReformerError, ResourceError
+from reformer_cli.training.run_inputs import text_differs
 from reformer_cli.training.runtime import (
     Runtime,
     autocast_context,
@@ -222,8 +223,7 @@ class Trainer:
     def load_state_dict(self, state: dict) -> None:
         saved = state.get("data_fingerprint", "")
         if saved and self.data_fingerprint and saved != self.data_fingerprint:
-            raise InputError("the training text differs from the text this run was trained on",
-                             "resume with the same files, or start a new run with --name")
+            raise text_differs(None)
         self.optimizer.load_state_dict(state["optimizer"])
         self.sampler.load_state_dict(state["sampler"])
         restore_rng_state(state["rng"], self.device)
