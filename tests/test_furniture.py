@@ -1,7 +1,8 @@
-"""Format furniture: YAML front matter, quote markers, e-mail headers and signatures, subtitle
-cue numbers, timings and tags become spaces of the same length, so offsets into the text still
-hold; prose, Markdown, RFCs and Chinese novels come back as they were, and PEPs, reST rendered
-to text, lose only the reference markup left in them."""
+"""Format furniture: YAML front matter, quote markers, e-mail headers, signatures, greetings and
+sign-offs, subtitle cue numbers, timings and tags become spaces of the same length, so offsets
+into the text still hold; Markdown links read as their text; prose, Markdown without links, RFCs
+and Chinese novels come back as they were, and PEPs, reST rendered to text, lose only the
+reference markup left in them."""
 
 import json
 import re
@@ -10,6 +11,8 @@ from pydoc_data.topics import topics
 import pytest
 from dev_sets import DEV, NO_DATA
 
+from reformer_cli.summarize.extractive import summarize_extractive
+from reformer_cli.summarize.selection import Budget
 from reformer_cli.text.furniture import blank_format_furniture, code_body_lines
 from reformer_cli.text.sentences import split_sentences
 
@@ -124,10 +127,10 @@ def test_quote_markers_are_blanked_at_line_starts_only():
                               "Did anyone complain? Twice, on the list. We now reject it with an error.")
 
 
-def test_email_headers_attribution_and_signature_are_blanked_but_the_subject_is_kept():
+def test_email_headers_attribution_greeting_and_signature_are_blanked_but_the_subject_is_kept():
     blanked = blank_format_furniture(EMAIL)
     assert_same_shape(EMAIL, blanked)
-    assert words(blanked) == ("Removing the legacy flag Hi Bob, Is the flag gone in 2.0? "
+    assert words(blanked) == ("Removing the legacy flag Is the flag gone in 2.0? "
                               "Yes, version 2.0 rejects it with an error.")
     subject = blanked.split("\n")[3]
     assert subject == " " * len("Subject: Re: Fwd: ") + "Removing the legacy flag"
@@ -483,3 +486,169 @@ def test_references_in_a_code_body_stay(intro):
     assert body in blanked
     assert "See\u2060\u2060\u2060\u2060\u2060 and Sphinx\u2060." in blanked
     assert "__ https" not in blanked[blanked.index(body) + len(body):]
+
+
+def sentence_texts(text: str) -> list[str]:
+    return [sentence.text for sentence in split_sentences(text)]
+
+
+HEADERS = "From: Alice Smith <alice@example.org>\nTo: Bob Jones <bob@example.org>\nSubject: {subject}\n" \
+    "Date: Tue, 7 May 2024 09:12:00 +0200\n\n"
+
+THREAD = HEADERS.format(subject="Re: Migration plan") + """Hi Bob,
+
+Thanks for sending the migration plan. Could we move the cut-over to July?
+
+Best,
+Alice
+
+On Mon, 6 May 2024 at 17:40, Bob Jones <bob@example.org> wrote:
+> Hi Alice,
+>
+> The cut-over is planned for June.
+>
+> Cheers,
+> Bob
+"""
+
+
+def test_a_thread_loses_its_greetings_and_sign_offs_and_keeps_its_sentences():
+    blanked = blank_format_furniture(THREAD)
+    assert_same_shape(THREAD, blanked)
+    expected = ["Migration plan", "Thanks for sending the migration plan.",
+                "Could we move the cut-over to July?", "The cut-over is planned for June."]
+    assert sentence_texts(THREAD) == expected
+    same_line = THREAD.replace("Best,\nAlice\n", "Best, Alice\n")
+    assert sentence_texts(same_line) == expected
+
+
+def test_an_email_summary_picks_no_greeting_or_sign_off():
+    """The tester's thread: "Hi Bob," came first in its summary, and "Best, Alice" was in it."""
+    text = HEADERS.format(subject="Re: Migration plan for the billing service") + (
+        "Hi Bob,\n\nThanks for sending the migration plan. I went through it with the team yesterday and we "
+        "agree with most of it. The main concern is the cut-over window, which overlaps with the end of the "
+        "quarter when billing traffic peaks.\n\nCould we move the cut-over to the second week of July?\n\n"
+        "Best,\nAlice\n\nOn Mon, 6 May 2024 at 17:40, Bob Jones <bob@example.org> wrote:\n> Hi Alice,\n>\n"
+        "> Attached is the migration plan. Let me know what you think.\n>\n> Cheers,\n> Bob\n")
+    summary = summarize_extractive(text, Budget(sentences=3))
+    assert len(summary.sentences) == 3
+    assert [sentence.text for sentence in summary.sentences
+            if re.search(r"Hi |Best|Cheers", sentence.text)] == []
+
+
+@pytest.mark.parametrize("greeting", ["Hi Bob,", "Hello all,", "Dear team,", "Hey,", "Good morning Sarah,",
+                                      "Dear Mr. Smith:", "To whom it may concern:", "Hi all!"])
+@pytest.mark.parametrize("closing", [
+    "Best,\nAlice", "Best regards,\nAlice", "Thanks,\nAlice", "Cheers,", "Kind regards, Alice",
+    "Sincerely,\nAlice Smith\nACME Corp", "Thanks!\nAlice\nSent from my iPhone",
+    "Many thanks,\nAlice Smith, Ph.D.", "Yours sincerely,\nAlice Smith\nHead of Platform\nACME Corp."])
+def test_email_greetings_and_closings_are_blanked(greeting, closing):
+    text = HEADERS.format(subject="Budget") + f"{greeting}\n\nThe budget was approved.\n{closing}\n"
+    blanked = blank_format_furniture(text)
+    assert_same_shape(text, blanked)
+    assert words(blanked) == "Budget The budget was approved."
+
+
+def test_forward_separators_and_quoted_greetings_under_a_closing_are_blanked():
+    text = ("Thanks, see below.\n\n-----Original Message-----\nFrom: Ann\nSent: Monday, May 6, 2024\n"
+            "To: Bob\nSubject: Report\n\nHi Bob,\nPlease find the report attached.\nRegards,\nAnn\n"
+            "> Hi Ann,\n> Where is the report?\n")
+    assert sentence_texts(text) == ["Thanks, see below.", "Report", "Please find the report attached.",
+                                    "Where is the report?"]
+
+
+@pytest.mark.parametrize("body, kept", [
+    ("Thanks for the report, I fixed it.\n", ["Thanks for the report, I fixed it."]),
+    ("Hi Bob, thanks for the patch.\n", ["Hi Bob, thanks for the patch."]),
+    ("Thanks,\nI fixed the bug in the parser.\n", ["Thanks, I fixed the bug in the parser."]),
+    ("The plan:\nHello world:\nprints a greeting.\n", ["The plan: Hello world: prints a greeting."]),
+    ("Regards,\nAnn\nAnalyst\nACME Corp\n+1 555 0100\n", ["Regards, Ann Analyst ACME Corp +1 555 0100"]),
+    ("Thanks,\nand see you on Monday.\n", ["Thanks, and see you on Monday."]),
+])
+def test_email_sentences_that_open_like_courtesies_stay(body, kept):
+    """A greeting must stand alone on a line that opens a paragraph; a closing must stand alone
+    and be followed, within MAX_SIGNED_LINES short name lines, by the end of the message."""
+    text = HEADERS.format(subject="Budget") + body
+    assert sentence_texts(text)[1:] == kept
+
+
+@pytest.mark.parametrize("subject", ["Thanks!", "Hi all,", "Re: Best regards"])
+def test_a_subject_that_reads_like_a_courtesy_stays(subject):
+    text = HEADERS.format(subject=subject) + "The budget was approved.\n"
+    assert sentence_texts(text)[0] == subject.removeprefix("Re: ")
+
+
+@pytest.mark.parametrize("text", [
+    "CHAPTER 1.\n\nThe letter read:\n\nDear Sir,\nI write to inform you of your uncle's death.\n\n"
+    "Best regards,\nMr. Collins\n\nShe folded it.\n",  # a letter in a novel
+    "# Tool\n\n## Credits\n\nThanks to Alice for the parser.\nThanks to Bob for the tests.\n\n"
+    "Thanks,\nThe maintainers\n",  # a README
+    "From: the author's point of view, it was a mistake.\n\nHi Bob,\n\nCheers,\nAlice\n",  # one "From:"
+])
+def test_greetings_and_closings_outside_an_email_stay(text):
+    assert blank_format_furniture(text) is text
+
+
+MARKDOWN = """# Project
+
+See the [documentation](https://example.org/docs) for more. Read the [install guide][install]
+and the [FAQ][] first, or [Sphinx] to build the docs. A [wrapped
+link](docs/wrapped.md "Title") works, as do ([nested [b] text](https://x.org)).
+
+[![Build Status](https://ci.example.org/badge.svg)](https://ci.example.org) ![Logo](logo.png)
+
+[install]: https://example.org/install "Install"
+  [faq]: <https://example.org/faq>
+[Sphinx]: https://sphinx-doc.org
+"""
+
+
+def test_markdown_links_and_images_read_as_their_text():
+    blanked = blank_format_furniture(MARKDOWN)
+    assert_blanked_in_place(MARKDOWN, blanked)
+    assert [(sentence.kind, sentence.text) for sentence in split_sentences(MARKDOWN)] == [
+        ("heading", "# Project"), ("sentence", "See the documentation for more."),
+        ("sentence", "Read the install guide and the FAQ first, or Sphinx to build the docs."),
+        ("sentence", "A wrapped link works, as do (nested [b] text)."),
+        ("heading", "Build Status Logo")]
+    assert not blanked[MARKDOWN.index("[install]:"):].strip()  # the definitions are blanked
+
+
+def test_a_markdown_link_sentence_keeps_its_offsets_in_the_text():
+    text = "Intro.\n\nSee the [documentation](https://example.org/docs) for more.\n"
+    sentence = split_sentences(text)[1]
+    assert sentence.text == "See the documentation for more."
+    assert text[sentence.start:sentence.end] == "See the [documentation](https://example.org/docs) for more."
+
+
+@pytest.mark.parametrize("text", [
+    "Citations such as [1], [2] (Smith 2020) and [3][4] stay.\n",
+    "Call a[i](x.y) or f()[0](y.z), and \\[not](a/link).\n",  # code-like prose, an escaped bracket
+    "SFIDDESC Virtual File Description [UTF-8](n)\n",  # an RFC's field type: no URL
+    "Inline `[x](y.md)` and `` `[a](b/c)` `` are code.\n",
+    "```\nhandlers[0](event)\n[x](y.md)\n```\n",
+    "Visit <https://example.org> or <mailto:ann@example.org>.\n",  # autolinks stay
+    "A [reference][nowhere] and a [shortcut] with no definition.\n",
+    "A footnote[^1].\n\n[^1]: https://example.org\n",
+    "[INFO]: started\n[2024-05-01 12:00]: done\n",  # log lines, no destination
+])
+def test_text_that_only_resembles_markdown_links_comes_back_unchanged(text):
+    assert blank_format_furniture(text) is text
+
+
+@pytest.mark.parametrize("text, kept", [
+    ("Inline ``[a](b/c)`` is code.\n", "[a](b/c)"),  # a reST literal
+    ("An example::\n\n    [x](https://example.org) and [y][x]\n\n[x]: https://example.org\n",
+     "    [x](https://example.org) and [y][x]\n\n" + " " * 24),  # a literal block; its definition goes
+    ("Outside: [text][x].\n\n```\n[x]: https://example.org\n```\n",  # a definition in code is none
+     "Outside: [text][x].\n\n```\n[x]: https://example.org\n```\n"),
+])
+def test_markdown_links_in_code_stay(text, kept):
+    assert kept in blank_format_furniture(text).replace("\u2060", "")
+
+
+def test_a_numbered_reference_reads_as_a_citation_but_its_definition_goes():
+    text = "As shown in [1], and in [the paper][1].\n\n[1]: https://example.org/paper.pdf\n"
+    blanked = blank_format_furniture(text)
+    assert_blanked_in_place(text, blanked)
+    assert sentence_texts(text) == ["As shown in [1], and in the paper."]

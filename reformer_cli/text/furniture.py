@@ -18,6 +18,17 @@ What is blanked (turned into spaces; "\\n" and "\\r" stay, except where said):
    quoted line (after blank lines, if any); a signature: a line `-- ` or `--`, then 1 to 6
    lines up to a blank line or the end, none of them starting with "--" (an SQL or MIB
    comment is no signature).
+   In an e-mail, a text where a header block or an attribution line was found (so a letter in
+   a novel, "Dear Sir, I write...", or a README's "Thanks to Ann" keeps its words), also its
+   courtesies, which would otherwise be its shortest, most central sentences: a greeting
+   (GREETING, up to 4 words of names, then `,` `:` or `!`: "Hi Bob,", "Dear team:", "Good
+   morning Sarah,") alone on a line that opens a paragraph or a quote; a closing (CLOSING:
+   "Best,", "Thanks!", "Kind regards, Alice") alone on its line, with up to MAX_SIGNED_LINES
+   short lines under it (a name, a title, a company; none opening in lower case or ending like
+   a sentence), but only where a blank line, the end or a change of quote depth comes next, so
+   "Thanks,\nI fixed it." stays; a line "Sent from my iPhone"; a separator "-----Original
+   Message-----". "Thanks for the report, I fixed it." is a sentence, not a closing, and a
+   Subject's text ("Subject: Thanks!") is never one.
 4. Subtitles (SRT, WebVTT), when at least MIN_TIMING_LINES lines are cue timings
    ("00:00:01,000 --> 00:00:04,000", "00:01.000 --> 00:04.000 align:start"): the WEBVTT header
    (its line and the lines up to the first blank one), NOTE, STYLE and REGION blocks, cue
@@ -69,6 +80,14 @@ What is blanked (turned into spaces; "\\n" and "\\r" stay, except where said):
 7. Inline literals: of a ``literal`` on one line (reStructuredText, Markdown code) one backtick
    on each side, invisibly, so it reads `literal`, as inline code does; not a fence line (```)
    nor a lone ``, and not in LaTeX, where `` opens a quotation.
+8. Markdown links, outside code bodies, ``` fences and `code` spans: `[text](url "title")`
+   reads "text", `![alt](src)` "alt" (pandoc's plain text keeps it), a badge
+   `[![alt](src)](href)` "alt", invisibly; `[text][ref]`, `[text][]` and `[text]` read "text"
+   where a definition `[ref]: url` declares the label (not a number alone: "[1]" is a
+   citation), and the definition line is blanked. A link opens after whitespace or an opening
+   mark, not after a word, `!`, `\\`, `]` or `)` ("a[i](x)" is code), and its destination must
+   look like one (a "/", ".", "#" or ":" in it): an RFC's "[UTF-8](n)" stays. Autolinks,
+   `<https://example.org>`, stay: the URL reads as well with its brackets, and RFCs write them.
 
 Code bodies are no furniture: they stay, and `code_body_lines` tells the segmenter where they
 are (their lines are code): a reStructuredText literal block, the body of a CODE_DIRECTIVES
@@ -78,8 +97,8 @@ Inline markup is blanked with U+2060 WORD JOINER, which the segmenter's normalis
 with spaces: "shown \\cite{x}." reads "shown." and "(:pep:`8`)" reads "(`8`)", not "( `8`)".
 
 The result has the length of the text, so every character offset into it still holds (as with
-pages.py). Anything else, prose, Markdown without ``literals``, RFCs, comes back as it was (the
-same object). Each rule is one compiled regex over the whole text, behind a cheap test for a
+pages.py). Anything else, prose, Markdown without ``literals`` or links, RFCs, comes back as it
+was (the same object). Each rule is one compiled regex over the whole text, behind a cheap test for a
 character it needs; the Python loops run over matches, not characters.
 
 Pure functions: no files, no terminal.
@@ -88,6 +107,8 @@ Pure functions: no files, no terminal.
 from __future__ import annotations
 
 import re
+
+from reformer_cli.text.units import fenced_lines
 
 FRONT_MATTER_LINES = 100  # the closing fence must come within this many lines
 MIN_TIMING_LINES = 3  # fewer cue timings than this: text that quotes one, not a subtitle file
@@ -114,6 +135,27 @@ ATTRIBUTION = re.compile(f"^(?:{QUOTE})?On [^\n]{{1,300}}wrote:[ \t]*\r?$(?=(?:\
                          re.MULTILINE)
 SIGNATURE = re.compile(r"^-- ?\r?(?:\n(?!--)[ \t]*\S[^\n]*){1,6}(?=\n[ \t]*\r?\n|\n[ \t]*\r?\Z|\Z)",
                        re.MULTILINE)
+# An e-mail's courtesies, looked for in its text once the furniture above is blanked: a greeting
+# ("Hi Bob,", "Dear team:") alone on its line, a closing ("Best,", "Kind regards, Alice") and
+# "Sent from my iPhone".
+GREETING = (r"(?i:hi|hello|hey|hiya|dear(?:est)?|greetings|good[ \t]+(?:morning|afternoon|evening|day)"
+            r"|to[ \t]+whom)")
+SALUTATION = re.compile(rf"^[ \t]*{GREETING}(?:[ \t]+[\w'&@-]+\.?){{0,4}}[ \t]*[,:!][ \t]*\r?$", re.MULTILINE)
+CLOSING = (r"(?i:(?:with[ \t]+)?(?:(?:best|kind|kindest|warm|warmest|many)[ \t]+)?(?:regards|wishes|thanks)"
+           r"|best|all[ \t]+the[ \t]+best|thanks[ \t]+(?:again|in[ \t]+advance|so[ \t]+much|a[ \t]+lot)"
+           r"|thank[ \t]+you(?:[ \t]+(?:again|so[ \t]+much|very[ \t]+much|in[ \t]+advance))?|cheers"
+           r"|(?:yours[ \t]+)?(?:sincerely|truly|faithfully)|yours|respectfully|take[ \t]+care|talk[ \t]+soon"
+           r"|love|br|thx)")
+NAME = r"[A-Z][\w.'-]*(?:[ \t]+[A-Z][\w.'-]*){0,3}"  # "Alice", "Alice Smith", "J. R. Smith"
+VALEDICTION = re.compile(rf"^[ \t]*{CLOSING}[ \t]*(?:[,!.]|,[ \t]*{NAME})?[ \t]*\r?$", re.MULTILINE)
+MAX_SIGNED_LINES = 3  # a closing's name, title and company lines
+MAX_SIGNED_LINE_CHARS = 60
+MAX_SIGNED_LINE_WORDS = 6
+SENTENCE_LIKE = re.compile(r"[?!]|\b[a-z]+[.:;]\s*$")  # "I fixed it." is no name line, "ACME Corp." is
+SENT_FROM = re.compile(r"^[ \t]*(?:Sent from (?:my|Outlook|Mail|Yahoo Mail|Gmail)|Get Outlook for)\b"
+                       r"[^\n]{0,40}$", re.MULTILINE)
+FORWARD_SEPARATOR = re.compile(r"^[ \t]*-{3,}[ \t]*(?:Original Message|Forwarded message)[ \t]*-{3,}"
+                               r"[ \t]*\r?$", re.MULTILINE | re.IGNORECASE)  # Outlook's, Gmail's
 
 TIMESTAMP = r"(?:\d+:)?\d{2}:\d{2}[,.]\d{3}"  # "00:00:01,000" (SRT), "00:01.000" (WebVTT)
 TIMING_LINE = re.compile(f"^[ \t]*{TIMESTAMP}[ \t]+-->[ \t]+{TIMESTAMP}(?:[ \t\r][^\n]*)?$", re.MULTILINE)
@@ -157,6 +199,26 @@ PHRASE_REFERENCE = re.compile(rf"{MARKUP_START}(`)(?=[^`\s])(?:[^`\n]|\n(?![ \t]
 SIMPLE_REFERENCE = re.compile(rf"{MARKUP_START}({REFERENCE_NAME})(__?){MARKUP_END}")  # "Sphinx_", "links__"
 REST_MARKS = ("..", ":", "]_", "`_", "__")  # rule 5 needs one of them
 
+# Markdown links and images. One opens after whitespace or an opening mark, not after a word,
+# "!", "\\", "]" or ")": "a[i](x)" and "f()[0](y)" are code. A destination must look like one
+# (a "/", ".", "#" or ":" in it, or <...>), for an RFC writes "[UTF-8](n)".
+LINK_START = r"(?<![^\s(\[{<'\"\u201c\u2018*_~])"
+LINK_TITLE = r"(?:[ \t]+(?:\"[^\"\n]*\"|'[^'\n]*'|\([^()\n]*\)))?"
+LINK_URL = r"(?:<[^<>\n]*>|(?=[^\s()]*[/.#:])(?:[^\s()\\]|\\.|\([^\s()]*\))+)"
+LINK_DESTINATION = rf"\([ \t]*{LINK_URL}{LINK_TITLE}[ \t]*\)"
+LINK_WORDS = r"(?:[^\[\]\n]|\n(?![ \t]*\r?\n))"  # a link's text may wrap, not across a blank line
+# Groups 1 and 2 go, the text between them stays: "[text](url)", "![alt](src)", and a link whose
+# text has brackets in it (one level, no more: each character has one way to match), such as an
+# image, "[![alt](src)](href)", a README's badge.
+INLINE_IMAGE = re.compile(rf"{LINK_START}(!\[){LINK_WORDS}*(\]{LINK_DESTINATION})")
+INLINE_LINK = re.compile(rf"{LINK_START}(\[)(?:{LINK_WORDS}|\[[^\[\]\n]*\])*(\]{LINK_DESTINATION})")
+# "[ref]: https://example.org "Title"", a whole line; not a "[^1]:" footnote.
+LINK_DEFINITION = re.compile(rf"^ {{0,3}}\[(?!\^)([^\[\]\n]{{1,100}})\]:[ \t]*{LINK_URL}{LINK_TITLE}"
+                             r"[ \t]*\r?$", re.MULTILINE)
+# "[text][ref]", "[text][]", "[text]": groups 1 and 3 go, group 4 (or the text, group 2) names it.
+REFERENCE_LINK = re.compile(rf"{LINK_START}(!?\[)({LINK_WORDS}+)(\](?:\[([^\[\]\n]*)\])?)(?![(\[:])")
+CODE_SPAN = re.compile(r"(?<!`)(`+)([^`\n](?:[^\n]*?[^`\n])?)\1(?!`)")  # `code`, on one line
+
 # LaTeX.
 MIN_LATEX_LINES = 3
 MIN_LATEX_COMMANDS = 3  # beside one structure line: "\\label{x}", "\\cite{y}", "\\emph{z}"
@@ -186,16 +248,20 @@ LATEX_CODE = re.compile(rf"^[ \t]*\\begin\{{({CODE_ENVIRONMENTS})\*?\}}[^\n]*\n(
 
 
 def blank_format_furniture(text: str) -> str:
-    """Same length as `text`; its front matter, quote markers, e-mail headers, attribution and
-    signature, and subtitle cue furniture blanked, as the module docstring says. Every "\\n"
+    """Same length as `text`; its front matter, quote markers, e-mail headers, attribution,
+    signature and courtesies, subtitle cue furniture, reST, LaTeX and Markdown markup blanked,
+    as the module docstring says. Every "\\n"
     stays, except in a subtitle file, where a run of blank lines between cues keeps only its
     last one. Text with none of these is returned as it is."""
-    spans = front_matter_spans(text) + quote_marker_spans(text) + email_spans(text)
+    message = message_spans(text)
+    spans = front_matter_spans(text) + quote_marker_spans(text) + message + signature_spans(text)
     cue_spans = subtitle_spans(text)
     blanked = blank_spans(text, spans + cue_spans)
+    if message:  # an e-mail: its greetings and sign-offs are no text either
+        blanked = blank_spans(blanked, courtesy_spans(text, blanked))
     if cue_spans:
         blanked = CUE_GAP.sub(lambda gap: " " * (len(gap.group()) - 1) + "\n", blanked)
-    return latex_furniture(inline_literals(rest_furniture(blanked)))
+    return latex_furniture(markdown_links(inline_literals(rest_furniture(blanked)), text))
 
 
 def blank_spans(text: str, spans: list[tuple[int, int]], blank: str = " ") -> str:
@@ -251,18 +317,71 @@ def _next_to_quoted_text(text: str, line_start: int, line_end: int) -> bool:
         or (line_end < len(text) and QUOTED_TEXT.match(text, line_end + 1) is not None)
 
 
-def email_spans(text: str) -> list[tuple[int, int]]:
-    """E-mail header blocks (a Subject's text aside), attribution lines and signatures."""
-    if ":" not in text and "--" not in text:
+def message_spans(text: str) -> list[tuple[int, int]]:
+    """E-mail header blocks (a Subject's text aside) and attribution lines: what makes `text`
+    an e-mail."""
+    if ":" not in text:
         return []
     spans = []
-    if ":" in text:
-        for block in HEADER_BLOCK.finditer(text):
-            spans += _header_block_spans(text, block.start(), block.end())
-        spans += [match.span() for match in ATTRIBUTION.finditer(text)]
-    if "--" in text:
-        spans += [match.span() for match in SIGNATURE.finditer(text)]
+    for block in HEADER_BLOCK.finditer(text):
+        spans += _header_block_spans(text, block.start(), block.end())
+    return spans + [match.span() for match in ATTRIBUTION.finditer(text)]
+
+
+def signature_spans(text: str) -> list[tuple[int, int]]:
+    """Signatures: a line "-- " and the few lines under it."""
+    return [match.span() for match in SIGNATURE.finditer(text)] if "--" in text else []
+
+
+def courtesy_spans(text: str, blanked: str) -> list[tuple[int, int]]:
+    """In an e-mail, `text`, whose other furniture `blanked` has blanked (same offsets): its
+    greetings, alone on a line that opens a paragraph; its closings, with the name lines under
+    them up to the message's end; and "Sent from my ..." lines."""
+    spans = [greeting.span() for greeting in SALUTATION.finditer(blanked)  # "Subject: Hi all," stays
+             if _opens_paragraph(text, blanked, greeting.start())
+             and not SUBJECT_PREFIX.match(text, greeting.start())]
+    spans += [match.span() for match in SENT_FROM.finditer(blanked)]
+    spans += [match.span() for match in FORWARD_SEPARATOR.finditer(blanked)]
+    for closing in VALEDICTION.finditer(blanked):
+        end = _signed_end(text, blanked, closing.start(), closing.end())
+        if end is not None and not SUBJECT_PREFIX.match(text, closing.start()):
+            spans.append((closing.start(), end))
     return spans
+
+
+def _opens_paragraph(text: str, blanked: str, line_start: int) -> bool:
+    """Whether the line at `line_start` follows a blank (or blanked) line, or opens the text or
+    a quote ("> Hi Alice," under "Best, Bob")."""
+    previous_start = blanked.rfind("\n", 0, max(line_start - 1, 0)) + 1
+    return line_start == 0 or not blanked[previous_start:line_start - 1].strip() \
+        or _quote_depth(text, previous_start) != _quote_depth(text, line_start)
+
+
+def _signed_end(text: str, blanked: str, line_start: int, line_end: int) -> int | None:
+    """Where a closing line (line_start, line_end) and the name lines under it end: at a blank
+    line, the end of the text or a change of quote depth (a quoted reply) after at most
+    MAX_SIGNED_LINES of them; None where a longer line or a sentence comes first ("Thanks,"
+    wrapped in a paragraph)."""
+    depth = _quote_depth(text, line_start)
+    for n_lines in range(MAX_SIGNED_LINES + 1):
+        next_start = line_end + 1
+        if next_start >= len(text):
+            return line_end
+        next_end = text.find("\n", next_start)
+        next_end = len(text) if next_end < 0 else next_end
+        line = blanked[next_start:next_end].strip()
+        if not line or _quote_depth(text, next_start) != depth:
+            return line_end
+        if n_lines == MAX_SIGNED_LINES or len(line) > MAX_SIGNED_LINE_CHARS or line[0].islower() \
+                or len(line.split()) > MAX_SIGNED_LINE_WORDS or SENTENCE_LIKE.search(line):
+            return None
+        line_end = next_end
+    return None
+
+
+def _quote_depth(text: str, line_start: int) -> int:
+    marker = QUOTE_MARKERS.match(text, line_start)
+    return marker.group().count(">") if marker else 0
 
 
 def _header_block_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -383,6 +502,44 @@ def inline_literals(text: str) -> str:
     backticks = [span for literal in DOUBLE_BACKTICK_LITERAL.finditer(text)
                  for span in (literal.span(1), literal.span(2))]
     return blank_spans(text, backticks, INVISIBLE_BLANK)
+
+
+def markdown_links(text: str, original: str) -> str:
+    """`text` with its Markdown links and images read as their text, invisibly, and its link
+    definitions blanked (rule 8), outside code: `original` is `text` before any furniture was
+    blanked, where `code_body_lines` finds literal blocks."""
+    if "](" not in text and "]:" not in text:
+        return text
+    masked = CODE_SPAN.sub(_masked_code, text) if "`" in text else text  # a link in `code` is none
+    definitions = list(LINK_DEFINITION.finditer(masked)) if "]:" in text else []
+    links = []  # (match, the spans of its markup)
+    if "](" in text:
+        links += [(link, (link.span(1), link.span(2)))
+                  for pattern in (INLINE_IMAGE, INLINE_LINK) for link in pattern.finditer(masked)]
+    if not links and not definitions:
+        return text
+    code_lines = fenced_lines(text) | code_body_lines(original)
+    definitions = [definition for definition in definitions if definition.start() not in code_lines]
+    labels = {reference_name(definition.group(1)) for definition in definitions}
+    if labels:
+        links += [(link, (link.span(1), link.span(3))) for link in REFERENCE_LINK.finditer(masked)
+                  if _refers_to(link, labels)]
+    markup = [span for link, spans in links if _line_start(text, link.start()) not in code_lines
+              for span in spans]
+    return blank_spans(blank_spans(text, [definition.span() for definition in definitions]),
+                       markup, INVISIBLE_BLANK)
+
+
+def _refers_to(link: re.Match, labels: set[str]) -> bool:
+    """Whether a REFERENCE_LINK match names a defined label: "[text][ref]" "ref", "[text][]" and
+    "[text]" "text"; but a "[1]" alone stays a citation, as it reads."""
+    label = link.group(4) or link.group(2)
+    return reference_name(label) in labels and not (link.group(4) is None and label.isdigit())
+
+
+def _masked_code(span: re.Match) -> str:
+    """A code span with its text turned into NUL characters, which no link pattern reads as markup."""
+    return span.group(1) + "\0" * len(span.group(2)) + span.group(1)
 
 
 def _indented_under(text: str, position: int, indent: int, only_fields: bool = False) -> int:
