@@ -365,3 +365,42 @@ def test_a_sentence_the_document_repeats_is_in_the_summary_once(method):
             lines = summarize(text, SummarizeOptions(budget=budget)).text.splitlines()
             keys = [key(line).rstrip(".。…") for line in lines]
             assert len(lines) >= 2 and len(set(keys)) == len(keys), lines
+
+
+CONTRACT = (  # as a tester gave it: a heading's paragraph on the lines under it, no blank line
+    "SERVICE AGREEMENT\n\n"
+    "This Service Agreement is entered into by Acme Corp and Bob Ltd on 1 March 2024.\n\n"
+    "1. SERVICES.\n"
+    "The Provider shall deliver the software described in Schedule A within ninety days. "
+    "The Provider shall fix reported defects within ten working days.\n\n"
+    "2. TERM.\n"
+    "This agreement runs for two years from the effective date unless ended earlier under "
+    "section 5.\n\n"
+    "3. COMPENSATION.\n"
+    "The Client shall pay the fees in Schedule B within thirty days of each invoice. "
+    "Late payments bear interest at two percent per month.\n")
+CONTRACT_HEADINGS = {"1. SERVICES.", "2. TERM.", "3. COMPENSATION."}
+
+
+def test_a_numbered_heading_in_capitals_is_never_a_candidate_sentence():
+    """The segmenter reads "1. SERVICES." with its paragraph under it, in one block, as a list
+    item; as the shortest candidates they filled --max-words first ("1. SERVICES." alone for
+    --max-words 3)."""
+    from reformer_cli.summarize.scoring import candidate_indexes, is_numbered_shouted_heading
+
+    sentences = split_sentences(CONTRACT)
+    assert CONTRACT_HEADINGS <= {s.text for s in sentences}  # still sentences of the document
+    candidates = {sentences[i].text for i in candidate_indexes(sentences)}
+    assert not candidates & CONTRACT_HEADINGS and len(candidates) == 6
+    for budget in [Budget(max_words=n) for n in range(1, 80)] + \
+            [Budget(sentences=k) for k in range(1, 8)] + [Budget(ratio=r) for r in (0.2, 0.5, 1.0)]:
+        summary = summarize_extractive(CONTRACT, budget)
+        assert not {s.text for s in summary.sentences} & CONTRACT_HEADINGS, (budget, summary.text)
+    assert len(summarize_extractive(CONTRACT, Budget(ratio=0.5)).sentences) == 3  # of 6, not 9
+    for heading in ("2.1 TERM AND TERMINATION", "A. DEFINITIONS:", "(b) SCOPE.", "4) NOTICES"):
+        assert is_numbered_shouted_heading(heading), heading
+    for item in ("1. Services.", "2. The Provider shall pay.", "3. I.", "SERVICES.", "2024 ANNUAL REPORT",
+                 "1. KEEP THE DOOR SHUT AT ALL TIMES WHEN THE MACHINE RUNS.", "1. 第一回"):
+        assert not is_numbered_shouted_heading(item), item
+    shouted_list = "1. KEEP OUT.\n2. WEAR GLOVES.\n3. NO SMOKING HERE."  # nothing else to pick
+    assert summarize_extractive(shouted_list, Budget(sentences=1)).sentences

@@ -91,7 +91,7 @@ def test_output_never_overwrites_an_input_and_a_failed_run_keeps_the_old_file(do
     target = tmp_path / "summary.txt"
     target.write_text("yesterday's summary\n", encoding="utf-8")
     target.chmod(0o640)
-    result = reformer(document, tmp_path / "absent.txt", "--output", target)
+    result = reformer(tmp_path / "absent.txt", "--output", target)  # several: test_summarize_batch
     assert_one_line_error(result)
     assert target.read_text(encoding="utf-8") == "yesterday's summary\n"
     result = reformer(document, "--method", "extractive", "--sentences", 1, "--output", target)
@@ -385,3 +385,16 @@ def test_latin1_warns_when_the_bytes_are_cp1252_or_utf8(tmp_path):
         assert expected in result.stderr.decode().splitlines()
     result = reformer(latin, "--method", "extractive", "--encoding", "latin-1")
     assert result.returncode == 0 and b"warning" not in result.stderr
+
+
+def test_a_word_budget_is_not_filled_with_numbered_headings(tmp_path):
+    from test_summarize import CONTRACT, CONTRACT_HEADINGS
+
+    path = tmp_path / "contract.txt"
+    path.write_text(CONTRACT, encoding="utf-8")
+    for budget in (3, 20, 40):  # the shipped scorer, as a user runs it
+        result = reformer(path, "--max-words", budget)
+        assert result.returncode == 0, result.stderr
+        lines = result.stdout.decode().splitlines()
+        assert lines and not set(lines) & CONTRACT_HEADINGS, (budget, lines)
+        assert count_words(result.stdout.decode()) <= budget

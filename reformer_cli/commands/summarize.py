@@ -1,5 +1,9 @@
 """`reformer summarize FILE...`: parse the options, summarize each document, print the summaries.
 
+Several documents (or a folder: its text files) go one at a time, as grep and head go: one that
+fails is its error line at its turn, the others are summarized, and the exit code says so at the
+end. One file given fails as a whole, as it always did.
+
 The extractive method never imports torch, so it starts fast; the learned and abstractive
 summarizers (`reformer_cli/summarize/learned.py`, `abstractive.py`) are imported only when a model
 trained with `--task extract` or `--task summarize` is used.
@@ -15,7 +19,7 @@ from typing import List, Optional
 import typer
 
 from reformer_cli.commands.encoding_option import encoding_option
-from reformer_cli.commands.messages import note
+from reformer_cli.commands.messages import error, note
 from reformer_cli.commands.output_file import check_output_path, write_text_file
 from reformer_cli.commands.reading_progress import ReadingProgress
 from reformer_cli.errors import InputError
@@ -25,7 +29,8 @@ FORMATS = ("text", "json")
 
 
 def summarize_command(
-    files: Optional[List[str]] = typer.Argument(None, help="Text files to summarize; - reads stdin."),
+    files: Optional[List[str]] = typer.Argument(None, help="Text files or folders (their text files) to "
+                                                       "summarize; - reads stdin."),
     model: Optional[str] = typer.Option(None, "--model",
                                         show_default="the model shipped for the document's "
                                                      "language, if any",
@@ -52,8 +57,9 @@ def summarize_command(
                                  help="auto (detected), en, zh, ja or other (any other language: "
                                       "the model-free method on the text's own words)."),
     output_format: str = typer.Option("text", "--format",
-                                      help="text or json (an object; for several files, a list "
-                                           "of them in the order given)."),
+                                      help="text or json (an object; for several files or a "
+                                           "folder, a list of them in the order given, a "
+                                           "failed one as {file, error})."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", show_default="stdout",
                                           help="Write here instead of stdout."),
     max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens",
@@ -84,20 +90,26 @@ def summarize_command(
     decoding = {key: value for key, value in decoding.items() if value is not None}
     if output is not None:
         check_output_path(output, files or [])  # before any work
-    result = run_summarize(files or [], model, method, sentences, ratio, max_words, language,
-                           output_format, decoding, device, encoding)
-    write_output(result, output, files or [])
+    failed = run_summarize(files or [], model, method, sentences, ratio, max_words, language,
+                           output_format, decoding, device, encoding, output)
+    if failed:  # each has had its error line; grep's way: the others' output, then the code
+        raise typer.Exit(InputError.exit_code)
 
 
 def run_summarize(files: list[str], model: str | None, method: str, sentences: int | None,
                   ratio: float | None, max_words: int | None, language: str, output_format: str,
-                  decoding: dict, device_name: str = "auto", encoding: str | None = None) -> str:
-    """Summarize each input; returns what goes to stdout (or to --output)."""
+                  decoding: dict, device_name: str = "auto", encoding: str | None = None,
+                  output: Path | None = None) -> int:
+    """Summarize each input and write the summaries to stdout (or `output`); returns how many
+    documents failed. One file given: its failure is its InputError, as it always was. Several
+    inputs, or a folder (its text files): a document that fails is one error line at its turn,
+    and the others are still summarized. What holds for every document (the options, the model)
+    is checked before any is read."""
     from reformer_cli.checkpoint import resolve_model_dir
     from reformer_cli.summarize.selection import Budget
     from reformer_cli.summarize.summary import SummarizeOptions, detect_language
     from reformer_cli.text.encodings import check_encoding
-    from reformer_cli.text.reading import read_document
+    from reformer_cli.text.reading import document_names
 
     if not files:
         raise InputError("no input given", "pass one or more files, or - for stdin")
@@ -110,32 +122,95 @@ def run_summarize(files: list[str], model: str | None, method: str, sentences: i
     check_encoding(encoding)  # as does an unknown --encoding
     model_dir = resolve_model_dir(model) if model else None
     chosen = choose_method(method, model_dir)
-    documents = [(name, read_document(name, encoding)) for name in files]  # all checked before any work
+    names = document_names(files, encoding)  # a folder: its text files
+    if output is not None:
+        check_output_path(output, names)  # a summary written into a folder it summarizes
+    several = len(files) > 1 or any(name != "-" and Path(name).is_dir() for name in files)
+    # One document is read before the model loads, as it always was: a bad file fails fast.
+    first_text = None if several else read_input(names[0], encoding)
     summarize = summarizer(chosen, model_dir, device_name, decoding)
     options = SummarizeOptions(budget=budget, language=language)
-    records, blocks, summaries = [], [], []
+    written = SummaryOutput(output_format, several, output, names)
+    summaries, failed = [], 0
     reading = ReadingProgress()  # on a terminal, a bar while a long document is read
-    for name, text in documents:
+    for name in names:
         label = "<stdin>" if name == "-" else name
-        with reading:  # the bar goes even if the document fails
-            try:
-                summary = summarize(text, options, reading.for_document(label))
-            except InputError as problem:  # the core knows no file names: say which one
-                raise InputError(f"{label}: {problem.message}", problem.hint) from None
+        try:
+            text = read_input(name, encoding) if first_text is None else first_text
+            with reading:  # the bar goes even if the document fails
+                try:
+                    summary = summarize(text, options, reading.for_document(label))
+                except InputError as problem:  # the core knows no file names: say which one
+                    raise InputError(f"{label}: {problem.message}", problem.hint) from None
+        except InputError as problem:  # reading errors name the file already
+            if not several:
+                raise
+            failed += 1
+            error(problem.one_line())
+            written.add_error(label, problem)
+            continue
         summaries.append(summary)
         kept, total = summary.config.get("kept_tokens"), summary.config.get("document_tokens")
         if kept is not None and total is not None and kept < total:
             note(f"summarize: {label}: only the first {kept} of its {total} tokens fit the "
                  "model's context")
-        records.append(summary_record(label, summary))
-        header = f"==> {label} <==\n" if len(documents) > 1 else ""
-        blocks.append(header + summary.text)
-    note(f"summarize: {methods_used(summaries)}"
-         f"{' (the model is not used)' if chosen == 'extractive' and model_dir else ''}")
-    if output_format == "json":
-        payload = records[0] if len(records) == 1 else records
-        return json.dumps(payload, ensure_ascii=False, indent=2) + "\n"
-    return "\n\n".join(blocks) + "\n"
+        written.add(label, summary)
+    if summaries:
+        note(f"summarize: {methods_used(summaries)}"
+             f"{' (the model is not used)' if chosen == 'extractive' and model_dir else ''}")
+    written.finish(any_summary=bool(summaries))
+    return failed
+
+
+def read_input(name: str, encoding: str | None) -> str:
+    """The text of a file or stdin (`read_document`); a folder left by `document_names` is one
+    without a text file."""
+    from reformer_cli.text.reading import empty_folder_error, read_document
+
+    if name != "-" and Path(name).is_dir():
+        raise empty_folder_error(name)
+    return read_document(name, encoding)
+
+
+class SummaryOutput:
+    """Where the summaries go. Text to stdout goes as each document is done, so an error line on
+    stderr comes at its document's turn; JSON (one list) and --output (replaced at the end, so a
+    failed run leaves it as it was) are written at the end, the file only when a document was
+    summarized. Several documents: text blocks with a `==> FILE <==` header, and a JSON list in
+    the order given, a failed document as {"file": ..., "error": ...}."""
+
+    def __init__(self, output_format: str, several: bool, output: Path | None, inputs: list[str]):
+        self.json = output_format == "json"
+        self.several, self.output, self.inputs = several, output, inputs
+        self.records: list[dict] = []
+        self.blocks: list[str] = []
+
+    def add(self, label: str, summary) -> None:
+        if self.json:
+            self.records.append(summary_record(label, summary))
+            return
+        header = f"==> {label} <==\n" if self.several else ""
+        self.blocks.append(header + summary.text)
+        if self.output is None:
+            sys.stdout.write(("\n" if len(self.blocks) > 1 else "") + self.blocks[-1] + "\n")
+            sys.stdout.flush()
+
+    def add_error(self, label: str, problem: InputError) -> None:
+        if self.json:
+            self.records.append({"file": label, "error": problem.one_line()})
+
+    def finish(self, any_summary: bool) -> None:
+        if self.json:
+            payload = self.records if self.several else self.records[0]
+            result = json.dumps(payload, ensure_ascii=False, indent=2) + "\n"
+        else:
+            result = "\n\n".join(self.blocks) + "\n"
+        if self.output is not None:
+            if any_summary:
+                write_text_file(self.output, result, self.inputs)
+        elif self.json:
+            sys.stdout.write(result)
+            sys.stdout.flush()
 
 
 def methods_used(summaries) -> str:
@@ -161,14 +236,6 @@ def summary_record(name: str, summary) -> dict:
         # abstractive: tokens read and generated, stop reason, decoding settings
         **({"generation": summary.config} if summary.method == "abstractive" else {}),
     }
-
-
-def write_output(result: str, output: Path | None, inputs: list[str]) -> None:
-    if output is None:
-        sys.stdout.write(result)
-        sys.stdout.flush()
-        return
-    write_text_file(output, result, inputs)
 
 
 def register(app: typer.Typer) -> None:

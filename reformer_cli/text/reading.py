@@ -74,8 +74,7 @@ def scan_input_files(paths: Sequence[str | Path], encoding: str = "utf-8") -> li
         if path.is_dir():
             inside = [p for p in _folder_files(path) if _probe(p, encoding) == "text"]
             if not inside:
-                raise InputError(f"the folder {path} contains no text files",
-                                 "give a folder with non-empty text files, or the files themselves")
+                raise empty_folder_error(path)
             found.extend(inside)
         elif path.is_file():
             kind = _probe(path, encoding)
@@ -91,20 +90,53 @@ def scan_input_files(paths: Sequence[str | Path], encoding: str = "utf-8") -> li
     return [_source_file(path) for path in found]
 
 
+def document_names(names: Sequence[str], encoding: str | None = None) -> list[str]:
+    """The documents `names` stand for, for a command that reads each on its own (summarize): a
+    file or '-' as given, a folder as its text files, recursively in sorted order, with what
+    `train` skips in a folder skipped (hidden files and folders, binary files, PDFs, archives and
+    other known formats, empty files); `encoding` None: each file probed by what its bytes say,
+    so UTF-16 text is text. A folder without a text file stays as its name, for the caller to
+    report (`empty_folder_error`) when its turn comes; nothing else is checked here, so a missing
+    or unreadable file is reported when it is read."""
+    found = []
+    for name in names:
+        path = Path(name)
+        if name == "-" or not path.is_dir():
+            found.append(name)
+            continue
+        inside = [str(file) for file in _folder_files(path) if _may_be_text(file, encoding)]
+        found.extend(inside or [name])
+    return found
+
+
+def empty_folder_error(folder: str | Path) -> InputError:
+    return InputError(f"the folder {folder} contains no text files",
+                      "give a folder with non-empty text files, or the files themselves")
+
+
+def _may_be_text(path: Path, encoding: str | None) -> bool:
+    """Whether a file in a folder is a document: text, or unreadable (reading it says why)."""
+    try:
+        return _probe(path, encoding) == "text"
+    except InputError:
+        return True
+
+
 def _folder_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.rglob("*")
                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
-def _probe(path: Path, encoding: str) -> str:
-    """text | binary | empty, from the first BINARY_PROBE_BYTES of the file."""
+def _probe(path: Path, encoding: str | None) -> str:
+    """text | binary | empty, from the first BINARY_PROBE_BYTES of the file; `encoding` None:
+    the one its bytes tell (`auto_encoding`)."""
     try:
         with open(path, "rb") as file:
             head = file.read(BINARY_PROBE_BYTES)
     except OSError as error:
         raise InputError(f"cannot read {path}: {error.strerror or error}",
                          "check its permissions, or leave it out") from None
-    if _looks_binary(head, encoding) or _is_known_format(head):
+    if _looks_binary(head, encoding or auto_encoding(head)) or _is_known_format(head):
         return "binary"
     if not head.strip() and len(head) < BINARY_PROBE_BYTES:
         return "empty"
@@ -160,8 +192,7 @@ def _read_folder(folder: Path, encoding: str) -> list[Document]:
             continue  # a folder may hold images, archives, PDFs, empty placeholders: skip them
         documents.append(Document(str(path), _decode(data, str(path), encoding)))
     if not documents:
-        raise InputError(f"the folder {folder} contains no text files",
-                         "give a folder with non-empty text files, or the files themselves")
+        raise empty_folder_error(folder)
     return documents
 
 
