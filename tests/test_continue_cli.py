@@ -5,6 +5,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 from cli_runs import run_cli
@@ -15,11 +17,14 @@ PROMPT = "It was the best of times, it was the worst of times, it was the age of
 
 @pytest.fixture(scope="module")
 def models_root(tmp_path_factory):
-    """models/tiny/final: a 2-layer [local, lsh] model with max_seq_len 4096; models/attentive:
-    the same with attention outputs 100 times larger, so its text depends on its LSH buckets."""
+    """models/tiny/final: a 2-layer [local, lsh] model trained (so to say) on 256-token windows,
+    max_seq_len 4096; models/attentive: the same with attention outputs 100 times larger, so its
+    text depends on its LSH buckets; models/scorer: a sentence scorer (--task extract, causal:
+    false), not a language model."""
     root = tmp_path_factory.mktemp("work")
-    save_tiny_model(root, "tiny")
-    save_tiny_model(root, "attentive", attention_gain=10.0)
+    save_tiny_model(root, "tiny", seq_len=256)
+    save_tiny_model(root, "attentive", seq_len=256, attention_gain=10.0)
+    save_tiny_model(root, "scorer", task="extract", seq_len=256, causal=False)
     (root / "prompt.txt").write_text(PROMPT, encoding="utf-8")
     return root
 
@@ -82,11 +87,63 @@ def test_greedy_text_repeats_without_a_seed(in_root, capsys):
     assert code == 0 and "(pass --seed " in err
 
 
-def test_long_prompt_keeps_its_last_part_with_a_note(in_root, capsys):
-    (in_root / "long.txt").write_text("abcdefghij" * 410, encoding="utf-8")  # 4100 > 4096 tokens
-    code, out, err = invoke(capsys, "long.txt", "--model", "tiny", "-n", "12", "--seed", "0")
+def test_a_long_prompt_is_read_to_the_training_length_unless_context_says_more(in_root, capsys):
+    """The default context is data.seq_len (256 here), not model.max_seq_len (4096); --context
+    reads more, up to max_seq_len less the new tokens; the note names the limit that applied,
+    with numbers that add up."""
+    text = "".join(chr(ord("a") + (i * 7 + i // 26) % 26) for i in range(4100))  # 4100 > 4096 tokens
+    (in_root / "long.txt").write_text(text, encoding="utf-8")
+    (in_root / "tail.txt").write_text(text[-256:], encoding="utf-8")
+    greedy = ("-n", "12", "--temperature", "0")
+    code, out, err = invoke(capsys, "long.txt", "--model", "attentive", *greedy)
     assert code == 0
-    assert "keeping its last 4,084" in err and "prompt: 4,084 tokens" in err
+    assert ("note: the prompt has 4,100 tokens; keeping its last 256, the length the model was "
+            "trained on (data.seq_len); --context N reads more, up to 4,084 "
+            "(model.max_seq_len=4,096 less --max-new-tokens=12)") in err
+    assert "prompt: 256 tokens" in err
+    assert invoke(capsys, "tail.txt", "--model", "attentive", *greedy)[1] == out  # read just those
+
+    code, out, err = invoke(capsys, "long.txt", "--model", "attentive", "--context", "1000", *greedy)
+    assert code == 0 and "keeping its last 1,000 (--context 1,000)" in err
+    assert "prompt: 1,000 tokens" in err
+    for context in ("4096", "100000"):
+        code, _, err = invoke(capsys, "long.txt", "-m", "tiny", "--context", context, *greedy)
+        assert code == 0 and "prompt: 4,084 tokens" in err
+        assert "keeping its last 4,084 (model.max_seq_len=4,096 less --max-new-tokens=12)" in err
+    # a prompt within the context is read whole, without a note
+    code, _, err = invoke(capsys, "tail.txt", "--model", "tiny", "--context", "1000", *greedy)
+    assert code == 0 and "note:" not in err and "prompt: 256 tokens" in err
+
+
+def test_a_huge_max_new_tokens_keeps_the_prompt_it_has_room_for(in_root, capsys):
+    """-n no longer silently halves the context: the prompt read is --context, or what
+    model.max_seq_len leaves after the new tokens (said), and -n beyond max_seq_len - 1 leaves
+    no room for any prompt, an error before the seed line or the model's weights load."""
+    (in_root / "long.txt").write_text("abcdefghij" * 410, encoding="utf-8")
+    code, _, err = invoke(capsys, "long.txt", "--model", "tiny", "-n", "4000", "--context", "2000",
+                          "--seed", "1", "--no-stream")
+    assert code == 0
+    assert "keeping its last 96 (model.max_seq_len=4,096 less --max-new-tokens=4,000)" in err
+    code, out, err = invoke(capsys, "long.txt", "--model", "tiny", "-n", "4096")
+    assert code == 2 and out == ""
+    assert err.strip().splitlines() == [
+        "error: --max-new-tokens=4,096 leaves no room for a prompt in the model's 4,096 positions "
+        "(model.max_seq_len); pass --max-new-tokens 4095 or less"]
+
+
+def test_a_model_that_is_not_a_language_model_is_refused_before_any_seed(in_root, capsys):
+    """Checked from its config: one line, eval's message for the same model (one home), and no
+    `seed N` line before it, though sampling without --seed would draw one."""
+    code, out, err = invoke(capsys, "prompt.txt", "--model", "scorer", "-n", "4")
+    assert code == 2 and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "seed" not in err, lines
+    assert lines[0] == ("error: continuing a text needs a causal language model; the model at "
+                        f"{Path('models/scorer/final')} was trained with --task extract "
+                        "(causal: false); pass a language model (--task lm)")
+    _, _, eval_err = run_cli(capsys, "eval", "prompt.txt", "--model", "scorer")
+    shared = lines[0].split("needs", 1)[1].removesuffix(")")
+    assert shared in eval_err and eval_err.startswith("error: scoring held-out text needs")
 
 
 @pytest.mark.parametrize("args, expected", [
@@ -97,6 +154,7 @@ def test_long_prompt_keeps_its_last_part_with_a_note(in_root, capsys):
     (["prompt.txt", "--model", "tiny", "--temperature", "-1"], "--temperature"),
     (["prompt.txt", "--model", "tiny", "--num-samples", "0"], "--num-samples"),
     (["prompt.txt", "--model", "tiny", "--max-new-tokens", "0"], "--max-new-tokens"),
+    (["prompt.txt", "--model", "tiny", "--context", "0"], "--context=0 is out of range"),
     (["missing.txt", "--model", "tiny"], "no such file"),
 ])
 def test_bad_inputs_give_one_line_and_a_non_zero_exit(in_root, capsys, args, expected):
@@ -128,7 +186,11 @@ def test_ctrl_c_stops_cleanly_and_keeps_the_text(models_root):
         process.kill()
     assert first
     assert process.returncode == 130
-    assert b"interrupted" in err and b"Traceback" not in err
+    lines = err.decode().strip().splitlines()  # one line says it, not two
+    assert [line for line in lines if "interrupted" in line] == lines[-1:], lines
+    assert lines[-1].startswith("error: interrupted after ") and "Traceback" not in err.decode()
+    assert lines[-1].endswith(" new tokens; the text generated so far was printed"), lines
+    assert len(first + rest) > 0
 
 
 def test_output_never_overwrites_the_prompt_and_survives_a_failed_run(in_root, capsys):
@@ -156,6 +218,7 @@ def test_ctrl_c_with_output_keeps_the_text_in_the_file(models_root, tmp_path):
         for line in process.stderr:  # the prompt line is printed just before generation starts
             if line.startswith(b"prompt:"):
                 break
+        time.sleep(0.5)  # some tokens: a Ctrl-C before the first one leaves the file as it was
         process.send_signal(signal.SIGINT)
         _, err = process.communicate(timeout=60)
     finally:
@@ -163,6 +226,10 @@ def test_ctrl_c_with_output_keeps_the_text_in_the_file(models_root, tmp_path):
     assert process.returncode == 130, err
     assert target.read_text(encoding="utf-8") != "old\n"  # what was generated replaced it
     assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+    lines = err.decode().strip().splitlines()  # one line, saying where the text is
+    assert [line for line in lines if "interrupted" in line] == lines[-1:], lines
+    assert lines[-1].startswith("error: interrupted after ")
+    assert lines[-1].endswith(f" new tokens; the text generated so far is kept in {target}"), lines
 
 
 def test_a_utf16_or_windows_prompt_continues_as_its_utf8_twin(in_root, capsys):
@@ -206,3 +273,37 @@ def test_a_codec_of_domain_names_is_an_unknown_encoding(in_root, capsys):
     assert code == 2 and out == ""
     assert err.strip().splitlines() == ["error: unknown encoding 'punycode'; use e.g. utf-8, "
                                         "latin-1, gb18030"]
+
+
+def test_help_names_each_value_readably(in_root, capsys, monkeypatch):
+    """Every option's value has a name or its choices (not typer's <str>, <int>, <float>,
+    <path>), as in `reformer train --help`."""
+    monkeypatch.setenv("COLUMNS", "200")
+    code, out, _ = invoke(capsys, "--help")
+    assert code == 0
+    options = out.split("Options")[1]
+    for placeholder in ("<str>", "<int>", "<float>", "<path>"):
+        assert placeholder not in options, options
+    for flag, name in (("--model", "NAME_OR_DIR"), ("--max-new-tokens", "N"), ("--context", "N"),
+                       ("--temperature", "T"), ("--top-k", "K"), ("--top-p", "P"), ("--seed", "N"),
+                       ("--num-samples", "N"), ("--output", "FILE"), ("--n-hashes", "N"),
+                       ("--device", "auto|cpu|cuda|cuda:N|mps"), ("--encoding", "ENC")):
+        row = [line for line in options.splitlines() if f" {flag} " in line][0]
+        assert f" {name} " in row, row
+
+
+def test_ctrl_c_before_the_first_new_token_leaves_the_output_file_as_it_was(in_root, capsys,
+                                                                           monkeypatch):
+    from reformer_cli.commands import continue_
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C as the first sample starts, before any token
+
+    target = in_root / "out.txt"
+    target.write_text("old\n", encoding="utf-8")
+    monkeypatch.setattr(continue_, "write_samples", interrupted)
+    code, _, err = invoke(capsys, "prompt.txt", "--model", "tiny", "-n", "8", "-o", "out.txt")
+    assert code == 130
+    assert target.read_text(encoding="utf-8") == "old\n"
+    assert err.strip().splitlines()[-1] == "error: interrupted before any new token; out.txt is as it was"
+    assert [p.name for p in in_root.iterdir() if p.name.endswith(".tmp")] == []

@@ -200,7 +200,7 @@ def test_continue_on_cuda_gives_the_cpu_text_for_a_seed(continue_model, capsys):
     runs = {}
     for device in ("cuda", "cpu"):
         code, out, err = run_cli(capsys, "continue", "prompt.txt", "--model", "tiny", "-n", "24",
-                                "--seed", "3", "--device", device)
+                                "--context", "400", "--seed", "3", "--device", device)
         assert code == 0, err
         runs[device] = out, err
     assert "on cuda" in runs["cuda"][1]

@@ -4,6 +4,7 @@ bad input as one line each."""
 
 import json
 import lzma
+import math
 import os
 import random
 import subprocess
@@ -219,17 +220,30 @@ def trained(tmp_path_factory):
 
 @pytest.mark.slow
 def test_bits_per_character_equal_the_trainers_own_evaluation(trained):
+    """On the validation windows the trainer scored (whole windows of 128 from the start), eval
+    gives the trainer's numbers; on the whole text it scores the tokens after them too."""
+    from reformer_cli.checkpoint import load_model
+
     metrics = [json.loads(line) for line in (trained / "lm" / "metrics.jsonl").read_text().splitlines()]
     final = [record for record in metrics if record["kind"] == "eval"][-1]
-    result = reformer("eval", "held_out.txt", "--model", "lm", "--device", "cpu", "--format", "json",
+    tokenizer = load_model(trained / "lm").tokenizer
+    ids = tokenizer.encode((trained / "held_out.txt").read_text())
+    assert final["val_tokens"] % 128 == 0 and len(ids) - 1 > final["val_tokens"]  # a tail it left
+    windows = tokenizer.decode(ids[:final["val_tokens"] + 1])
+    assert tokenizer.encode(windows) == ids[:final["val_tokens"] + 1]
+    (trained / "windows.txt").write_text(windows)
+    result = reformer("eval", "windows.txt", "--model", "lm", "--device", "cpu", "--format", "json",
                       cwd=trained)
     assert result.returncode == 0, result.stderr
     record = json.loads(result.stdout)
     assert record["kind"] == "text" and record["tokens"] == final["val_tokens"]
     assert record["bits_per_char"] == pytest.approx(final["val_bits_per_char"], rel=1e-6)
     assert record["perplexity"] == pytest.approx(final["val_perplexity"], rel=1e-6)
-    table = reformer("eval", "held_out.txt", "--model", "lm", cwd=trained)
+    table = reformer("eval", "windows.txt", "--model", "lm", cwd=trained)
     assert "bits/char" in table.stdout and f"{final['val_bits_per_char']:.4f}" in table.stdout
+    whole = json.loads(reformer("eval", "held_out.txt", "--model", "lm", "--device", "cpu",
+                                "--format", "json", cwd=trained).stdout)
+    assert whole["tokens"] == len(ids) - 1
 
 
 def test_a_model_that_is_not_a_summarizer_is_one_line_for_pairs(trained, tmp_path):
@@ -410,3 +424,115 @@ def test_dns_codecs_are_unknown_encodings(tmp_path):
     piped = reformer_reading(FRENCH, "eval", "-", "--model", "lm", "--encoding", "idna")
     assert_one_line_error(piped, "unknown encoding 'idna'", "use e.g. utf-8, latin-1, gb18030")
     assert piped.returncode == 2
+
+
+# --- every token of held-out text is scored once, the tail included -------------------------------
+
+SEQ_LEN = 64
+
+
+@pytest.fixture(scope="module")
+def reading_model(tmp_path_factory):
+    """models/reader: windows of 64 tokens, local and full attention (no LSH, so nothing is
+    drawn at random) whose outputs are 900 times larger, so a token's loss depends on the context
+    it is read with; byte tokenizer: one token per byte."""
+    from tiny_models import save_tiny_model
+
+    root = tmp_path_factory.mktemp("reader")
+    save_tiny_model(root, "reader", seq_len=SEQ_LEN, layer_types=["local", "full"],
+                    attention_gain=30.0)
+    return root
+
+
+def slow_token_losses(model_dir, ids, window_start):
+    """-log p(ids[t] | the window of SEQ_LEN tokens (or fewer) starting at window_start(t)), for
+    every t >= 1: the plain definition, each window's log-probabilities computed whole."""
+    import functools
+
+    import torch
+
+    from reformer_cli.checkpoint import load_model
+
+    model = load_model(model_dir).model
+
+    @functools.cache
+    def log_probs(start):  # (L, vocab)
+        window = torch.tensor([ids[start:start + min(SEQ_LEN, len(ids) - 1)]])  # (1, L)
+        with torch.no_grad():
+            return torch.log_softmax(model(window)[0].double(), dim=-1)
+
+    losses = []
+    for t in range(1, len(ids)):
+        start = window_start(t)
+        assert start < t <= start + len(log_probs(start))  # the target follows a token of it
+        losses.append(-float(log_probs(start)[t - 1 - start, ids[t]]))
+    return losses
+
+
+def evaluated(root, name, *flags):
+    result = reformer("eval", name, "-m", "reader", "--device", "cpu", *flags, cwd=root)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.mark.parametrize("n_tokens", [3 * SEQ_LEN + 1 + 17, 3 * SEQ_LEN + 1, 40])
+def test_every_token_after_the_first_is_scored_once_with_a_full_window(reading_model, n_tokens):
+    """A text of 3 windows + 17 tokens scores all of them (not 3 windows' worth), each token
+    read in its whole window, the last 17 in the window that ends at the text's end; a text of
+    whole windows and one shorter than a window are the plain cases."""
+    text = (topics["assert"] * 2)[:n_tokens]  # ASCII: one byte token per character
+    (reading_model / "held_out.txt").write_text(text)
+    record = json.loads(evaluated(reading_model, "held_out.txt", "--format", "json").stdout)
+    assert record["tokens"] == record["bytes"] == n_tokens - 1  # the first has nothing before it
+
+    ids = list(text.encode())
+    whole = (n_tokens - 1) // SEQ_LEN * SEQ_LEN  # targets 1..whole are in whole windows
+    tail_start = max(n_tokens - 1 - SEQ_LEN, 0)
+    losses = slow_token_losses(reading_model / "models" / "reader", ids,
+                               lambda t: (t - 1) // SEQ_LEN * SEQ_LEN if t <= whole else tail_start)
+    mean = sum(losses) / len(losses)
+    assert record["loss"] == pytest.approx(mean, rel=1e-6)
+    assert record["bits_per_byte"] == pytest.approx(mean / math.log(2), rel=1e-6)
+    if n_tokens > whole + 1 and whole:
+        # the tail's context matters here: read from where the whole windows stop (a shorter
+        # window), it scores otherwise, by far more than the tolerance above
+        short = slow_token_losses(reading_model / "models" / "reader", ids,
+                                  lambda t: (t - 1) // SEQ_LEN * SEQ_LEN)
+        assert abs(sum(short) / len(short) - mean) > 20 * 1e-6 * mean
+
+    table = evaluated(reading_model, "held_out.txt").stdout
+    assert "tokens" in table and "bytes" in table
+    row = [line for line in table.splitlines() if "held_out.txt" in line][0]
+    assert [cell.strip() for cell in row.split("│")[-3:-1]] == [f"{n_tokens - 1:,}"] * 2
+
+
+def test_the_assert_topic_is_scored_whole_with_sentencepiece(trained):
+    """The tester's case: a SentencePiece model, a text of several windows and a part: every
+    token after the first, and the characters they spell."""
+    from reformer_cli.checkpoint import load_model
+
+    (trained / "assert.txt").write_text(topics["assert"])
+    record = json.loads(reformer("eval", "assert.txt", "-m", "lm", "--device", "cpu", "--format",
+                                 "json", cwd=trained).stdout)
+    tokenizer = load_model(trained / "lm").tokenizer
+    ids = tokenizer.encode(topics["assert"])
+    assert len(ids) - 1 > 128 and (len(ids) - 1) % 128  # windows of 128 and a part
+    assert record["tokens"] == len(ids) - 1
+    assert record["chars"] == len(topics["assert"]) - len(tokenizer.decode(ids[:1]))
+
+
+def test_help_names_each_value_readably_and_m_is_model():
+    """Every option's value has a name or its choices (not typer's <str>, <int>, <path>), as in
+    `reformer train --help`; -m is --model, as for `continue`."""
+    result = reformer("eval", "--help")
+    assert result.returncode == 0, result.stderr
+    options = result.stdout.split("Options")[1]
+    for placeholder in ("<str>", "<int>", "<float>", "<path>"):
+        assert placeholder not in options, options
+    for flag, name in (("--model", "NAME_OR_DIR"), ("--method", "auto|extractive|learned|abstractive"),
+                       ("--device", "auto|cpu|cuda|cuda:N|mps"), ("--limit", "N"),
+                       ("--format", "text|json"), ("--encoding", "ENC")):
+        row = [line for line in options.splitlines() if f" {flag} " in line][0]
+        assert f" {name} " in row, row
+    assert [line for line in options.splitlines() if " --model " in line][0].split()[1:3] == [
+        "--model", "-m"]

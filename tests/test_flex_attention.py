@@ -302,7 +302,7 @@ def test_continue_prefills_through_the_flex_path_with_the_chunked_core_s_text(
             warnings.filterwarnings("ignore", message="flex_attention called without")
             try:
                 main(["continue", "prompt.txt", "--model", "tiny", "-n", "24", "-t", "0",
-                      "--seed", "3", "--device", "cpu", "--no-stream"])
+                      "--context", "400", "--seed", "3", "--device", "cpu", "--no-stream"])
             except SystemExit as done:
                 assert done.code in (0, None)
         texts[path] = capsys.readouterr().out

@@ -8,7 +8,14 @@ import torch
 from reformer_cli.config.model import ModelConfig
 from reformer_cli.core.model import ReformerLM
 from reformer_cli.errors import ConfigError, InputError
-from reformer_cli.generation.generator import GenerationConfig, Generator, fit_prompt
+from reformer_cli.generation.generator import (
+    BOUND_CONTEXT,
+    BOUND_POSITIONS,
+    GenerationConfig,
+    Generator,
+    PromptLimit,
+    prompt_limit,
+)
 from reformer_cli.generation.sampling import SamplingConfig, choose_token, sampling_probabilities
 from reformer_cli.generation.stop_reasons import STOP_CONTEXT, STOP_EOS, STOP_LENGTH
 from reformer_cli.generation.streaming import TextStream, stream_text
@@ -148,12 +155,20 @@ def test_stop_conditions():
     assert len(list(generation.sample())) == 6 and generation.stop_reason == STOP_CONTEXT
 
 
-def test_fit_prompt_keeps_the_last_part():
-    assert fit_prompt([1, 2, 3], 10, 5) == [1, 2, 3]
-    assert fit_prompt(list(range(20)), 10, 4) == list(range(14, 20))
-    assert fit_prompt(list(range(20)), 10, 100) == list(range(15, 20))  # at least half the context
-    with pytest.raises(InputError, match="empty"):
-        fit_prompt([], 10, 4)
+def test_prompt_limit_is_the_context_unless_the_new_tokens_need_the_room():
+    """The prompt read is its last `context` tokens, whatever --max-new-tokens is, as long as
+    prompt + new tokens fit in max_seq_len; then exactly what leaves the new tokens room (no
+    other rule, such as keeping half the positions: the note can say which bound applied)."""
+    assert prompt_limit(256, 131_072, 5) == PromptLimit(256, BOUND_CONTEXT)
+    assert prompt_limit(256, 131_072, 100_000) == PromptLimit(256, BOUND_CONTEXT)
+    assert prompt_limit(131_072, 131_072, 5) == PromptLimit(131_067, BOUND_POSITIONS)
+    assert prompt_limit(65_536, 131_072, 100_000) == PromptLimit(31_072, BOUND_POSITIONS)
+    assert prompt_limit(10, 20, 10) == PromptLimit(10, BOUND_CONTEXT)
+    assert prompt_limit(11, 20, 10) == PromptLimit(10, BOUND_POSITIONS)
+    assert prompt_limit(50, 20, 19) == PromptLimit(1, BOUND_POSITIONS)
+    with pytest.raises(InputError, match="--max-new-tokens=20 leaves no room") as raised:
+        prompt_limit(5, 20, 20)
+    assert "pass --max-new-tokens 19 or less" in raised.value.one_line()
 
 
 # --------------------------------------------------------------------------- streaming text

@@ -19,20 +19,24 @@ ROUGE_COLUMNS = (("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2"), ("rougeL", "ROUGE
 
 
 def eval_command(
-    file: str = typer.Argument(..., help="Pairs (.jsonl or .jsonl.xz: document, reference) "
-                                          "or held-out text; - reads either from stdin."),
-    model: Optional[str] = typer.Option(None, "--model",
+    file: str = typer.Argument(..., metavar="FILE", show_default=False,
+                               help="Pairs (.jsonl or .jsonl.xz: document, reference) or "
+                                    "held-out text; - reads either from stdin."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", metavar="NAME_OR_DIR",
                                         show_default="pairs: `reformer summarize`'s default; "
                                                      "held-out text needs one",
-                                        help="Model name (models/NAME/) or directory."),
-    method: str = typer.Option("auto", "--method",
-                               help="Pairs: auto (the model's summaries; without --model those "
-                                    "of `reformer summarize`'s default), extractive, learned or "
-                                    "abstractive."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:N or mps."),
-    limit: Optional[int] = typer.Option(None, "--limit", show_default="every pair",
+                                        help="Run name under models/, a run folder or a "
+                                             "checkpoint folder."),
+    method: str = typer.Option("auto", "--method", metavar="auto|extractive|learned|abstractive",
+                               help="Pairs: auto (what the model was trained for; without --model "
+                                    "`reformer summarize`'s default), extractive (model-free), "
+                                    "learned or abstractive."),
+    device: str = typer.Option("auto", "--device", metavar="auto|cpu|cuda|cuda:N|mps",
+                               help="Where the model runs (auto: cuda > mps > cpu)."),
+    limit: Optional[int] = typer.Option(None, "--limit", metavar="N", show_default="every pair",
                                         help="Pairs: only the first N (not for held-out text)."),
-    output_format: str = typer.Option("text", "--format", help="text (a table) or json."),
+    output_format: str = typer.Option("text", "--format", metavar="text|json",
+                                      help="A table, or a JSON object."),
     encoding: Optional[str] = encoding_option(),
 ) -> None:
     """Measure a summarizer (ROUGE F1 x 100, each summary cut to its reference's length) or a
@@ -64,7 +68,7 @@ def print_table(record: dict) -> None:
         cells = {"file": record["file"], "model": record["model"],
                  f"bits/{unit}": f"{record['bits_per_' + unit]:.4f}",
                  "perplexity": f"{record['perplexity']:.3f}", "loss (nats/token)": f"{record['loss']:.4f}",
-                 "tokens": f"{record['tokens']:,}"}
+                 "tokens": f"{record['tokens']:,}", f"{unit}s": f"{record[unit + 's']:,}"}
     for index, label in enumerate(cells):
         table.add_column(label, justify="left" if index < 3 else "right")
     table.add_row(*cells.values())

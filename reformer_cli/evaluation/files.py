@@ -88,14 +88,11 @@ def evaluate_text_file(source: EvalInput, model: str, device_name: str) -> dict:
     from reformer_cli.checkpoint import load_config, load_model, resolve_model_dir
     from reformer_cli.config.device import resolve_device
     from reformer_cli.evaluation.perplexity import evaluate_text
+    from reformer_cli.generation.model_kind import check_language_model
 
     model_dir = resolve_model_dir(model)
-    config = load_config(model_dir)
-    if not config.model.causal:  # bidirectional: each position sees the token it would predict
-        raise InputError(f"bits per character need a causal language model; the model at "
-                         f"{model_dir} was trained with --task {config.data.task} (causal: false)",
-                         "pass a language model (--task lm), or give pairs (.jsonl) to measure "
-                         "a summarizer")
+    check_language_model(load_config(model_dir), model_dir, "scoring held-out text",
+                         "give pairs (.jsonl) to measure a summarizer")
     device = resolve_device(device_name)
     loaded = load_model(model_dir, device=device)
     report = evaluate_text(loaded, text, device)

@@ -3,8 +3,10 @@
 The prompt is prefilled once (core/decoding.py); each sample then continues from a copy of that
 state, one cached decode step per token, drawing tokens as sampling.py says. A sample stops
 after max_new_tokens, at the end-of-text token, or when the sequence reaches the model's
-max_seq_len (positions beyond it were never validated, so we stop rather than slide). A prompt
-that would leave no room is cut to its last part by `fit_prompt` (the caller reports it).
+max_seq_len (positions beyond it were never validated, so we stop rather than slide). The
+caller reads only the prompt's last `prompt_limit` tokens: the context asked for (by default
+the length the model was trained on), and never so many that the new tokens would not fit in
+max_seq_len.
 
 A model without its own hash_seed draws its LSH rotations at prefill from the global RNG, so
 the caller seeds it with `continuation_seed`, which also seeds the sampling.
@@ -57,16 +59,28 @@ def continuation_seed(sampling: SamplingConfig, seed: int | None) -> tuple[int, 
     return int.from_bytes(os.urandom(4), "little"), True
 
 
-def fit_prompt(prompt_ids: list[int], max_seq_len: int, max_new_tokens: int) -> list[int]:
-    """The part of the prompt that is kept: all of it when prompt + new tokens fit in
-    max_seq_len, else its last max(max_seq_len - max_new_tokens, max_seq_len // 2) tokens (so a
-    huge --max-new-tokens never throws away more than half of the context)."""
-    if not prompt_ids:
-        raise InputError("the prompt is empty", "give a file with some text")
-    if len(prompt_ids) + max_new_tokens <= max_seq_len:
-        return list(prompt_ids)
-    keep = min(len(prompt_ids), max(max_seq_len - max_new_tokens, max_seq_len // 2, 1))
-    return list(prompt_ids[-keep:])
+# Which bound set a PromptLimit: the context asked for, or model.max_seq_len less the new tokens.
+BOUND_CONTEXT = "context"
+BOUND_POSITIONS = "max_seq_len"
+
+
+@dataclass(frozen=True)
+class PromptLimit:
+    tokens: int  # the most prompt tokens read (its last ones)
+    bound: str  # BOUND_CONTEXT | BOUND_POSITIONS
+
+
+def prompt_limit(context: int, max_seq_len: int, max_new_tokens: int) -> PromptLimit:
+    """How many of the prompt's last tokens to read: `context`, unless the `max_new_tokens`
+    after them would not fit in `max_seq_len` positions; then as many as leave them room."""
+    room = max_seq_len - max_new_tokens  # positions left for the prompt
+    if room < 1:
+        raise InputError(f"--max-new-tokens={max_new_tokens:,} leaves no room for a prompt in "
+                         f"the model's {max_seq_len:,} positions (model.max_seq_len)",
+                         f"pass --max-new-tokens {max_seq_len - 1} or less")
+    if context <= room:
+        return PromptLimit(context, BOUND_CONTEXT)
+    return PromptLimit(room, BOUND_POSITIONS)
 
 
 class Generator:
@@ -81,7 +95,7 @@ class Generator:
         max_seq_len = model.config.max_seq_len
         if len(prompt_ids) > max_seq_len:
             raise InputError(f"the prompt has {len(prompt_ids)} tokens, more than "
-                             f"model.max_seq_len={max_seq_len}", "cut it first with fit_prompt")
+                             f"model.max_seq_len={max_seq_len}", "cut it first (prompt_limit)")
         device = next(model.parameters()).device
         self.device = device
         ids = torch.tensor([prompt_ids], dtype=torch.long, device=device)  # (1, L)
