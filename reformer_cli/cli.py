@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -107,8 +108,41 @@ def main(argv: list[str] | None = None) -> None:
 
 def _usage_line(error) -> str:
     """A click usage error (an unknown option, a value that is not a number, a missing argument,
-    `reformer train` with no files...) as our one line, naming the command's help."""
+    `reformer train` with no files...) as our one line, naming the command's help. Click's
+    sentences become one clause: "No such command 'trian'. Did you mean 'train'?" reads
+    "no such command 'trian' (did you mean 'train'?)"."""
     context = getattr(error, "ctx", None)  # None for a few parser errors: the top-level help
     command = context.command_path if context is not None else "reformer"
-    message = " ".join(error.format_message().split()).rstrip(".")
+    message = " ".join(error.format_message().split())
+    suggestion = re.fullmatch(r"(.*?)\.? Did you mean (.+\?)", message)
+    if suggestion:
+        message = f"{suggestion.group(1)} (did you mean {suggestion.group(2)})"
+    message = message.replace("(Possible options:", "(possible options:").rstrip(".")
     return f"{message[:1].lower()}{message[1:]}; see `{command} --help`"
+
+
+def _plain_help_names() -> None:
+    """Typer (0.2x) writes a flag's help row as `--debug <bool>`, an argument's as
+    `PATH <list[str]>` and a required argument in the usage line as `{file}`: flags and
+    arguments get no type shown (the name says it), and usage names read as click writes them
+    (FILE, [PATH]...). Older Typers, without those methods, are left as they are."""
+    from typer.core import TyperArgument, TyperOption
+
+    if hasattr(TyperOption, "display_type_rich"):
+        shown_type = TyperOption.display_type_rich
+
+        def display_type_rich(self, ctx):
+            return None if self.is_flag and self.metavar is None else shown_type(self, ctx)
+
+        TyperOption.display_type_rich = display_type_rich
+    if hasattr(TyperArgument, "display_type_rich"):
+        TyperArgument.display_type_rich = lambda self, ctx: None
+    if hasattr(TyperArgument, "_usage_display_name"):
+        def usage_name(self) -> str:
+            name = self.metavar or self.name.upper()
+            return (name if self.required else f"[{name}]") + ("..." if self.nargs != 1 else "")
+
+        TyperArgument._usage_display_name = usage_name
+
+
+_plain_help_names()

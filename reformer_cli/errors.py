@@ -1,6 +1,10 @@
 """The tool's own exceptions. Each carries an exit code and a hint that says how to fix it.
 
-The CLI turns any of these into one line on stderr (no traceback unless --debug).
+The CLI turns any of these into one line on stderr (no traceback unless --debug). Exit codes
+(README, "Exit codes"): 1 an internal error or a missing optional dependency, 2 bad input (a
+usage error, a config value, an input file), 3 a model or checkpoint not found or unreadable,
+4 a resource (no such device, a run folder another process trains, a full disk), 130
+interrupted (training saves a checkpoint first).
 """
 
 
@@ -19,6 +23,12 @@ class ReformerError(Exception):
         if self.hint:
             text += f"; {self.hint.rstrip('.')}"
         return " ".join(text.split())  # never more than one line
+
+
+class MissingDependency(ReformerError):
+    """An optional package a feature needs is not installed; the hint says what to install."""
+
+    exit_code = 1
 
 
 class ConfigError(ReformerError):
@@ -43,3 +53,8 @@ class ResourceError(ReformerError):
     """Not enough memory, an unavailable device, or a time limit hit."""
 
     exit_code = 4
+
+
+def no_such_file(name: str) -> InputError:
+    """The one wording of an input path that is not there, in every command."""
+    return InputError(f"no such file: {name}", "check the path")

@@ -36,9 +36,13 @@ def test_help_lists_every_subcommand_and_does_not_import_torch():
     (["no-such-command"], "no such command 'no-such-command'; see `reformer --help`"),
     (["summarize", "--bogus"], "no such option: --bogus; see `reformer summarize --help`"),
     (["train", "corpus.txt", "--steps", "abc"], "invalid value for '--steps'"),
-    (["continue"], "missing argument 'file'; see `reformer continue --help`"),
+    (["continue"], "missing argument 'FILE'; see `reformer continue --help`"),
     (["train"], "missing argument 'PATH'; see `reformer train --help`"),
     (["memprofile", "--seq-len"], "option '--seq-len' requires an argument"),
+    (["trian"], "error: no such command 'trian' (did you mean 'train'?); see `reformer --help`"),
+    (["train", "x.txt", "--stpes", "3"],
+     "error: no such option: --stpes (possible options: --set, --steps, --task); "
+     "see `reformer train --help`"),
 ])
 def test_usage_errors_are_one_line_naming_the_help(args, fragment):
     result = run_cli(*args)
@@ -98,3 +102,20 @@ def test_every_option_says_what_happens_when_it_is_left_out():
 def test_train_device_help_names_cuda_n():
     result = run_cli("train", "--help")
     assert "auto|cpu|cuda|cuda:N|mps" in result.stdout
+
+
+@pytest.mark.parametrize("command, usage", [
+    ([], "Usage: reformer [OPTIONS] COMMAND [ARGS]..."),
+    (["train"], "Usage: reformer train [OPTIONS] [PATH]..."),
+    (["continue"], "Usage: reformer continue [OPTIONS] FILE"),
+    (["eval"], "Usage: reformer eval [OPTIONS] FILE"),
+    (["memprofile"], "Usage: reformer memprofile [OPTIONS]"),
+])
+def test_help_shows_plain_flags_and_usage_names(command, usage):
+    """No type after a flag (`--version <bool>`) or an argument (`PATH <list[str]>`), and usage
+    names as click writes them, not `{file}`."""
+    result = run_cli(*command, "--help")
+    assert result.returncode == 0, result.stderr
+    assert usage in result.stdout
+    assert "<bool>" not in result.stdout and "<list[" not in result.stdout
+    assert "{file}" not in result.stdout

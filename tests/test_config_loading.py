@@ -155,8 +155,10 @@ def test_cross_section_checks():
     assert "fp32" in error_of(None, ["train.device=cpu", "train.precision=bf16"])
 
 
-def test_flag_values_are_checked_too():
-    assert "data.seq_len=-5 is out of range" in error_of(None, flags={"data.seq_len": -5})
+def test_flag_values_are_checked_too_and_named_as_typed():
+    assert error_of(None, flags={"data.seq_len": -5}) == "--seq-len=-5 is out of range; it must be >= 2"
+    assert error_of(None, ["data.seq_len=-5"]) == (
+        "data.seq_len=-5 is out of range; it must be >= 2 (set in --set)")
 
 
 @pytest.mark.parametrize("item", ["foo", "train.lr", "=3", "train..lr=1"])

@@ -23,8 +23,9 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *words: str) -> N
 
 
 @pytest.mark.parametrize("args, words", [
-    (["--seq-len", "0"], ["--seq-len", "at least 2 tokens"]),
-    (["--seq-len", "-4096"], ["--seq-len", "at least 2 tokens"]),
+    (["--seq-len", "0"], ["--seq-len=0 is out of range; it must be >= 2"]),
+    (["--seq-len", "-4096"], ["--seq-len=-4096 is out of range; it must be >= 2"]),
+    (["--sweep", "4096,1"], ["--sweep=4096,1 is out of range; each length must be >= 2"]),
     (["--seq-len", "lots"], ["--seq-len", "'lots'", "whole number"]),
     (["--seq-len", "262144"], ["262144", "max_seq_len=131072"]),
     (["--sweep", "1024,x,4096"], ["--sweep", "'x'"]),
@@ -39,15 +40,13 @@ def test_the_shortest_length_named_is_the_one_accepted():
     for length in ("0", "1"):
         result = run_cli("--seq-len", length, timeout=60)
         assert result.returncode == 2
-        assert result.stderr == (f"error: --seq-len value {length} is too short; "
-                                 "give a length of at least 2 tokens, e.g. 4096\n")
+        assert result.stderr == f"error: --seq-len={length} is out of range; it must be >= 2\n"
 
 
 def test_a_batch_size_below_one_is_our_one_line_error_not_a_usage_block():
     result = run_cli("--batch-size", "0", timeout=60)
     assert result.returncode == 2
-    assert result.stderr == ("error: --batch-size 0 must be at least 1; "
-                             "give the sequences per step, e.g. --batch-size 1\n")
+    assert result.stderr == "error: --batch-size=0 is out of range; it must be >= 1\n"
 
 
 def test_an_output_path_that_cannot_be_written_fails_before_measuring(tmp_path):
@@ -101,3 +100,26 @@ def test_json_marks_measured_and_estimated_rows(tmp_path):
         assert rows[index]["peak_bytes"] > rows[index]["param_bytes"]
         assert rows[index]["model_error"] is not None
     assert "measured" in result.stdout and "memory model vs measurement" in result.stdout
+
+
+@pytest.mark.parametrize("config, settings, vocabulary", [
+    (None, [], 4000),  # what a default `reformer train` builds (data.vocab_size)
+    (None, ["data.tokenizer=byte"], 258),
+    ("extract", [], 8000),
+    (None, ["data.vocab_size=1000"], 1000),
+    (None, ["model.vocab_size=300"], 300),  # said outright: that one
+])
+def test_the_default_model_has_the_vocabulary_train_would_give_it(config, settings, vocabulary):
+    from reformer_cli.commands.memprofile import load_model_config
+
+    assert load_model_config(config, None, settings, 64).model.vocab_size == vocabulary
+
+
+def test_help_and_report_say_which_model_is_profiled(tmp_path):
+    help_text = " ".join(run_cli("--help", timeout=60).stdout.replace("│", " ").split())
+    assert "ModelConfig" not in help_text
+    assert "[default: (the model `reformer train` builds by default, vocabulary 4,000)]" in help_text
+    result = run_cli("--seq-len", "64", "--memory-limit", "0.0001", timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert ("config (the model `reformer train` builds by default): d_model 256, 4 layers "
+            "['local', 'lsh'], 4 heads, d_ff 1024, vocab 4000") in result.stdout

@@ -323,7 +323,7 @@ def test_binary_files_in_folders_are_skipped_and_bad_files_named(tmp_path):
         prepare_shards([str(tmp_path / "corpus" / "image.png")], data_config(), 0, tmp_path / "s2")
     bad = tmp_path / "bad.txt"
     bad.write_bytes(b"fine line\n" * 1000 + b"caf\xe9\n")
-    with pytest.raises(InputError, match=r"bad.txt is not valid utf-8: byte 0xe9 at offset 10003"):
+    with pytest.raises(InputError, match=r"bad.txt is not valid UTF-8: byte 0xe9 at offset 10003"):
         prepare_shards([str(bad)], data_config(), 0, tmp_path / "s3", options=large())
     assert not list((tmp_path / "s3").glob(f"*/{fmt.INDEX_FILE}"))
 

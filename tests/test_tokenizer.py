@@ -1,6 +1,7 @@
 """Tokenizers: exact round trips, byte fallback, small corpora, long lines, save/load."""
 
 import random
+import re
 import warnings
 from pathlib import Path
 from pydoc_data.topics import topics
@@ -131,8 +132,10 @@ def test_split_long_line_prefers_sentence_ends_and_joins_back():
 def test_empty_text_and_a_too_small_vocabulary_are_clear_errors():
     with pytest.raises(InputError, match="empty text"):
         train_sentencepiece(["", "   \n"], 1000)
-    with pytest.raises(ConfigError, match="too small for the .* distinct characters"):
+    with pytest.raises(ConfigError) as caught:
         train_sentencepiece([synthetic_chinese(20000)], 300)
+    assert re.fullmatch(r"data.vocab_size=300 is too small for this corpus: SentencePiece needs "
+                        r"(\d+) pieces .*; pass --vocab-size \1 or more", caught.value.one_line())
 
 
 def test_sentencepiece_save_and_load(english_tokenizer, tmp_path):

@@ -139,6 +139,53 @@ def test_evaluation_matches_a_slow_reference_and_leaves_the_rng_alone():
     assert result["val_bits_per_char"] == pytest.approx(nats / (math.log(2) * characters), rel=1e-5)
 
 
+def test_a_sentence_scorers_evaluation_matches_a_plain_recount():
+    """With labels the loss is model(ids, targets)'s; accuracy and the top-k share are recounted
+    marker by marker from the full logits."""
+    config = RunConfig()
+    for key, value in dict(vocab_size=258, d_model=32, n_heads=2, d_ff=64, n_layers=2,
+                           layer_types=["local", "full"], chunk_length=16, causal=False).items():
+        setattr(config.model, key, value)
+    torch.manual_seed(0)
+    model = ReformerLM(config.model).eval()
+    keep, skip = 257, 256  # <sep>, </s>: the byte tokenizer's labels (data/extraction.py)
+    generator = torch.Generator().manual_seed(1)
+    ids = torch.randint(0, 256, (5, 40), generator=generator)  # (5, 40)
+    targets = torch.full_like(ids, IGNORE_INDEX)
+    for row, markers in enumerate([[3, 9, 20, 33], [5, 6], [10, 30], [], [1, 2, 3, 4, 5, 6]]):
+        ids[row, markers] = keep
+        labels = torch.randint(0, 2, (len(markers),), generator=generator)
+        targets[row, markers] = torch.where(labels == 1, keep, skip)
+    targets[1, 5], targets[4, 1] = keep, keep  # every row with markers has a pick
+    batches = [(ids[:2], targets[:2]), (ids[2:], targets[2:])]
+    result = evaluate(model, EvalSet(batches, 0, unit="sentence"), torch.device("cpu"),
+                      labels=(keep, skip))
+    with torch.no_grad():
+        logits = model(ids)  # (5, 40, vocab)
+        loss = model(ids, targets)
+    correct = sentences = hits = picks = 0
+    chance = 0.0
+    for row in range(5):
+        marked = (targets[row] != IGNORE_INDEX).nonzero().flatten().tolist()
+        margins = [float(logits[row, i, keep] - logits[row, i, skip]) for i in marked]
+        kept = [int(targets[row, i]) == keep for i in marked]
+        sentences += len(marked)
+        correct += sum((margin > 0) == label for margin, label in zip(margins, kept))
+        k = sum(kept)
+        if k:
+            best = sorted(range(len(marked)), key=lambda j: -margins[j])[:k]
+            hits += sum(kept[j] for j in best)
+            picks += k
+            chance += k * k / len(marked)
+    assert set(result) == {"val_loss", "val_accuracy", "val_picks_in_top_k",
+                           "val_picks_in_top_k_chance", "val_tokens"}
+    assert result["val_loss"] == pytest.approx(float(loss), rel=1e-5)
+    assert result["val_tokens"] == sentences == 14
+    assert result["val_accuracy"] == pytest.approx(correct / sentences)
+    assert result["val_picks_in_top_k"] == pytest.approx(hits / picks)
+    assert result["val_picks_in_top_k_chance"] == pytest.approx(chance / picks)
+
+
 def test_evaluation_with_lsh_is_repeatable():
     trainer = make_trainer(tiny_run_config())
     first = evaluate(trainer.model, trainer.eval_set, torch.device("cpu"), seed=3)

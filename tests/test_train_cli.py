@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -258,7 +259,7 @@ def _make_inputs(folder: Path) -> None:
      "error: unknown encoding 'unicode_escape'; use e.g. utf-8, latin-1, gb18030"),
     (["corpus.txt", "--set", "data.encoding=raw_unicode_escape"], "unknown encoding 'raw_unicode_escape'"),
     (["no_text"], "no text files"),
-    (["missing.txt"], "does not exist"),
+    (["missing.txt"], "error: no such file: missing.txt; check the path"),
     (["short.txt", "--tokenizer", "byte"], "--seq-len"),
     (["unnamed_pairs.jsonl", "--task", "summarize"], '"document" and "summary" (or "reference")'),
 ])
@@ -293,6 +294,9 @@ def test_summarize_task_trains_on_document_summary_pairs(workspace):
     assert result.returncode == 0, result.stderr
     end = read_metrics(workspace / "summ")[-1]
     assert end["kind"] == "end" and end["val_tokens"] > 0
+    # A summarizer is a language model of its summaries: perplexity and bits mean something.
+    assert re.search(r"eval at step 4: val loss [\d.]+, perplexity [\d.]+, [\d.]+ bits/byte",
+                     result.stderr), result.stderr
     # Only summary tokens (+ end of text) are scored: far fewer than the windows' positions.
     summaries = [p["summary"] for p in pairs[-4:]]
     assert end["val_tokens"] == sum(len(s.encode()) + 1 for s in summaries)

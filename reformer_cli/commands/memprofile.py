@@ -15,13 +15,17 @@ import typer
 
 from reformer_cli.commands.messages import note
 from reformer_cli.commands.output_file import check_output_path, write_text_file
-from reformer_cli.config.run import MIN_SEQ_LEN
-from reformer_cli.errors import ConfigError, InputError, ReformerError, ResourceError
+from reformer_cli.config.checks import check_positive, check_range
+from reformer_cli.config.run import MIN_SEQ_LEN, DataConfig
+from reformer_cli.errors import ConfigError, InputError, MissingDependency, ResourceError
 
 SOURCE, RUN, OUTPUT = "Model", "Measurement", "Output"
 # Seconds per row before a row is estimated instead of measured: long enough for the exact
 # attention row at 64K on a 2-core CPU (README, memprofile).
 DEFAULT_TIME_LIMIT = 360.0
+# The model profiled without --config or --model: configs/default.yaml, whose SentencePiece
+# vocabulary (data.vocab_size) sizes the embedding and the head, as in a run of `reformer train`.
+DEFAULT_SOURCE = "the model `reformer train` builds by default"
 
 
 def parse_lengths(seq_len: str | None, sweep: str | None, default: int | None) -> list[int] | None:
@@ -42,12 +46,14 @@ def parse_lengths(seq_len: str | None, sweep: str | None, default: int | None) -
         try:
             value = int(item.replace("_", ""))
         except ValueError:
-            raise InputError(f"{flag} value {item!r} is not a whole number",
+            raise InputError(f"{flag}={item!r} is not a whole number",
                              "give a positive length such as 4096") from None
-        if value < MIN_SEQ_LEN:
-            raise InputError(f"{flag} value {value} is too short",
-                             f"give a length of at least {MIN_SEQ_LEN} tokens, e.g. 4096")
         lengths.append(value)
+    if min(lengths) < MIN_SEQ_LEN:
+        if flag == "--sweep":
+            raise ConfigError(f"--sweep={sweep.strip()} is out of range",
+                              f"each length must be >= {MIN_SEQ_LEN}")
+        check_range(flag, lengths[0], low=MIN_SEQ_LEN)
     return sorted(set(lengths))
 
 
@@ -63,10 +69,11 @@ def check_lengths(lengths: list[int], max_seq_len: int) -> None:
 def load_model_config(config: str | None, model: str | None, settings: list[str],
                       seq_len: int | None):
     """RunConfig from --model (a checkpoint's config.yaml), --config, or the built-in defaults
-    (ModelConfig's own, not configs/default.yaml), with --set overrides. data.seq_len is set to
-    the shortest profiled length, so the config's own checks (max_seq_len, chunk_length) apply
-    to the lengths asked for rather than to a training window that plays no part here."""
-    from reformer_cli.config.load import load_run_config
+    (configs/default.yaml), with --set overrides. data.seq_len is set to the shortest profiled
+    length, so the config's own checks (max_seq_len, chunk_length) apply to the lengths asked
+    for rather than to a training window that plays no part here. Without --model the
+    vocabulary is the one `reformer train` gives such a config (`train_vocabulary`)."""
+    from reformer_cli.config.load import load_run_config, parse_override
 
     if config is not None and model is not None:
         raise InputError("--config and --model were both given", "use one of them")
@@ -78,7 +85,21 @@ def load_model_config(config: str | None, model: str | None, settings: list[str]
         if settings or seq_len is not None:
             run_config = load_run_config(folder / CONFIG_FILE, settings, {"data.seq_len": seq_len})
         return run_config
-    return load_run_config(config, settings, {"data.seq_len": seq_len})
+    run_config = load_run_config(config, settings, {"data.seq_len": seq_len})
+    if not any(parse_override(setting)[0] == "model.vocab_size" for setting in settings):
+        run_config.model.vocab_size = train_vocabulary(run_config.data)
+    return run_config
+
+
+def train_vocabulary(data) -> int:
+    """The vocabulary `reformer train` gives a model of this data section: the SentencePiece
+    size asked for (a corpus that cannot fill it gets fewer), or the byte tokenizer's 258.
+    model.vocab_size of a config file plays no part: train replaces it by the tokenizer's."""
+    if data.tokenizer == "byte":
+        from reformer_cli.text.tokenizer import ByteTokenizer
+
+        return ByteTokenizer.vocab_size
+    return data.vocab_size
 
 
 def header_for(request, device, source: str) -> dict:
@@ -115,8 +136,10 @@ def memprofile_command(
                                         help="Several lengths, e.g. 4096,16384,65536."),
     config: Optional[str] = typer.Option(None, "--config", "-c", metavar="FILE.yaml",
                                          rich_help_panel=SOURCE,
-                                         show_default="ModelConfig defaults",
-                                         help="YAML config file or preset name."),
+                                         show_default=f"{DEFAULT_SOURCE}, vocabulary "
+                                                      f"{DataConfig.vocab_size:,}",
+                                         help="YAML config file or preset name; the vocabulary "
+                                              "is the one `reformer train` gives it."),
     model: Optional[str] = typer.Option(None, "--model", metavar="NAME_OR_DIR",
                                         rich_help_panel=SOURCE, show_default="that of --config",
                                         help="Take the architecture from a trained model."),
@@ -157,11 +180,9 @@ def memprofile_command(
         raise InputError(f"--mode {mode!r} is not a mode", "use train or forward")
     if dtype not in BYTES:
         raise InputError(f"--dtype {dtype!r} is not supported", "use fp32, bf16 or fp16")
-    if batch_size < 1:  # checked here, not with typer's min=, so the error is our one line
-        raise InputError(f"--batch-size {batch_size} must be at least 1",
-                         "give the sequences per step, e.g. --batch-size 1")
-    if time_limit <= 0:
-        raise InputError(f"--time-limit {time_limit} must be positive", "give seconds, e.g. 180")
+    # checked here, not with typer's min=, so the error is our one line
+    check_range("--batch-size", batch_size, low=1)
+    check_positive("--time-limit", time_limit, "> 0 (seconds, e.g. 180)")
     if plot_path is not None:
         _require_matplotlib()
     outputs = (("--json", json_path), ("--csv", csv_path), ("--plot", plot_path))
@@ -201,7 +222,7 @@ def memprofile_command(
                              time_limit_seconds=time_limit,
                              flops_per_second=effective_flops_per_second(target))
     source = (f"--model {model}" if model else f"--config {config}" if config
-              else "ModelConfig defaults") + (" + --set" if settings else "")
+              else DEFAULT_SOURCE) + (" + --set" if settings else "")
     header = header_for(request, target, source)
     rows = run_profile(request, measure, progress=_progress)
     _print_report(header, rows)
@@ -216,7 +237,7 @@ def _require_matplotlib() -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise ReformerError("--plot needs matplotlib, which is not installed",
+        raise MissingDependency("--plot needs matplotlib, which is not installed",
                             "pip install matplotlib (or pip install 'reformer-cli[plot]')") from None
 
 

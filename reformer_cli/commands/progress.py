@@ -93,6 +93,17 @@ class ProgressDisplay:
                 f"ETA {format_duration(eta)}")
         self._preparing("tokenize", done, total, elapsed, text)
 
+    def _on_skipped(self, event) -> None:
+        """A folder's files that are not read as text (shards/inputs.py counts them)."""
+        values = event.values
+        count, kinds = values["count"], values["kinds"]
+        folders = [folder if folder.endswith("/") else folder + "/" for folder in values["folders"]]
+        where = ", ".join(folders[:-1]) + " and " + folders[-1] if len(folders) > 1 else folders[0]
+        files = "1 file" if count == 1 else f"{count:,} files"
+        self.print(f"note: skipped {files} in {where} that {'is' if count == 1 else 'are'} not "
+                   f"text ({', '.join(f'{n:,} {kind}' for kind, n in kinds.items())}); pass "
+                   f"{'it' if count == 1 else 'them'} by name to see why")
+
     def _on_pairs(self, event) -> None:
         """Summarization pairs: the tokenizer being trained, then documents turned into examples
         (oracle labels, windows) per second and ETA; or the examples of an earlier start reused."""
@@ -186,9 +197,7 @@ class ProgressDisplay:
         self.fields["val"] = f"{values['val_loss']:.4f}"
         if self.progress is not None:
             self.progress.update(self.task, **self.fields)
-        bits = _bits(values)
-        self.print(f"eval at step {event.step}: val loss {values['val_loss']:.4f}, perplexity "
-                   f"{values['val_perplexity']:.2f}, {bits}")
+        self.print(f"eval at step {event.step}: {_scores(values, perplexity=True)}")
 
     def _on_checkpoint(self, event: TrainEvent) -> None:
         self.print(f"saved {event.values['path']}")
@@ -199,8 +208,7 @@ class ProgressDisplay:
     def _on_end(self, event: TrainEvent) -> None:
         self.close()
         values = event.values
-        scores = (f": val loss {values['val_loss']:.4f}, {_bits(values)}"
-                  if "val_loss" in values else "")
+        scores = f": {_scores(values)}" if "val_loss" in values else ""
         self.print(f"done ({values['reason']}) at step {event.step} after "
                    f"{format_duration(values['elapsed'])}{scores}"
                    + (f"; model in {values['path']}" if values.get("path") else ""))
@@ -225,8 +233,22 @@ class ProgressDisplay:
         return remaining
 
 
+def _scores(values: dict, perplexity: bool = False) -> str:
+    """An evaluation in words: a language model's (or a summarizer's, over its summaries) loss,
+    perplexity and bits per character or byte; a sentence scorer's loss, how often it tells
+    keep from skip, and how many of the oracle's picks it ranks highest (trainer.evaluate)."""
+    loss = f"val loss {values['val_loss']:.4f}"
+    if "val_accuracy" in values:
+        ranked = (f", oracle picks in the top k {values['val_picks_in_top_k']:.1%} (chance "
+                  f"{values['val_picks_in_top_k_chance']:.1%})" if "val_picks_in_top_k" in values
+                  else "")
+        return (f"{loss}, keep/skip accuracy {values['val_accuracy']:.1%}{ranked} over "
+                f"{values['val_tokens']:,} sentences")
+    shown = [loss] + ([f"perplexity {values['val_perplexity']:.2f}"] if perplexity else [])
+    return ", ".join(shown + [_bits(values)])
+
+
 def _bits(values: dict) -> str:
-    for unit in ("byte", "sentence"):
-        if f"val_bits_per_{unit}" in values:
-            return f"{values[f'val_bits_per_{unit}']:.3f} bits/{unit}"
+    if "val_bits_per_byte" in values:
+        return f"{values['val_bits_per_byte']:.3f} bits/byte"
     return f"{values.get('val_bits_per_char', float('nan')):.3f} bits/char"

@@ -21,6 +21,14 @@ SECTIONS = ("model", "data", "train")
 # Written into checkpoint config.yaml files next to the run config; accepted and ignored here.
 METADATA_KEYS = ("format_version", "reformer_version")
 PRESET_DIR = Path(__file__).resolve().parents[2] / "configs"
+# The command-line flag that sets each key (`reformer train`'s; memprofile's --seq-len is the
+# same): a bad value that came from a flag is named as it was typed, `--steps=0 is out of range`.
+FLAG_NAMES = {"name": "--name", "data.seq_len": "--seq-len", "data.tokenizer": "--tokenizer",
+              "data.vocab_size": "--vocab-size", "data.tokenizer_model": "--tokenizer-model",
+              "data.val_path": "--val", "data.encoding": "--encoding", "data.task": "--task",
+              "data.cache": "--data-cache", "train.steps": "--steps",
+              "train.time_budget": "--time-budget", "train.batch_size": "--batch-size",
+              "train.device": "--device", "train.seed": "--seed"}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -44,13 +52,17 @@ def load_run_config(path: str | Path | None, overrides: typing.Sequence[str] = (
         _set_path(values, key_path, value, "--set", origins)
     for key_path, value in (flags or {}).items():
         if value is not None:
-            _set_path(values, key_path, value, "the command-line flags", origins)
+            _set_path(values, key_path, value, FLAG_NAMES.get(key_path, "the command-line flags"),
+                      origins)
     try:
         return _build(values)
     except ConfigError as error:
         for key_path, origin in origins.items():
-            if error.message.startswith(key_path + "=") or error.message.startswith(key_path + " "):
-                error.hint = f"{error.hint} (set in {origin})" if error.hint else f"check {origin}"
+            if error.message.startswith((key_path + "=", key_path + " ")):
+                if origin == FLAG_NAMES.get(key_path):  # the flag's own name says where it was set
+                    error.message = origin + error.message[len(key_path):]
+                else:
+                    error.hint = f"{error.hint} (set in {origin})" if error.hint else f"check {origin}"
                 break
         raise
 

@@ -19,6 +19,11 @@ TASKS = ("lm", "summarize", "extract")
 PRECISIONS = ("auto", "fp32", "bf16")
 UNLIMITED_STEPS = 10**9  # train.steps when only a time budget limits the run
 MIN_SEQ_LEN = 2  # the fewest LSH buckets (2) must fit in a window: model.n_buckets <= data.seq_len
+# The smallest vocabulary SentencePiece trains with our settings: byte fallback's 256 byte pieces,
+# <unk>, </s> and <sep>, and the space marker (a required character). A corpus needs one more
+# piece for each other character it holds (261 for "aaa", 270 for a list of numbers), and
+# text/tokenizer.py says how many when data.vocab_size is fewer.
+MIN_SENTENCEPIECE_VOCAB = 260
 
 
 @dataclass
@@ -43,8 +48,8 @@ class DataConfig:
         check_range(f"{prefix}.seq_len", self.seq_len, low=MIN_SEQ_LEN)
         check_choice(f"{prefix}.tokenizer", self.tokenizer, TOKENIZERS)
         if self.tokenizer == "sentencepiece":
-            # byte fallback alone needs 256 pieces plus the special tokens
-            check_range(f"{prefix}.vocab_size", self.vocab_size, low=300, high=1_000_000)
+            check_range(f"{prefix}.vocab_size", self.vocab_size, low=MIN_SENTENCEPIECE_VOCAB,
+                        high=1_000_000)
         check_range(f"{prefix}.val_fraction", self.val_fraction, low=0.0, high=0.5)
         try:
             codecs.lookup(self.encoding)

@@ -14,8 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+from reformer_cli.config.checks import check_positive
 from reformer_cli.config.model import ModelConfig
-from reformer_cli.errors import InputError, ResourceError
+from reformer_cli.errors import ResourceError
 from reformer_cli.memprofile.estimate import estimate_peak, parameter_count, step_flops
 from reformer_cli.memprofile.measure import MeasureResult, MeasureSpec
 from reformer_cli.memprofile.variants import Variant, build_variants
@@ -68,9 +69,7 @@ FLOP_EFFICIENCY = 0.35  # a step runs at about this fraction of a large matmul's
 
 def memory_budget(device, memory_limit_gib: float | None) -> int:
     if memory_limit_gib is not None:
-        if memory_limit_gib <= 0:
-            raise InputError(f"--memory-limit {memory_limit_gib} must be positive",
-                             "give GiB, e.g. --memory-limit 20")
+        check_positive("--memory-limit", memory_limit_gib, "> 0 (GiB, e.g. 20)")
         return int(memory_limit_gib * 2**30)
     if device.type == "cuda":
         import torch

@@ -1,16 +1,20 @@
 """The inputs of `reformer train` as the user named them. Errors about the validation file name
 --val; two mistakes that still train are warned about: a --val file that is also training text,
-and summarization pairs given to a language model."""
+and summarization pairs given to a language model. What a folder holds that is not text is
+counted for a note (`skipped_in_folders`)."""
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import json
 import lzma
 import warnings
+from collections import Counter
 from pathlib import Path
 
-from reformer_cli.errors import ReformerError
+from reformer_cli.errors import ReformerError, no_such_file
+from reformer_cli.text.reading import BINARY_PROBE_BYTES, KNOWN_FORMATS
 
 VAL_FLAG = "--val"
 PAIR_SUFFIXES = (".jsonl", ".jsonl.xz")  # what --task summarize and extract read
@@ -23,6 +27,63 @@ def reading_validation_file():
         yield
     except ReformerError as error:
         raise type(error)(f"{VAL_FLAG}: {error.message}", error.hint) from None
+
+
+def check_inputs_exist(paths: list[str], val_path: str | None) -> None:
+    """A path that is not there, in the words every command uses (`errors.no_such_file`)."""
+    for path in paths:
+        if path != "-" and not Path(path).exists():
+            raise no_such_file(path)
+    if val_path and val_path != "-" and not Path(val_path).exists():
+        with reading_validation_file():
+            raise no_such_file(val_path)
+
+
+def reading_encoding(encoding: str) -> str:
+    """`encoding` as messages about the text name it: UTF-8 as users write it (the config's
+    default spelling is utf-8), any other as it was given."""
+    try:
+        return "UTF-8" if codecs.lookup(encoding).name == "utf-8" else encoding
+    except LookupError:
+        return encoding
+
+
+def skipped_in_folders(paths: list[str], read: list[str]) -> dict | None:
+    """What the folders among `paths` hold that is not among the files `read` (the text files
+    reading/scan_input_files took from them): {"count", "folders", "kinds": {kind: count}},
+    a kind being "binary", a known format's suffix (".gz", ".pdf"), "empty" or "broken link";
+    None when nothing was left out. Hidden files and folders are not counted."""
+    taken = set(read)
+    folders, kinds = [], Counter()
+    for path in paths:
+        folder = Path(path)
+        if path == "-" or not folder.is_dir():
+            continue
+        left_out = [entry for entry in folder.rglob("*") if str(entry) not in taken
+                    and not entry.is_dir()
+                    and not any(part.startswith(".") for part in entry.relative_to(folder).parts)]
+        if left_out:
+            folders.append(path)
+            kinds.update(_kind_of(entry) for entry in left_out)
+    if not folders:
+        return None
+    by_count = sorted(kinds.items(), key=lambda item: (-item[1], item[0]))  # the same every run
+    return {"count": sum(kinds.values()), "folders": folders, "kinds": dict(by_count)}
+
+
+def _kind_of(path: Path) -> str:
+    """Why a folder's file is not read as text, in a word or a suffix."""
+    if not path.exists():
+        return "broken link"
+    try:
+        with open(path, "rb") as file:
+            head = file.read(BINARY_PROBE_BYTES)
+    except OSError:
+        return "unreadable"
+    if not head.strip():
+        return "empty"
+    known = any(head.startswith(magic) for magic, _, _ in KNOWN_FORMATS)
+    return path.suffix.lower() if known and path.suffix else "binary"
 
 
 def warn_about_inputs(paths: list[str], data) -> None:

@@ -30,7 +30,7 @@ from reformer_cli.files.locks import exclusive_lock
 from reformer_cli.shards import format as fmt
 from reformer_cli.shards.encode import POOL_MIN_BYTES, Job, ShardEncoder, encode_jobs
 from reformer_cli.shards.entries import entry_folder, forget_single_index_layout, tokenizer_request
-from reformer_cli.shards.inputs import reading_validation_file
+from reformer_cli.shards.inputs import reading_encoding, reading_validation_file, skipped_in_folders
 from reformer_cli.shards.pieces import PIECE_BYTES, plan_pieces
 from reformer_cli.shards.sample import draw_sample
 from reformer_cli.shards.tokens import ShardedTokens
@@ -55,7 +55,7 @@ class ShardOptions:
 class DataEvent:
     """Progress of the preparation, for the same listeners as the trainer's events."""
 
-    kind: str  # encode | waiting
+    kind: str  # encode | waiting | skipped (a folder's files that are not text)
     values: dict = field(default_factory=dict)
     step: int = 0
     total_steps: int = 0
@@ -131,17 +131,35 @@ class _Preparation:
         self.paths, self.data, self.seed, self.folder = list(paths), data, seed, folder
         self.index, self.given, self.on_event, self.options = index, tokenizer, on_event, options
         self.stdin = "-" in self.paths
+        self.encoding = reading_encoding(data.encoding)  # for reading; the index keeps the config's
 
     def run(self) -> PreparedShards:
-        sources = None if self.stdin else scan_input_files(self.paths, self.data.encoding)
+        sources = None if self.stdin else scan_input_files(self.paths, self.encoding)
         val_sources = []
         if self.data.val_path:
             with reading_validation_file():
-                val_sources = scan_input_files([self.data.val_path], self.data.encoding)
+                val_sources = scan_input_files([self.data.val_path], self.encoding)
+        self._note_skipped(sources, val_sources)
         small = self.stdin or sum(s.size for s in sources + val_sources) <= self.options.small_corpus_bytes
         if small:
             return self._whole(sources, val_sources)
         return self._files(sources, val_sources)
+
+    def _note_skipped(self, sources, val_sources) -> None:
+        """Tell what the folders given hold that is not read (binary files, archives, PDFs,
+        empty files, broken links): skipping them is right, skipping them unsaid is not."""
+        if self.on_event is None:
+            return
+        folders = [path for path in self.paths + [self.data.val_path or "-"]
+                   if path != "-" and Path(path).is_dir()]
+        if not folders:
+            return
+        if sources is None:  # stdin beside a folder: list the folders' files alone
+            sources = scan_input_files([path for path in self.paths if path in folders],
+                                       self.encoding)
+        skipped = skipped_in_folders(folders, [source.path for source in sources + val_sources])
+        if skipped is not None:
+            self.on_event(DataEvent("skipped", skipped))
 
     # -- the tokenizer -----------------------------------------------------------------------
 
@@ -191,11 +209,11 @@ class _Preparation:
                     and self._shards_present():
                 self._say_notes(tokenizer)
                 return self._open(self.index, tokenizer, encoded=0)
-        documents = read_documents(self.paths, self.data.encoding)
+        documents = read_documents(self.paths, self.encoding)
         val_documents = None
         if self.data.val_path:
             with reading_validation_file():
-                val_documents = read_documents([self.data.val_path], self.data.encoding)
+                val_documents = read_documents([self.data.val_path], self.encoding)
         train_text, val_text = split_validation(documents, self.data.val_fraction, val_documents)
         tokenizer = self._new_tokenizer([train_text])
         dtype = fmt.token_dtype(tokenizer.vocab_size)
@@ -222,7 +240,7 @@ class _Preparation:
         else:
             tokenizer = self._new_tokenizer(
                 [] if self.given or self.data.tokenizer == "byte" else
-                draw_sample(sources, self.data.encoding, self.seed, splittable=splittable))
+                draw_sample(sources, self.encoding, self.seed, splittable=splittable))
         dtype = fmt.token_dtype(tokenizer.vocab_size)
         request = {"layout": "files", "encoding": self.data.encoding,
                    "piece_bytes": self.options.piece_bytes}
@@ -262,7 +280,7 @@ class _Preparation:
     def _encode(self, jobs: list[Job], tokenizer, dtype: str) -> list[dict]:
         if not jobs:
             return []
-        encoder = ShardEncoder(tokenizer, self.folder, dtype, self.data.encoding, self.options.write)
+        encoder = ShardEncoder(tokenizer, self.folder, dtype, self.encoding, self.options.write)
         workers = self.options.workers or os.cpu_count() or 1
         if sum(job.size for job in jobs) < self.options.pool_min_bytes:
             workers = 1

@@ -26,7 +26,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from reformer_cli.errors import ConfigError, InputError
+from reformer_cli.errors import ConfigError, InputError, ReformerError
 
 SENTENCEPIECE_FILE = "tokenizer.model"
 BYTE_FILE = "tokenizer.json"
@@ -168,7 +168,9 @@ def train_sentencepiece(texts: Iterable[str], vocab_size: int, *, model_type: st
     """Train SentencePiece on the texts, in memory: lines stream through SentencePiece's
     `sentence_iterator` and the model is written to memory, so no file is needed.
     A vocabulary the corpus cannot fill is lowered to SentencePiece's suggested maximum with a
-    `warnings.warn` (and a note in `tokenizer.notes`) instead of failing.
+    `warnings.warn` (and a note in `tokenizer.notes`) instead of failing; one below the pieces
+    the corpus needs (bytes, specials, one per character) is a ConfigError saying how many; a
+    corpus no SentencePiece vocabulary fits is an InputError pointing to --tokenizer byte.
     """
     import sentencepiece
 
@@ -200,20 +202,36 @@ def train_sentencepiece(texts: Iterable[str], vocab_size: int, *, model_type: st
             too_high = re.search(r"Vocabulary size too high \((\d+)\).*?<= (\d+)", message)
             if too_high:
                 vocab_size = int(too_high.group(2))
-                note = (f"the corpus is too small for a {requested}-token vocabulary; "
-                        f"using {vocab_size} tokens (set data.vocab_size <= {vocab_size} to silence this)")
+                note = (f"the corpus is too small for a {requested}-token vocabulary; using "
+                        f"{vocab_size} tokens (--vocab-size {vocab_size} silences this)")
                 warnings.warn(note, stacklevel=2)
                 notes.append(note)
                 continue
             too_small = re.search(r"smaller than required_chars\. (\d+) vs (\d+)", message)
             if too_small:
-                needed = int(too_small.group(2)) + 300
-                raise ConfigError(f"data.vocab_size={vocab_size} is too small for the "
-                                  f"{too_small.group(2)} distinct characters of this corpus",
-                                  f"use data.vocab_size >= {needed} (--vocab-size)") from None
-            raise InputError(f"SentencePiece training failed: {message.splitlines()[0]}") from None
+                raise _too_small(vocab_size, int(too_small.group(2)), lowered=bool(notes)) from None
+            raise InputError(f"SentencePiece training failed: {message.splitlines()[0]}",
+                             BYTE_TOKENIZER_HINT) from None
         return SentencePieceTokenizer(model.getvalue(), notes, character_coverage=coverage)
-    raise InputError(f"SentencePiece could not settle on a vocabulary size (last tried {vocab_size})")
+    raise InputError(f"SentencePiece could not settle on a vocabulary size (last tried {vocab_size})",
+                     BYTE_TOKENIZER_HINT)
+
+
+BYTE_TOKENIZER_HINT = "train with --tokenizer byte instead"
+
+
+def _too_small(vocab_size: int, needed: int, lowered: bool) -> ReformerError:
+    """`vocab_size` is below the `needed` pieces of SentencePiece's byte fallback (256), its
+    special tokens (<unk>, </s>, <sep>) and one per distinct character of the corpus. Where
+    `vocab_size` is already the most the corpus can fill, no vocabulary fits."""
+    characters = needed - 256 - 3
+    if lowered:
+        return InputError(f"no SentencePiece vocabulary fits this corpus: it needs {needed} pieces "
+                          f"(256 bytes, 3 special tokens, {characters} characters) but can fill "
+                          f"only {vocab_size}", BYTE_TOKENIZER_HINT)
+    return ConfigError(f"data.vocab_size={vocab_size} is too small for this corpus: SentencePiece "
+                       f"needs {needed} pieces for it (256 bytes, 3 special tokens, "
+                       f"{characters} characters)", f"pass --vocab-size {needed} or more")
 
 
 def _training_lines(texts: list[str]) -> Iterator[str]:

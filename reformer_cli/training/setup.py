@@ -24,9 +24,14 @@ from typing import TYPE_CHECKING, Callable
 from reformer_cli import checkpoint as ckpt
 from reformer_cli.checkpoint.layout import SUPERSEDED_PATTERN
 from reformer_cli.config.device import resolve_device
-from reformer_cli.config.load import config_file_model_keys, load_run_config, parse_override
+from reformer_cli.config.load import (
+    FLAG_NAMES,
+    config_file_model_keys,
+    load_run_config,
+    parse_override,
+)
 from reformer_cli.errors import ConfigError, InputError
-from reformer_cli.shards.inputs import warn_about_inputs
+from reformer_cli.shards.inputs import check_inputs_exist, warn_about_inputs
 from reformer_cli.text.encodings import check_encoding
 from reformer_cli.training.launch import launched_rank
 from reformer_cli.training.pair_data import prepare_pairs
@@ -211,11 +216,6 @@ def _config_from_initial_weights(request: TrainRequest, source: Path):
     return config
 
 
-# The tokenizer settings a user may ask for, with the flag that asks.
-TOKENIZER_FLAGS = {"data.tokenizer": "--tokenizer", "data.vocab_size": "--vocab-size",
-                   "data.tokenizer_model": "--tokenizer-model"}
-
-
 def _asked_for(request: TrainRequest, key: str):
     """The value the command line asks for `key` (a flag, else the last --set of it), or None:
     a preset's value is not a request the user made."""
@@ -237,9 +237,9 @@ def _check_tokenizer_flags(request: TrainRequest, kind: str, vocab_size: int, ow
         if key == "data.vocab_size" and kind == "byte":
             continue  # the byte tokenizer ignores the vocabulary size in any run
         if asked is not None and asked != actual:
-            raise ConfigError(f"{TOKENIZER_FLAGS[key]} {asked} conflicts with the tokenizer of "
+            raise ConfigError(f"{FLAG_NAMES[key]} {asked} conflicts with the tokenizer of "
                               f"{owner} ({actual})",
-                              f"drop {TOKENIZER_FLAGS[key]}: that tokenizer is used as it is")
+                              f"drop {FLAG_NAMES[key]}: that tokenizer is used as it is")
 
 
 def _flatten(values: dict, prefix: str = ""):
@@ -274,6 +274,7 @@ def prepare_data(paths: list[str], config, tokenizer=None, data_dir: str | Path 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
+            check_inputs_exist(paths, data.val_path)
             warn_about_inputs(paths, data)
             if data.task in ("summarize", "extract"):
                 prepared = _prepare_pair_examples(paths, config, tokenizer, data_dir, on_event,

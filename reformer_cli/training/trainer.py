@@ -28,7 +28,7 @@ import torch
 from torch import nn
 
 from reformer_cli import checkpoint as ckpt
-from reformer_cli.core.head_loss import IGNORE_INDEX
+from reformer_cli.core.head_loss import IGNORE_INDEX, chunked_cross_entropy
 from reformer_cli.core.rng import seeded
 from reformer_cli.errors import InputError, ReformerError, ResourceError
 from reformer_cli.training.run_inputs import text_differs
@@ -40,9 +40,10 @@ from reformer_cli.training.runtime import (
     restore_rng_state,
     seed_everything,
 )
+from reformer_cli.training.sentence_choices import SentenceChoices
 
-__all__ = ["EvalSet", "MetricsLog", "Runtime", "TrainEvent", "Trainer", "TrainingInterrupted",
-           "build_optimizer", "evaluate", "learning_rate", "seed_everything"]
+__all__ = ["EvalSet", "MetricsLog", "Runtime", "SentenceChoices", "TrainEvent", "Trainer",
+           "TrainingInterrupted", "build_optimizer", "evaluate", "learning_rate", "seed_everything"]
 
 LN2 = math.log(2.0)
 REPEAT_SIGNAL_GRACE = 1.0  # seconds: a second Ctrl-C sooner than this is not "abort now"
@@ -107,8 +108,10 @@ def build_optimizer(model: nn.Module, train) -> torch.optim.AdamW:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, eval_set: EvalSet, device: torch.device, *, seed: int = 0,
-             precision: str = "fp32") -> dict:
-    """Validation loss, perplexity and bits per character (or byte) over the fixed batches.
+             precision: str = "fp32", labels: tuple[int, int] | None = None) -> dict:
+    """Validation loss, perplexity and bits per character (or byte) over the fixed batches; for
+    a sentence scorer (`labels`: its keep and skip ids) the loss and `SentenceChoices` instead,
+    as a perplexity over two labels means nothing.
 
     Runs in a forked RNG seeded with `seed`: LSH rotations are the same for every evaluation of
     the same weights, and the caller's random stream is untouched.
@@ -116,19 +119,29 @@ def evaluate(model: nn.Module, eval_set: EvalSet, device: torch.device, *, seed:
     was_training = model.training
     model.eval()
     total_nats, total_tokens = 0.0, 0
+    choices = SentenceChoices(*labels) if labels is not None else None
     with seeded(seed, device):
         for ids, targets in eval_set.batches:
             count = int((targets != IGNORE_INDEX).sum())
             if count == 0:
                 continue
+            ids, targets = ids.to(device), targets.to(device)
             with autocast_context(device, precision):
-                loss = model(ids.to(device), targets.to(device))
+                if choices is None:
+                    loss = model(ids, targets)
+                else:  # model(ids, targets), from the hidden states the choices read too
+                    hidden = model.hidden_states(ids)  # (B, L, d_model)
+                    loss = chunked_cross_entropy(hidden, model.head_weight, targets,
+                                                 model.config.loss_chunk_size)
+                    choices.add(hidden, model.head_weight, targets)
             total_nats += float(loss) * count
             total_tokens += count
     model.train(was_training)
     if total_tokens == 0:
         raise InputError("the validation set has no tokens to score", "give more validation text")
     loss = total_nats / total_tokens
+    if choices is not None:
+        return {"val_loss": loss, **choices.scores(), "val_tokens": total_tokens}
     key = f"val_bits_per_{eval_set.unit}"
     return {"val_loss": loss, "val_perplexity": math.exp(min(loss, 700.0)),
             key: total_nats / (LN2 * max(eval_set.characters, 1)), "val_tokens": total_tokens}
@@ -332,8 +345,13 @@ class Trainer:
     def run_evaluation(self) -> dict:
         if self.eval_set is None:
             return {}
+        labels = None
+        if self.eval_set.unit == "sentence":  # a sentence scorer: its keep and skip ids
+            from reformer_cli.data.extraction import label_ids
+
+            labels = label_ids(self.tokenizer)
         result = evaluate(self.model, self.eval_set, self.device, seed=self.train_config.seed,
-                          precision=self.train_config.precision)
+                          precision=self.train_config.precision, labels=labels)
         self.last_eval, self.last_eval_step = result, self.step
         self.emit("eval", **result)
         return result
