@@ -57,7 +57,7 @@ def test_invalid_utf8_names_file_and_byte_offset(tmp_path):
 @pytest.mark.parametrize("setup, expected", [
     (lambda p: (p / "x.bin").write_bytes(b"abc\x00def") and p / "x.bin", "looks binary"),
     (lambda p: (p / "e.txt").write_text(" \n ") and p / "e.txt", "is empty"),
-    (lambda p: p / "missing.txt", "does not exist"),
+    (lambda p: p / "missing.txt", "^no such file: .*missing.txt$"),
     (lambda p: ((p / "d").mkdir(), (p / "d" / "x.bin").write_bytes(b"\x00"))[0] or p / "d",
      "contains no text files"),
 ])
@@ -236,8 +236,22 @@ def test_read_pairs_and_line_numbered_errors(tmp_path):
         read_summarization_pairs(missing)
     with pytest.raises(InputError, match="no document/summary pairs"):
         read_summarization_pairs(write_jsonl(tmp_path / "e.jsonl", ["", ""]))
-    with pytest.raises(InputError, match="does not exist"):
+    with pytest.raises(InputError) as caught:
         read_summarization_pairs(tmp_path / "nope.jsonl")
+    assert caught.value.one_line() == f"no such file: {tmp_path / 'nope.jsonl'}; check the path"
+    with pytest.raises(InputError, match="is a directory"):  # there, but not a file
+        read_summarization_pairs(tmp_path)
+
+
+def test_a_missing_path_is_no_such_file_wherever_it_is_read(tmp_path):
+    """errors.no_such_file's one wording, whether train, summarize or eval reads the path."""
+    missing = tmp_path / "missing.txt"
+    expected = f"no such file: {missing}; check the path"
+    for read in (lambda: read_documents([missing]), lambda: scan_input_files([missing]),
+                 lambda: read_document(str(missing)), lambda: read_summarization_pairs(missing)):
+        with pytest.raises(InputError) as caught:
+            read()
+        assert caught.value.one_line() == expected
 
 
 def test_summarization_example_layout():

@@ -264,6 +264,22 @@ def test_english_rouge_without_nltk_says_how_to_install_it(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV,
                             timeout=60)
     assert_one_line_error(result, "NLTK", "reformer-cli[eval]")
+    assert result.returncode == 1  # a missing optional dependency (errors.MissingDependency)
+    assert result.stderr == ("error: ROUGE on English text stems words with NLTK's Porter stemmer "
+                             "(as rouge-score does), and NLTK is not installed; pip install "
+                             "'reformer-cli[eval]' (or pip install nltk)\n")
+
+
+def test_a_piped_table_keeps_a_long_file_name_whole(tmp_path):
+    """Not a terminal, the table is as wide as its cells: no "…/peps_abstract.dev.js…"."""
+    folder = tmp_path.joinpath(*[f"folder-{index:02d}" for index in range(12)])
+    folder.mkdir(parents=True)
+    pairs = write_jsonl(folder / "peps_abstract.dev.jsonl", PAIRS[:1])
+    assert len(str(pairs)) > 150  # wider than the old piped width, and than $COLUMNS here
+    result = reformer("eval", pairs, "--method", "extractive")
+    assert result.returncode == 0, result.stderr
+    assert str(pairs) in result.stdout and "…" not in result.stdout
+    assert all(line == line.rstrip() for line in result.stdout.splitlines())  # no padding to the width
 
 
 @pytest.fixture(scope="module")
@@ -536,3 +552,13 @@ def test_help_names_each_value_readably_and_m_is_model():
         assert f" {name} " in row, row
     assert [line for line in options.splitlines() if " --model " in line][0].split()[1:3] == [
         "--model", "-m"]
+
+
+def test_a_limit_below_one_and_a_missing_file_read_as_in_every_command(tmp_path):
+    pairs = write_jsonl(tmp_path / "pairs.jsonl", PAIRS[:1])
+    result = reformer("eval", pairs, "--method", "extractive", "--limit", "0")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.strip().splitlines() == ["error: --limit=0 is out of range; it must be >= 1"]
+    missing = reformer("eval", tmp_path / "nope.jsonl", "--method", "extractive")
+    assert missing.returncode == 2
+    assert missing.stderr.strip().splitlines() == [f"error: no such file: {tmp_path / 'nope.jsonl'}; check the path"]

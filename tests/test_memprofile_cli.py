@@ -82,6 +82,9 @@ def test_tiny_memory_limit_estimates_every_row_and_json_parses(tmp_path):
     assert document["header"]["config"]["d_model"] == 64
     assert "estimated" in result.stdout and "L = 2048" in result.stdout
     assert len(list(csv.DictReader(csv_path.open()))) == 10
+    # Piped, nothing wraps: the config is one line, and no cell is cut with "…".
+    assert any("d_model 64" in line and "ff/loss chunks" in line for line in result.stdout.splitlines())
+    assert "…" not in result.stdout
 
 
 @pytest.mark.slow

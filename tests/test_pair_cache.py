@@ -13,6 +13,7 @@ from pydoc_data.topics import topics
 
 import numpy as np
 import pytest
+from cli_runs import run_cli
 
 from reformer_cli.config.load import load_run_config
 from reformer_cli.data import pair_cache
@@ -257,3 +258,17 @@ def test_examples_a_resume_refuses_are_not_kept(tmp_path):
     accepted = prepare_data([str(other)], settings(), tokenizer=first.tokenizer,
                             data_dir=tmp_path / "data", check_fingerprint=lambda fingerprint: None)
     assert len(examples_files(tmp_path / "data")) == 2 and accepted.fingerprint != first.fingerprint
+
+
+def test_a_pairs_file_not_in_its_encoding_says_utf8_as_text_does(tmp_path, capsys):
+    """`train pairs.jsonl --task summarize` names the encoding as users write it, as the text path
+    does (shards.inputs.reading_encoding), for the pairs and for --val."""
+    good = write_pairs(tmp_path / "good.jsonl")
+    bad = tmp_path / "latin.jsonl"
+    bad.write_bytes('{"document": "café au lait", "summary": "café"}\n'.encode("latin-1"))
+    why = ("is not valid UTF-8: byte 0xe9 at offset 17 cannot be decoded; pass --encoding (e.g. "
+           "latin-1, cp1252, gb18030), or convert it, e.g. `iconv -f latin1 -t utf-8`")
+    for args, line in (([bad], f"error: {bad} {why}"), ([good, "--val", bad], f"error: --val: {bad} {why}")):
+        code, _, err = run_cli(capsys, "train", *args, "--task", "summarize", "--tokenizer", "byte",
+                               "--out", tmp_path / "run", "--set", "train.device=cpu")
+        assert code == 2 and err.splitlines() == [line]

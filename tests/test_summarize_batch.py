@@ -111,7 +111,7 @@ def test_output_file_gets_what_succeeded_and_is_left_alone_when_nothing_did(inpu
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--sentences", "0"], "error: --sentences must be positive, got 0; pass --sentences 1 or more"),
+    (["--sentences", "0"], "error: --sentences=0 is out of range; it must be >= 1"),
     (["--encoding", "klingon"], "error: unknown encoding 'klingon'; use e.g. utf-8, latin-1, gb18030"),
     (["--model", "no-such-model"], "error: no model found at"),
     (["--format", "yaml"], "error: unknown format 'yaml'; use one of text, json"),

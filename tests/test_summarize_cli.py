@@ -1,6 +1,7 @@
 """`reformer summarize` end to end in a subprocess: formats, files, stdin, bad input, no torch."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -142,9 +143,9 @@ def test_long_line_without_boundaries_gives_a_summary(tmp_path):
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", [], "is a PNG image, not plain text"),
     (b"caf\xc3\xa9 ok, then bad \xff here.", [], "offset 19"),
     ("。。。！".encode(), [], "no words"),
-    (b"Some text. More text.", ["--max-words", "0"], "--max-words must be positive"),
-    (b"Some text. More text.", ["--max-words", "-4"], "--max-words must be positive"),
-    (b"Some text. More text.", ["--sentences", "0"], "--sentences must be positive"),
+    (b"Some text. More text.", ["--max-words", "0"], "--max-words=0 is out of range"),
+    (b"Some text. More text.", ["--max-words", "-4"], "--max-words=-4 is out of range"),
+    (b"Some text. More text.", ["--sentences", "0"], "--sentences=0 is out of range"),
     (b"Some text. More text.", ["--sentences", "2", "--ratio", "0.5"], "conflicting"),
     (b"Some text. More text.", ["--method", "abstractive"], "--task summarize"),
     (b"Some text. More text.", ["--method", "magic"], "unknown method"),
@@ -169,7 +170,62 @@ def test_one_word_document_is_its_own_summary(tmp_path):
 def test_missing_file_is_one_line(tmp_path):
     result = reformer(tmp_path / "absent.txt")
     assert_one_line_error(result)
-    assert "no such file" in result.stderr.decode()
+    assert result.returncode == 2
+    assert result.stderr.decode() == f"error: no such file: {tmp_path / 'absent.txt'}; check the path\n"
+
+
+@pytest.mark.parametrize("args, line", [
+    (["--sentences", "0"], "--sentences=0 is out of range; it must be >= 1"),
+    (["--max-words", "-4"], "--max-words=-4 is out of range; it must be >= 1"),
+    (["--ratio", "0"], "--ratio=0.0 is out of range; it must be > 0 and <= 1"),
+    (["--ratio", "1.5"], "--ratio=1.5 is out of range; it must be <= 1"),
+])
+def test_a_bad_budget_says_its_range_as_every_flag_does(document, args, line):
+    """The words of `reformer train --steps 0` and `continue --top-p 2` (config/checks.py)."""
+    result = reformer(document, "--method", "extractive", *args)
+    assert_one_line_error(result)
+    assert result.returncode == 2
+    assert result.stderr.decode() == f"error: {line}\n"
+
+
+def test_a_pdf_hint_names_the_file_and_its_text_sibling(tmp_path):
+    head = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj"
+    for name, command in (("Annual report.pdf", "pdftotext -layout 'Annual report.pdf' 'Annual report.txt'"),
+                          ("scan.txt", "pdftotext -layout scan.txt scan.txt.txt")):  # never itself
+        (tmp_path / name).write_bytes(head)
+        result = reformer(name, cwd=tmp_path)
+        assert_one_line_error(result)
+        assert result.stderr.decode() == (f"error: {name} is a PDF, not plain text; convert it to "
+                                          f"text first, e.g. `{command}`\n")
+    result = reformer("-", stdin=head)
+    assert result.stderr.decode().endswith("e.g. `pdftotext -layout FILE FILE.txt`\n")
+
+
+def test_help_names_each_value_readably_and_m_is_model(document):
+    """Every option's value has a name or its choices, read from the code (not typer's <str>,
+    <int>, <float>); -m is --model, as for `continue` and `eval`."""
+    from reformer_cli.commands.summarize import FORMATS
+    from reformer_cli.summarize.methods import METHODS
+    from reformer_cli.summarize.summary import LANGUAGES
+
+    result = subprocess.run([PYTHON, "-m", "reformer_cli", "summarize", "--help"], capture_output=True,
+                            text=True, cwd=ROOT, timeout=120, env={**os.environ, "COLUMNS": "200"})
+    assert result.returncode == 0, result.stderr
+    options = result.stdout.split("Options")[1]
+    for placeholder in ("<str>", "<int>", "<float>", "<path>"):
+        assert placeholder not in options, options
+    for flag, name in (("--model", "NAME_OR_DIR"), ("--method", "|".join(METHODS)),
+                       ("--language", "|".join(LANGUAGES)), ("--format", "|".join(FORMATS)),
+                       ("--device", "auto|cpu|cuda|cuda:N|mps"), ("--sentences", "N"),
+                       ("--max-words", "N"), ("--ratio", "FRACTION"), ("--output", "FILE")):
+        row = [line for line in options.splitlines() if f" {flag} " in line][0]
+        assert f" {name} " in row, row
+    assert "abstractive" in METHODS and "other" in LANGUAGES and "json" in FORMATS
+    assert [line for line in options.splitlines() if " --model " in line][0].split()[1:3] == [
+        "--model", "-m"]
+    shipped = reformer(document, "-m", "no-such-model")  # -m is --model: the model is looked for
+    assert_one_line_error(shipped)
+    assert "no model" in shipped.stderr.decode()
 
 
 @pytest.fixture(scope="module")

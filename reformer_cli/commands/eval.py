@@ -13,6 +13,7 @@ import typer
 from reformer_cli.commands.encoding_option import encoding_option
 from reformer_cli.commands.messages import note
 from reformer_cli.errors import InputError
+from reformer_cli.summarize.methods import METHODS
 
 FORMATS = ("text", "json")
 ROUGE_COLUMNS = (("rouge1", "ROUGE-1"), ("rouge2", "ROUGE-2"), ("rougeL", "ROUGE-L"))
@@ -27,7 +28,7 @@ def eval_command(
                                                      "held-out text needs one",
                                         help="Run name under models/, a run folder or a "
                                              "checkpoint folder."),
-    method: str = typer.Option("auto", "--method", metavar="auto|extractive|learned|abstractive",
+    method: str = typer.Option("auto", "--method", metavar="|".join(METHODS),
                                help="Pairs: auto (what the model was trained for; without --model "
                                     "`reformer summarize`'s default), extractive (model-free), "
                                     "learned or abstractive."),
@@ -35,7 +36,7 @@ def eval_command(
                                help="Where the model runs (auto: cuda > mps > cpu)."),
     limit: Optional[int] = typer.Option(None, "--limit", metavar="N", show_default="every pair",
                                         help="Pairs: only the first N (not for held-out text)."),
-    output_format: str = typer.Option("text", "--format", metavar="text|json",
+    output_format: str = typer.Option("text", "--format", metavar="|".join(FORMATS),
                                       help="A table, or a JSON object."),
     encoding: Optional[str] = encoding_option(),
 ) -> None:
@@ -54,10 +55,11 @@ def eval_command(
 
 
 def print_table(record: dict) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 150)
+    from reformer_cli.commands.messages import table_console
+
+    console = table_console()
     table = Table()
     if record["kind"] == "rouge":
         source = record["method"] + (f" ({record['model']})" if record["model"] else "")

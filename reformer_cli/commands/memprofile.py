@@ -7,7 +7,6 @@ The table goes to stdout, progress to stderr. torch is imported only inside the 
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import List, Optional
 
@@ -242,13 +241,12 @@ def _require_matplotlib() -> None:
 
 
 def _print_report(header: dict, rows) -> None:
-    from rich.console import Console
     from rich.table import Table
 
+    from reformer_cli.commands.messages import table_console
     from reformer_cli.memprofile.report import TABLE_COLUMNS, fit_limits, model_errors, table_cells
 
-    # A pipe or file gets the full width: the table is the product, not a terminal view.
-    console = Console(file=sys.stdout, width=None if sys.stdout.isatty() else 150)
+    console = table_console()
     config = header["config"]
     console.print(f"[bold]reformer memprofile[/] — device {header['device']}, {header['dtype']}, "
                   f"torch {header['torch']}, {header['step']}, batch {header['batch_size']}")

@@ -23,63 +23,68 @@ from reformer_cli.commands.messages import error, note
 from reformer_cli.commands.output_file import check_output_path, write_text_file
 from reformer_cli.commands.reading_progress import ReadingProgress
 from reformer_cli.errors import InputError
-from reformer_cli.summarize.methods import choose_method, summarizer
+from reformer_cli.summarize.methods import METHODS, choose_method, summarizer
+from reformer_cli.summarize.summary import LANGUAGES
 
 FORMATS = ("text", "json")
 
 
 def summarize_command(
-    files: Optional[List[str]] = typer.Argument(None, help="Text files or folders (their text files) to "
-                                                       "summarize; - reads stdin."),
-    model: Optional[str] = typer.Option(None, "--model",
+    files: Optional[List[str]] = typer.Argument(None, metavar="PATH", show_default=False,
+                                                help="Text files or folders (their text files) to "
+                                                     "summarize; - reads stdin."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", metavar="NAME_OR_DIR",
                                         show_default="the model shipped for the document's "
                                                      "language, if any",
                                         help="Model name (models/NAME/) or directory."),
-    method: str = typer.Option("auto", "--method", help="auto (what the model was trained for; "
-                                                        "without --model the model shipped for the "
-                                                        "document's language, else extractive), "
-                                                        "extractive (model-free), learned or "
-                                                        "abstractive."),
-    sentences: Optional[int] = typer.Option(None, "--sentences",
+    method: str = typer.Option("auto", "--method", metavar="|".join(METHODS),
+                               help="auto (what the model was trained for; without --model the "
+                                    "model shipped for the document's language, else "
+                                    "extractive), extractive (model-free), learned or "
+                                    "abstractive."),
+    sentences: Optional[int] = typer.Option(None, "--sentences", metavar="N",
                                             show_default="5 when no budget is given; "
                                                          "abstractive: the whole summary",
                                             help="Number of sentences."),
-    ratio: Optional[float] = typer.Option(None, "--ratio", show_default="off",
+    ratio: Optional[float] = typer.Option(None, "--ratio", metavar="FRACTION", show_default="off",
                                           help="Share of the candidate sentences, rounded up: "
                                                "prose and list items of two words or more, not "
                                                "headings or code lines (not the JSON's "
                                                "n_sentences, which counts every one); "
                                                "abstractive: of all sentences."),
-    max_words: Optional[int] = typer.Option(None, "--max-words", show_default="no word limit",
+    max_words: Optional[int] = typer.Option(None, "--max-words", metavar="N",
+                                            show_default="no word limit",
                                             help="Hard word budget (a Chinese or Japanese "
                                                  "character counts as a word)."),
-    language: str = typer.Option("auto", "--language",
+    language: str = typer.Option("auto", "--language", metavar="|".join(LANGUAGES),
                                  help="auto (detected), en, zh, ja or other (any other language: "
                                       "the model-free method on the text's own words)."),
-    output_format: str = typer.Option("text", "--format",
+    output_format: str = typer.Option("text", "--format", metavar="|".join(FORMATS),
                                       help="text or json (an object; for several files or a "
                                            "folder, a list of them in the order given, a "
                                            "failed one as {file, error})."),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", show_default="stdout",
-                                          help="Write here instead of stdout."),
-    max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens",
+    output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE",
+                                          show_default="stdout", help="Write here instead of stdout."),
+    max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", metavar="N",
                                                  show_default="an eighth of the model's context",
                                                  help="Abstractive: most tokens generated."),
-    num_beams: Optional[int] = typer.Option(None, "--num-beams", show_default="1 = greedy",
+    num_beams: Optional[int] = typer.Option(None, "--num-beams", metavar="N",
+                                            show_default="1 = greedy",
                                             help="Abstractive: beam search width."),
-    no_repeat_ngram: Optional[int] = typer.Option(None, "--no-repeat-ngram",
+    no_repeat_ngram: Optional[int] = typer.Option(None, "--no-repeat-ngram", metavar="N",
                                                   show_default="0 for byte models, 4 for "
                                                                "SentencePiece ones",
                                                   help="Abstractive: forbid repeating an n-gram of the "
                                                        "summary (0 = off)."),
     repetition_penalty: Optional[float] = typer.Option(None, "--repetition-penalty",
-                                                       show_default="1 = off",
+                                                       metavar="FACTOR", show_default="1 = off",
                                                        help="Abstractive: >= 1; divides the logits of "
                                                             "tokens already generated."),
-    n_hashes: Optional[int] = typer.Option(None, "--n-hashes", show_default="as trained",
+    n_hashes: Optional[int] = typer.Option(None, "--n-hashes", metavar="N",
+                                           show_default="as trained",
                                            help="Abstractive: LSH hash rounds while reading the "
                                                 "document (more rounds miss less)."),
-    device: str = typer.Option("auto", "--device",
+    device: str = typer.Option("auto", "--device", metavar="auto|cpu|cuda|cuda:N|mps",
                                help="With a model: auto, cpu, cuda, cuda:N or mps (the "
                                     "model-free extractive method runs on the CPU)."),
     encoding: Optional[str] = encoding_option(),

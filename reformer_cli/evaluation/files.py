@@ -8,7 +8,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from reformer_cli.errors import InputError
+from reformer_cli.config.checks import check_range
+from reformer_cli.errors import InputError, no_such_file
 from reformer_cli.evaluation.inputs import EvalInput, eval_input
 
 
@@ -21,8 +22,8 @@ def evaluate_file(name: str, model: str | None, method: str = "auto", device_nam
 
     if method not in METHODS:
         raise InputError(f"unknown method {method!r}", f"use one of {', '.join(METHODS)}")
-    if limit is not None and limit <= 0:
-        raise InputError(f"--limit must be positive, got {limit}", "pass --limit 1 or more")
+    if limit is not None:
+        check_range("--limit", limit, low=1)
     check_encoding(encoding)  # before stdin is read or a model loaded
     source = eval_input(name, encoding)
     if source.is_pairs:
@@ -67,7 +68,7 @@ def evaluate_pairs_file(source: EvalInput, model: str | None, method: str, devic
 
     name = source.name
     if source.stdin_data is None and not Path(name).is_file():
-        raise InputError(f"no such file: {name}", "check the path")
+        raise no_such_file(name)
     model_dir = resolve_model_dir(model) if model else None
     chosen = choose_method(method, model_dir)
     used: dict = {}  # (method, model) of the summaries, in order: auto may mix languages

@@ -19,7 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import lru_cache
 
-from reformer_cli.errors import InputError
+from reformer_cli.errors import MissingDependency
 from reformer_cli.text.language import CHARACTER_LANGUAGES
 
 NON_ALPHANUMERIC = re.compile(r"[^a-z0-9]+")
@@ -47,7 +47,7 @@ def _porter_stem():
     try:
         from nltk.stem import porter
     except ImportError:
-        raise InputError(STEMMER_MISSING, STEMMER_HINT) from None
+        raise MissingDependency(STEMMER_MISSING, STEMMER_HINT) from None
     return lru_cache(maxsize=100_000)(porter.PorterStemmer().stem)
 
 

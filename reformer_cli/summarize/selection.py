@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from reformer_cli.errors import InputError
+from reformer_cli.config.checks import check_positive, check_range
+from reformer_cli.errors import ConfigError, InputError
 from reformer_cli.summarize.terms import STOPWORDS
 from reformer_cli.text.words import CJK_RE, count_words, truncate_words
 
@@ -46,15 +47,15 @@ class Budget:
                                           ("--max-words", self.max_words)) if value is not None]
         if len(given) > 1:
             raise InputError(f"conflicting budgets {' and '.join(given)}", "give only one of them")
-        if self.sentences is not None and self.sentences <= 0:
-            raise InputError(f"--sentences must be positive, got {self.sentences}",
-                             "pass --sentences 1 or more")
-        if self.max_words is not None and self.max_words <= 0:
-            raise InputError(f"--max-words must be positive, got {self.max_words}",
-                             "pass --max-words 1 or more")
-        if self.ratio is not None and not 0 < self.ratio <= 1:
-            raise InputError(f"--ratio must be in (0, 1], got {self.ratio}",
-                             "pass a fraction such as --ratio 0.1")
+        try:  # the words of every flag's range (`--sentences=0 is out of range; ...`)
+            for flag, value in (("--sentences", self.sentences), ("--max-words", self.max_words)):
+                if value is not None:
+                    check_range(flag, value, low=1)
+            if self.ratio is not None:
+                check_positive("--ratio", self.ratio, "> 0 and <= 1")
+                check_range("--ratio", self.ratio, high=1)
+        except ConfigError as error:  # still an InputError, as the conflict of two budgets is
+            raise InputError(error.message, error.hint) from None
         return self
 
     def sentence_limit(self, n_candidates: int) -> int | None:

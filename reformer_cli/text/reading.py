@@ -8,12 +8,13 @@ from __future__ import annotations
 import codecs
 import json
 import lzma
+import shlex
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from reformer_cli.errors import InputError
+from reformer_cli.errors import InputError, no_such_file
 from reformer_cli.text.encodings import (
     UTF16_PROBE_BYTES,
     auto_encoding,
@@ -29,8 +30,9 @@ BINARY_PROBE_BYTES = 1 << 16
 DOCUMENT_SEPARATOR = "\n\n"
 # Formats a user is likely to pass for a report or a book, by their first bytes: (what it is,
 # how to get text out of it). Named, because "looks binary" alone does not say what to do.
+# {file} and {text_file} in a fix become the file's name and its .txt sibling (`_known_format_fix`).
 KNOWN_FORMATS = (
-    (b"%PDF-", "a PDF", "convert it to text first, e.g. `pdftotext -layout report.pdf report.txt`"),
+    (b"%PDF-", "a PDF", "convert it to text first, e.g. `pdftotext -layout {file} {text_file}`"),
     (b"PK\x03\x04", "a zip archive (as .docx, .odt and .epub files are)",
      "save or export it as plain text first"),
     (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "an old Microsoft Office file", "save it as plain text first"),
@@ -42,7 +44,7 @@ KNOWN_FORMATS = (
     (b"GIF87a", "a GIF image", "give the text itself"),
     (b"GIF89a", "a GIF image", "give the text itself"),
     (b"SQLite format 3\x00", "an SQLite database",
-     "export its text first, e.g. `sqlite3 FILE .dump > dump.sql`"),
+     "export its text first, e.g. `sqlite3 {file} .dump > dump.sql`"),
 )
 WEBP = ("a WebP image", "give the text itself (OCR it first, e.g. `tesseract`)")  # RIFF....WEBP
 
@@ -86,7 +88,7 @@ def scan_input_files(paths: Sequence[str | Path], encoding: str = "utf-8") -> li
         elif path.exists():
             raise InputError(f"{path} is not a regular file or folder", "give text files or folders")
         else:
-            raise InputError(f"input path {str(raw)!r} does not exist", "check the path")
+            raise no_such_file(str(raw))
     return [_source_file(path) for path in found]
 
 
@@ -177,7 +179,7 @@ def read_documents(paths: Sequence[str | Path], encoding: str = "utf-8") -> list
         elif path.exists():
             raise InputError(f"{path} is not a regular file or folder", "give text files or folders")
         else:
-            raise InputError(f"input path {str(raw)!r} does not exist", "check the path")
+            raise no_such_file(str(raw))
     for document in documents:
         if not document.text.strip():
             raise InputError(f"{document.name} is empty", "give files that contain text")
@@ -207,7 +209,17 @@ def check_known_format(head: bytes, label: str) -> None:
     """An InputError naming the format when `head` starts like a known non-text file."""
     known = _known_format(head)
     if known is not None:
-        raise InputError(f"{label} is {known[0]}, not plain text", known[1])
+        raise InputError(f"{label} is {known[0]}, not plain text", _known_format_fix(known[1], label))
+
+
+def _known_format_fix(fix: str, label: str) -> str:
+    """A KNOWN_FORMATS fix for the file named `label`: `pdftotext -layout scan.pdf scan.txt`
+    (stdin, which has no name, gets FILE); the text file is never the file itself."""
+    file = "FILE" if label in ("-", "stdin", "<stdin>") else label
+    text_file = str(Path(file).with_suffix(".txt"))
+    if text_file == file:  # a PDF called notes.txt: pdftotext would write over it
+        text_file = file + ".txt"
+    return fix.format(file=shlex.quote(file), text_file=shlex.quote(text_file))
 
 
 def _known_format(head: bytes) -> tuple[str, str] | None:
@@ -294,7 +306,7 @@ def read_document(name: str, encoding: str | None = None) -> str:
     else:
         path = Path(name)
         if not path.exists():
-            raise InputError(f"no such file: {name}", "check the path")
+            raise no_such_file(name)
         if path.is_dir():
             raise InputError(f"{name} is a directory", "pass a text file")
         try:
@@ -339,8 +351,10 @@ def read_summarization_records(path: str | Path, encoding: str | None = "utf-8")
         data = sys.stdin.buffer.read()
     elif Path(path).is_file():
         data = _read_bytes(Path(path))
+    elif Path(path).is_dir():
+        raise InputError(f"{name} is a directory", "pass a JSONL file of document/summary pairs")
     else:
-        raise InputError(f"summarization file {name!r} does not exist", "check the path")
+        raise no_such_file(name)
     return summarization_records(data, name, encoding)
 
 

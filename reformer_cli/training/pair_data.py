@@ -22,17 +22,18 @@ def prepare_pairs(paths, config, tokenizer, data_dir=None, on_event=None) -> Pre
     from reformer_cli.data.pair_cache import examples_file, examples_key, load_prepared
     from reformer_cli.data.split import split_validation_pairs
     from reformer_cli.data.summarization import SummarizationExamples
-    from reformer_cli.shards.inputs import reading_validation_file
+    from reformer_cli.shards.inputs import reading_encoding, reading_validation_file
     from reformer_cli.shards.prepare import DataEvent
     from reformer_cli.text.reading import read_summarization_pairs
 
     data, train = config.data, config.train
     if not paths:
         raise InputError("no input given", "pass a JSONL file of {document, summary} pairs")
-    pairs = [pair for path in paths for pair in read_summarization_pairs(path, data.encoding)]
+    encoding = reading_encoding(data.encoding)  # "not valid UTF-8", as the text path says it
+    pairs = [pair for path in paths for pair in read_summarization_pairs(path, encoding)]
     if data.val_path:
         with reading_validation_file():
-            val_pairs = read_summarization_pairs(data.val_path, data.encoding)
+            val_pairs = read_summarization_pairs(data.val_path, encoding)
         train_pairs = pairs
     else:
         train_pairs, val_pairs = split_validation_pairs(pairs, data.val_fraction)
