@@ -561,4 +561,5 @@ def test_a_limit_below_one_and_a_missing_file_read_as_in_every_command(tmp_path)
     assert result.stderr.strip().splitlines() == ["error: --limit=0 is out of range; it must be >= 1"]
     missing = reformer("eval", tmp_path / "nope.jsonl", "--method", "extractive")
     assert missing.returncode == 2
-    assert missing.stderr.strip().splitlines() == [f"error: no such file: {tmp_path / 'nope.jsonl'}; check the path"]
+    assert missing.stderr.strip().splitlines() == [
+        f"error: no such file: {tmp_path / 'nope.jsonl'}; check the path"]

@@ -570,3 +570,80 @@ def test_a_literal_block_intro_is_a_sentence_and_code_bodies_are_code():
         ("sentence", "The tool runs from a shell."), ("code", "python train.py --config base.yaml"),
         ("code", "Read the file. Then run it."), ("code", "E = mc^2"),
         ("sentence", "Training takes two hours.")]
+
+
+CONTRACT = """SERVICE AGREEMENT
+
+This Service Agreement is entered into by Acme Corp and Bob Ltd on 1 March 2024.
+
+1. SERVICES.
+The Provider shall deliver the software described in Schedule A within ninety days. The Provider \
+shall fix reported defects within ten working days.
+
+2. TERM
+This agreement runs for two years from the effective date unless ended earlier under section 5.
+
+TERMINATION.
+Either party may end this agreement with thirty days' written notice.
+"""
+
+
+def test_a_title_in_capitals_over_its_paragraph_is_a_heading_and_the_paragraph_prose():
+    assert [(s.kind, s.text) for s in split_sentences(CONTRACT)] == [
+        ("heading", "SERVICE AGREEMENT"),
+        ("sentence", "This Service Agreement is entered into by Acme Corp and Bob Ltd on 1 March 2024."),
+        ("heading", "1. SERVICES."),  # not a list item that the paragraph goes on
+        ("sentence", "The Provider shall deliver the software described in Schedule A within ninety days."),
+        ("sentence", "The Provider shall fix reported defects within ten working days."),
+        ("heading", "2. TERM"),  # no stop, yet not merged with the line under it
+        ("sentence", "This agreement runs for two years from the effective date unless ended earlier "
+                     "under section 5."),
+        ("heading", "TERMINATION."),  # unnumbered: not a one-word sentence
+        ("sentence", "Either party may end this agreement with thirty days' written notice.")]
+    paragraph = "\nThe parties agree to it. It binds them."
+    for title in ("2.1 TERM AND TERMINATION", "A. DEFINITIONS:", "(b) SCOPE.", "4) NOTICES", "II. TERM",
+                  "NON-DISCLOSURE & CONFIDENTIALITY", "    3. FEES."):
+        assert [(s.kind, s.text) for s in split_sentences(title + paragraph)] == [
+            ("heading", title.strip()), ("sentence", "The parties agree to it."),
+            ("sentence", "It binds them.")], title
+    # Later in a block, a numbered title after a line that ends a sentence: no blank lines at all.
+    unbroken = "1. SERVICES.\nThe Provider shall deliver.\n2. TERM\nIt runs for two years.\n3. FEES"
+    assert [(s.kind, s.text) for s in split_sentences(unbroken)] == [
+        ("heading", "1. SERVICES."), ("sentence", "The Provider shall deliver."),
+        ("heading", "2. TERM"), ("sentence", "It runs for two years."), ("list", "3. FEES")]
+
+
+@pytest.mark.parametrize("text, expected", [
+    # A clause in capitals has a sentence's punctuation, and more words than a title.
+    ('THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND.\nIN NO EVENT SHALL THE '
+     "AUTHORS BE LIABLE FOR ANY CLAIM.\nSee the License for details.",
+     [("sentence", 'THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND.'),
+      ("sentence", "IN NO EVENT SHALL THE AUTHORS BE LIABLE FOR ANY CLAIM."),
+      ("sentence", "See the License for details.")]),
+    ("WARNING: DO NOT OPERATE WITHOUT THE GUARD.\nThe guard keeps hands out.",
+     [("sentence", "WARNING: DO NOT OPERATE WITHOUT THE GUARD."),
+      ("sentence", "The guard keeps hands out.")]),
+    ("1. KEEP THE DOOR SHUT AT ALL TIMES WHEN THE MACHINE RUNS.\nThe guard keeps hands out.",
+     [("list", "1. KEEP THE DOOR SHUT AT ALL TIMES WHEN THE MACHINE RUNS."),
+      ("list", "The guard keeps hands out.")]),
+    ("KEEP OUT.", [("heading", "KEEP OUT.")]),  # a shouted line alone was a heading already
+    # Mixed case cannot tell a title from a list item: an RFC's title has a blank line under it.
+    ("1.  Introduction\n\n   The protocol is simple.",
+     [("heading", "1. Introduction"), ("sentence", "The protocol is simple.")]),
+    ("1.  Introduction\nThe protocol is simple.", [("list", "1. Introduction The protocol is simple.")]),
+    # Short items in capitals over one another are a list: only a paragraph under one makes a title.
+    ("1. APPLES\n2. PEARS", [("list", "1. APPLES"), ("list", "2. PEARS")]),
+    ("We sell:\n1. APPLES\n2. PEARS",
+     [("sentence", "We sell:"), ("list", "1. APPLES"), ("list", "2. PEARS")]),
+    ("1. SERVICES.\nTHE PROVIDER SHALL DELIVER.",
+     [("list", "1. SERVICES."), ("list", "THE PROVIDER SHALL DELIVER.")]),
+    # A line in lower case under it goes on its sentence; unnumbered, later in a block, it is no title.
+    ("NOTICE TO USERS OF THIS\nsoftware: read the manual.",
+     [("sentence", "NOTICE TO USERS OF THIS software: read the manual.")]),
+    ("He said it loud.\nSTOP THAT NOW\nThen he left.",
+     [("sentence", "He said it loud."), ("sentence", "STOP THAT NOW Then he left.")]),
+    ("MAX_SIZE = 10\nThe value above is the limit.",
+     [("code", "MAX_SIZE = 10"), ("sentence", "The value above is the limit.")]),
+])
+def test_lines_in_capitals_that_are_no_titles_over_a_paragraph_keep_their_reading(text, expected):
+    assert [(s.kind, s.text) for s in split_sentences(text)] == expected

@@ -26,8 +26,6 @@ import numpy as np
 
 from reformer_cli.summarize.terms import terms, tfidf_matrix
 from reformer_cli.text.sentences import Sentence
-from reformer_cli.text.units import MAX_SHOUTED_WORDS
-from reformer_cli.text.words import CJK_RE, count_words
 
 # Above this many candidates the pairwise matrix would be too big; use the linear fallback.
 MAX_PAIRWISE_SENTENCES = 4000
@@ -55,12 +53,6 @@ META_HEADING = re.compile(r"\b(?:acknowledge?ments?|references|copyright|notices
                           r"(?:security|iana|privacy) considerations|how to teach|"
                           r"security implications)\b|致謝|致谢|參考文獻|参考文献", re.IGNORECASE)
 OPEN_QUOTES, CLOSE_QUOTES = "「『“", "」』”"
-# A section number ("1.", "2)", "3.1", "4.2.", "A.", "(b)") and the title after it. A numbered
-# title in capitals ("1. SERVICES.") that a paragraph follows in its block is read by the
-# segmenter as a list item that the paragraph goes on; it is a heading all the same, and as one
-# of the shortest lines it would be the first to fill a word budget.
-NUMBERED_TITLE = re.compile(r"\(?(?:[0-9]{1,3}(?:\.[0-9]{1,3})+\.?|[0-9]{1,3}[.)]|[A-Za-z][.)])"
-                            r"\s+(?P<title>\S.*)")
 # How a line starts that goes on from something before it: a lower-case word (not an
 # identifier: "iOS", "malloc()", "x86_64" are not flagged), or a dash ("—_Tales of a Whale_.").
 FRAGMENT_START = re.compile(r"[\"'“‘(]?[a-z]+(?=[\s,;:.!?])|\s*(?:—|–|--)")
@@ -118,20 +110,7 @@ class SentenceFeatures:
 
 
 def is_candidate(sentence: Sentence) -> bool:
-    return sentence.kind in ("sentence", "list") and sentence.n_words >= 2 \
-        and not is_numbered_shouted_heading(sentence.text)
-
-
-def is_numbered_shouted_heading(text: str) -> bool:
-    """ "1. SERVICES.", "2.1 TERM AND TERMINATION", "A. DEFINITIONS:": a section number, then a
-    few words (MAX_SHOUTED_WORDS at most) whose every letter is a capital, two letters or more."""
-    numbered = NUMBERED_TITLE.fullmatch(text.strip())
-    if numbered is None:
-        return False
-    title = numbered.group("title")
-    letters = [char for char in title if char.isalpha()]
-    return len(letters) >= 2 and all(char.isupper() for char in letters) \
-        and count_words(title) <= MAX_SHOUTED_WORDS and not CJK_RE.search(title)
+    return sentence.kind in ("sentence", "list") and sentence.n_words >= 2
 
 
 def candidate_indexes(sentences: list[Sentence]) -> list[int]:

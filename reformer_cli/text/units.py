@@ -38,6 +38,12 @@ DIVISION_HEADING = re.compile(
     f"|第[〇零一二三四五六七八九十百千两0-9]+[回章节節卷部篇集幕])")
 MAX_DIVISION_WORDS = 30  # "CHAPTER 73. Stubb and Flask kill a Right Whale; and Then Have a Talk over Him."
 MAX_SHOUTED_WORDS = 8
+# A title's number: "1.", "2.1", "4)", "(b)", "IV.", "Appendix A."
+TITLE_NUMBER = re.compile(r"(?:\(?(?:[0-9]{1,3}|[A-Za-z])[.)]|[0-9]+(?:\.[0-9]+)*\.?|[IVXLC]{1,6}\.|"
+                          r"Appendix [A-Z]\.?)\s+(?=\S)")
+# Inside a title in capitals, punctuation that only a sentence has: "WARNING: DO NOT OPERATE",
+# 'PROVIDED "AS IS", WITHOUT WARRANTY' are shouted sentences, not titles.
+SENTENCE_PUNCTUATION = re.compile(r"[,;!?\"“”()\[\]]|[.:](?=\s)")
 # A title's underline or overline in reStructuredText and setext Markdown: "=====", "-----".
 UNDERLINE = re.compile(r"^\s*([=\-~*^#+_`:.'\"])\1{2,}\s*$")
 # A table's border or header rule, grid ("+-----+----+", "|=====|====|") or simple ("=====  ===").
@@ -135,6 +141,39 @@ def _is_shouted_title(line: str) -> bool:
         and count_words(line) <= MAX_SHOUTED_WORDS and not CJK_RE.search(line)
 
 
+def _is_title_over_paragraph(line: str, following: str) -> bool:
+    """Whether `line` is a title in capitals, numbered or not ("1. SERVICES.", "2. TERM",
+    "(b) SCOPE:", "TERMINATION."), over the paragraph that `following`, the next line, starts:
+    one in mixed case that opens like a sentence, not a list item, a record or code. The title
+    has no punctuation but a final stop or colon: a shouted clause ("THE SOFTWARE IS PROVIDED
+    "AS IS", WITHOUT ...") is no title, nor one of more than MAX_SHOUTED_WORDS words."""
+    stripped = line.strip()
+    number = TITLE_NUMBER.match(stripped)
+    title = stripped[number.end():] if number else stripped
+    if not title.isupper():  # most lines, quickly: a small letter, or no letter at all
+        return False
+    title = title[:-1] if title.endswith((".", ":")) else title
+    opening = following.strip()
+    return _is_shouted_title(title) and not SENTENCE_PUNCTUATION.search(title) \
+        and not is_code_like(title) and not CODE_START.match(line) \
+        and any(char.islower() for char in opening) and not opening[:1].islower() \
+        and not LIST_MARKER.match(following) and not RECORD_START.match(following) \
+        and not is_code_like(following)
+
+
+def _titles_over_paragraphs(lines: list[str], plain: list[bool]) -> set[int]:
+    """Indexes of the lines that are titles in capitals over their paragraph in the same block
+    (_is_title_over_paragraph): the block's first line, or a numbered one after a line that ends
+    a sentence ("...ninety days." / "2. TERM" / "This agreement ..."); unnumbered there, a line
+    in capitals is as likely a shouted sentence. `plain[n]` says whether line n may be read so
+    (it is not code in a fence, data, a speaker's turn or an underlined title)."""
+    def placed(n: int) -> bool:
+        return n == 0 or bool(SENTENCE_FINAL.search(lines[n - 1]) and TITLE_NUMBER.match(lines[n].strip()))
+
+    return {n for n in range(len(lines) - 1) if plain[n] and plain[n + 1]
+            and _is_title_over_paragraph(lines[n], lines[n + 1]) and placed(n)}
+
+
 def _continues_heading(heading: str, line: str) -> bool:
     """Whether `line` goes on a division heading: its wrapped title (the heading has no final
     stop yet), or a title in capitals under it ("BOOK II." / "OLD AND YOUNG.")."""
@@ -229,6 +268,12 @@ def block_units(text: str, start: int, end: int, fenced: frozenset[int] = frozen
         turns = [False] * len(lines)
     titles = {n for n in titles if lines[n + 1][0] not in fenced}  # not ```
     data = data_lines([text[a:b] for a, b in lines], lambda line: bool(CODE_START.match(line)))
+    # Titles are underlined, or in capitals over their paragraph ("1. SERVICES." / "The ..."):
+    # a heading each, and the line after one starts a unit of its own.
+    plain = [n not in titles and n not in data and not turns[n] and a not in fenced
+             for n, (a, _) in enumerate(lines)]
+    titles |= _titles_over_paragraphs(
+        [text[a:b].lstrip() if a in unmarked else text[a:b] for a, b in lines], plain)
     for number, (line_start, line_end) in enumerate(lines):
         line = text[line_start:line_end]
         if turns[number]:
@@ -250,7 +295,7 @@ def block_units(text: str, start: int, end: int, fenced: frozenset[int] = frozen
         if number in titles or MARKDOWN_HEADING.match(line) or \
                 (is_division_heading(line) and not _in_paragraph(units)):
             units.append([line_start, line_end, "heading"])
-        elif units and units[-1][2] == "heading" and \
+        elif units and units[-1][2] == "heading" and number - 1 not in titles and \
                 _continues_heading(text[units[-1][0]:units[-1][1]], line):
             units[-1][1] = line_end
         elif _ends_wrapped_sentence(units, text, line):
