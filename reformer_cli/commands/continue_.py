@@ -18,6 +18,7 @@ import typer
 from reformer_cli.commands.encoding_option import encoding_option
 from reformer_cli.commands.messages import note
 from reformer_cli.commands.output_file import check_output_path, replacing_file
+from reformer_cli.config.device import DEVICE_NAMES
 from reformer_cli.errors import InputError, ReformerError
 
 
@@ -62,7 +63,7 @@ def continue_command(
     output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE",
                                           show_default="stdout",
                                           help="Write the text to this file instead of stdout."),
-    device: str = typer.Option("auto", "--device", metavar="auto|cpu|cuda|cuda:N|mps",
+    device: str = typer.Option("auto", "--device", metavar=DEVICE_NAMES,
                                help="Where the model runs (auto: cuda > mps > cpu)."),
     n_hashes: Optional[int] = typer.Option(None, "--n-hashes", metavar="N",
                                            show_default="as trained", help="LSH hash rounds."),

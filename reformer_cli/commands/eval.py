@@ -12,6 +12,7 @@ import typer
 
 from reformer_cli.commands.encoding_option import encoding_option
 from reformer_cli.commands.messages import note
+from reformer_cli.config.device import DEVICE_NAMES
 from reformer_cli.errors import InputError
 from reformer_cli.summarize.methods import METHODS
 
@@ -32,7 +33,7 @@ def eval_command(
                                help="Pairs: auto (what the model was trained for; without --model "
                                     "`reformer summarize`'s default), extractive (model-free), "
                                     "learned or abstractive."),
-    device: str = typer.Option("auto", "--device", metavar="auto|cpu|cuda|cuda:N|mps",
+    device: str = typer.Option("auto", "--device", metavar=DEVICE_NAMES,
                                help="Where the model runs (auto: cuda > mps > cpu)."),
     limit: Optional[int] = typer.Option(None, "--limit", metavar="N", show_default="every pair",
                                         help="Pairs: only the first N (not for held-out text)."),

@@ -22,6 +22,7 @@ from reformer_cli.commands.encoding_option import encoding_option
 from reformer_cli.commands.messages import error, note
 from reformer_cli.commands.output_file import check_output_path, write_text_file
 from reformer_cli.commands.reading_progress import ReadingProgress
+from reformer_cli.config.device import DEVICE_NAMES
 from reformer_cli.errors import InputError
 from reformer_cli.summarize.methods import METHODS, choose_method, summarizer
 from reformer_cli.summarize.summary import LANGUAGES
@@ -84,7 +85,7 @@ def summarize_command(
                                            show_default="as trained",
                                            help="Abstractive: LSH hash rounds while reading the "
                                                 "document (more rounds miss less)."),
-    device: str = typer.Option("auto", "--device", metavar="auto|cpu|cuda|cuda:N|mps",
+    device: str = typer.Option("auto", "--device", metavar=DEVICE_NAMES,
                                help="With a model: auto, cpu, cuda, cuda:N or mps (the "
                                     "model-free extractive method runs on the CPU)."),
     encoding: Optional[str] = encoding_option(),

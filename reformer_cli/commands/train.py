@@ -11,6 +11,7 @@ from typing import List, Optional
 
 import typer
 
+from reformer_cli.config.device import DEVICE_NAMES
 from reformer_cli.config.run import UNLIMITED_STEPS, DataConfig, RunConfig, TrainConfig
 
 INPUT, RUN, DATA, TRAIN = "Input", "Run folder and config", "Tokens and windows", "Training"
@@ -91,7 +92,7 @@ def train_command(
                                              show_default=_default(TrainConfig.batch_size),
                                              help="Windows per micro-batch."),
     device: Optional[str] = typer.Option(None, "--device", rich_help_panel=TRAIN,
-                                         metavar="auto|cpu|cuda|cuda:N|mps",
+                                         metavar=DEVICE_NAMES,
                                          show_default=_default(TrainConfig.device),
                                          help="Where to train (auto: cuda > mps > cpu)."),
     seed: Optional[int] = typer.Option(None, "--seed", metavar="N", rich_help_panel=TRAIN,

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from reformer_cli.errors import ConfigError, ResourceError
 
+DEVICE_NAMES = "auto|cpu|cuda|cuda:N|mps"  # what --device takes, as its help shows it
+
 
 def resolve_device(name: str):
     """'auto' -> cuda > mps > cpu; an unavailable explicit device -> ResourceError."""
