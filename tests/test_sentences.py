@@ -647,3 +647,59 @@ def test_a_title_in_capitals_over_its_paragraph_is_a_heading_and_the_paragraph_p
 ])
 def test_lines_in_capitals_that_are_no_titles_over_a_paragraph_keep_their_reading(text, expected):
     assert [(s.kind, s.text) for s in split_sentences(text)] == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    # A line in capitals that ends with a stop is a title only when short (MAX_STOPPED_TITLE_WORDS).
+    ("THE SOFTWARE IS PROVIDED WITHOUT ANY WARRANTY.\nThe authors are not liable for any damages.",
+     [("sentence", "THE SOFTWARE IS PROVIDED WITHOUT ANY WARRANTY."),
+      ("sentence", "The authors are not liable for any damages.")]),
+    ("Intro.\n\nNO REFUNDS WILL BE GIVEN AFTER THIRTY DAYS.\n\nMore text.",
+     [("sentence", "Intro."), ("sentence", "NO REFUNDS WILL BE GIVEN AFTER THIRTY DAYS."),
+      ("sentence", "More text.")]),
+    ("DO NOT OPERATE WITHOUT THE GUARD.", [("sentence", "DO NOT OPERATE WITHOUT THE GUARD.")]),
+    # Must not change: short stopped titles, and longer ones without a stop.
+    ("OLD AND YOUNG.", [("heading", "OLD AND YOUNG.")]),
+    ("2.1 TERM AND TERMINATION.\nThe parties agree.",
+     [("heading", "2.1 TERM AND TERMINATION."), ("sentence", "The parties agree.")]),
+    ("LIMITATION OF THE LIABILITY OF EACH PARTY\nThe parties agree.",
+     [("heading", "LIMITATION OF THE LIABILITY OF EACH PARTY"), ("sentence", "The parties agree.")]),
+    ("BOOK VI.\nTHE WIDOW AND THE WIFE.", [("heading", "BOOK VI. THE WIDOW AND THE WIFE.")]),
+])
+def test_a_stopped_line_in_capitals_is_a_title_only_when_short(text, expected):
+    assert [(s.kind, s.text) for s in split_sentences(text)] == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("3. TERMINATION. Either party may end this agreement with thirty days' notice.",
+     [("heading", "3. TERMINATION."),
+      ("sentence", "Either party may end this agreement with thirty days' notice.")]),
+    ("4. LIMITATION OF LIABILITY\nEXCEPT FOR GROSS NEGLIGENCE, NEITHER PARTY SHALL BE LIABLE FOR ANY LOSS.",
+     [("heading", "4. LIMITATION OF LIABILITY"),
+      ("sentence", "EXCEPT FOR GROSS NEGLIGENCE, NEITHER PARTY SHALL BE LIABLE FOR ANY LOSS.")]),
+    # Must not change: unnumbered ("NOTE." may be a shouted sentence), or in the middle of a unit.
+    ("NOTE. The manual is online.", [("sentence", "NOTE."), ("sentence", "The manual is online.")]),
+    ("1. SERVICES.\nTHE PROVIDER SHALL DELIVER.",
+     [("list", "1. SERVICES."), ("list", "THE PROVIDER SHALL DELIVER.")]),
+    ("See section\n3. TERMINATION. Either party may end it.",
+     [("sentence", "See section 3."), ("sentence", "TERMINATION."),
+      ("sentence", "Either party may end it.")]),
+])
+def test_a_numbered_title_in_capitals_on_its_paragraph_line_is_a_heading(text, expected):
+    assert [(s.kind, s.text) for s in split_sentences(text)] == expected
+
+
+@pytest.mark.parametrize("title, paragraph", [
+    ("Background", "iOS apps must be signed before they are installed."),
+    ("Logo", "fastgrid is a library for interpolating scattered measurements."),
+    ("Open Issues", "none so far."),
+    ("Rationale and Goals", "f-strings made interpolation easy."),
+])
+def test_a_title_over_a_paragraph_in_lower_case_is_not_glued_to_it(title, paragraph):
+    sentences = split_sentences(f"{title}\n\n{paragraph}\n")
+    assert [(s.kind, s.text) for s in sentences] == [("heading", title), ("sentence", paragraph)]
+
+
+def test_a_sentence_cut_by_a_blank_line_is_still_joined_when_it_is_no_title():
+    text = "The protocol uses\n\nport 80 for all of its traffic.\n"
+    assert [s.text for s in split_sentences(text)] == ["The protocol uses port 80 for all of its traffic."]

@@ -38,6 +38,14 @@ DIVISION_HEADING = re.compile(
     f"|第[〇零一二三四五六七八九十百千两0-9]+[回章节節卷部篇集幕])")
 MAX_DIVISION_WORDS = 30  # "CHAPTER 73. Stubb and Flask kill a Right Whale; and Then Have a Talk over Him."
 MAX_SHOUTED_WORDS = 8
+# A title's words: letters, digits and "-'&/"; its small words may stay in lower case.
+TITLE_WORDS = re.compile(r"[^\W_]+(?:[-'&/ ]+[^\W_]+)*")
+TITLE_SMALL_WORDS = frozenset("a an and as at by for in of on or the to with".split())
+# A line in capitals that ends with a stop is a title only this short ("2.1 TERM AND TERMINATION.",
+# "OLD AND YOUNG."); a longer one is a shouted sentence ("NO REFUNDS WILL BE GIVEN AFTER THIRTY DAYS.").
+MAX_STOPPED_TITLE_WORDS = 4
+# A title in capitals that opens the line of its paragraph: "3. TERMINATION. Either party ...".
+INLINE_TITLE = re.compile(r"(?P<title>[^a-z\n]+?[.])\s+(?=[\"'“‘(]?(?:[A-Z][a-z]|[AI] [a-z]))")
 # A title's number: "1.", "2.1", "4)", "(b)", "IV.", "Appendix A."
 TITLE_NUMBER = re.compile(r"(?:\(?(?:[0-9]{1,3}|[A-Za-z])[.)]|[0-9]+(?:\.[0-9]+)*\.?|[IVXLC]{1,6}\.|"
                           r"Appendix [A-Z]\.?)\s+(?=\S)")
@@ -87,11 +95,23 @@ def _merge_broken_blocks(text: str, spans: list[tuple[int, int]]) -> list[tuple[
             previous = text[merged[-1][0]:merged[-1][1]].rstrip()
             following = text[start:end].lstrip()
             if previous and previous[-1] not in ".!?:;。！？；：" and following[:1].islower() \
-                    and not LIST_MARKER.match(following) and "\n" not in previous.strip():
+                    and not LIST_MARKER.match(following) and "\n" not in previous.strip() \
+                    and not _reads_as_title(previous):
                 merged[-1] = (merged[-1][0], end)
                 continue
         merged.append((start, end))
     return merged
+
+
+def _reads_as_title(line: str) -> bool:
+    """ "Background", "Open Issues", "Logo": a few capitalised words (small words inside), which
+    a sentence cut by a page break never is; the paragraph under it may open in lower case
+    ("iOS apps must...", "fastgrid is...")."""
+    words = line.split()
+    if not 0 < len(words) <= MAX_SHOUTED_WORDS or not TITLE_WORDS.fullmatch(line.strip()):
+        return False
+    return all(word[0].isupper() or word[0].isdigit() for word in (words[0], words[-1])) and \
+        all(word[0].isupper() or word[0].isdigit() or word in TITLE_SMALL_WORDS for word in words)
 
 
 def is_code_like(line: str) -> bool:
@@ -134,11 +154,17 @@ def is_division_heading(line: str) -> bool:
     return bool(DIVISION_HEADING.match(stripped)) and count_words(stripped) <= MAX_DIVISION_WORDS
 
 
-def _is_shouted_title(line: str) -> bool:
-    """A few words in capitals: "PRELUDE.", "OLD AND YOUNG." """
-    letters = [char for char in line if char.isalpha()]
+def _is_shouted_title(line: str, max_stopped_words: int = MAX_STOPPED_TITLE_WORDS) -> bool:
+    """A few words in capitals after an optional section number: "PRELUDE.", "OLD AND YOUNG.",
+    "1. SERVICES.", "LIMITATION OF LIABILITY". Ending with a stop (not an ellipsis), one of more
+    than `max_stopped_words` words is a shouted sentence ("DO NOT OPERATE WITHOUT THE GUARD.")."""
+    stripped = line.strip()
+    number = TITLE_NUMBER.match(stripped)
+    title = stripped[number.end():] if number else stripped
+    letters = [char for char in title if char.isalpha()]
+    limit = max_stopped_words if re.search(r"(?<!\.)[.!?]$", title) else MAX_SHOUTED_WORDS
     return len(letters) >= 2 and all(char.isupper() for char in letters) \
-        and count_words(line) <= MAX_SHOUTED_WORDS and not CJK_RE.search(line)
+        and count_words(title) <= limit and not CJK_RE.search(title)
 
 
 def _is_title_over_paragraph(line: str, following: str) -> bool:
@@ -154,11 +180,38 @@ def _is_title_over_paragraph(line: str, following: str) -> bool:
         return False
     title = title[:-1] if title.endswith((".", ":")) else title
     opening = following.strip()
-    return _is_shouted_title(title) and not SENTENCE_PUNCTUATION.search(title) \
-        and not is_code_like(title) and not CODE_START.match(line) \
-        and any(char.islower() for char in opening) and not opening[:1].islower() \
+    if not (_is_shouted_title(stripped) and not SENTENCE_PUNCTUATION.search(title)
+            and not is_code_like(title) and not CODE_START.match(line)):
+        return False
+    if number and stripped[-1:].isalpha() and _is_capitals_clause(opening) and \
+            len(stripped) + 1 + len(opening.split()[0]) <= len(opening):
+        return True  # "4. LIMITATION OF LIABILITY" / "EXCEPT FOR GROSS NEGLIGENCE, NEITHER ..."
+    return any(char.islower() for char in opening) and not opening[:1].islower() \
         and not LIST_MARKER.match(following) and not RECORD_START.match(following) \
         and not is_code_like(following)
+
+
+def _is_capitals_clause(line: str) -> bool:
+    """A line of a shouted clause, not a title: capitals, and longer than a title may be or
+    punctuated inside ("EXCEPT FOR GROSS NEGLIGENCE, NEITHER PARTY SHALL BE LIABLE ...")."""
+    letters = [char for char in line if char.isalpha()]
+    return len(letters) >= 2 and all(char.isupper() for char in letters) and not CJK_RE.search(line) \
+        and (count_words(line) > MAX_SHOUTED_WORDS or bool(SENTENCE_PUNCTUATION.search(line.rstrip(".:"))))
+
+
+def inline_title_end(line: str) -> int:
+    """Where a numbered title in capitals ends that opens the line of its paragraph ("3.
+    TERMINATION. Either party ..."), or 0. Only a numbered one: unnumbered, "NOTE. The ..." or
+    "STOP. Then ..." is as likely a shouted sentence before the next one."""
+    indent = len(line) - len(line.lstrip())
+    number = TITLE_NUMBER.match(line, indent)
+    title = INLINE_TITLE.match(line, number.end()) if number else None
+    if title is None:
+        return 0
+    text = title.group("title")
+    if SENTENCE_PUNCTUATION.search(text[:-1]) or not _is_shouted_title(line[indent:title.end("title")]):
+        return 0
+    return title.end("title")
 
 
 def _titles_over_paragraphs(lines: list[str], plain: list[bool]) -> set[int]:
@@ -181,7 +234,7 @@ def _continues_heading(heading: str, line: str) -> bool:
         return False
     wrapped = not re.search(r"[.!?]$", heading.strip()) and \
         count_words(heading) + count_words(line) <= MAX_DIVISION_WORDS
-    return wrapped or _is_shouted_title(line.strip())
+    return wrapped or _is_shouted_title(line.strip(), MAX_SHOUTED_WORDS)  # "THE WIDOW AND THE WIFE."
 
 
 def _in_paragraph(units: list[list]) -> bool:
@@ -295,6 +348,9 @@ def block_units(text: str, start: int, end: int, fenced: frozenset[int] = frozen
         if number in titles or MARKDOWN_HEADING.match(line) or \
                 (is_division_heading(line) and not _in_paragraph(units)):
             units.append([line_start, line_end, "heading"])
+        elif (title_end := _opening_title_end(units, text, line, line_start)):
+            units.append([line_start, line_start + title_end, "heading"])
+            units.append([line_start + title_end, line_end, "prose"])  # "3. TERMINATION." / "Either ..."
         elif units and units[-1][2] == "heading" and number - 1 not in titles and \
                 _continues_heading(text[units[-1][0]:units[-1][1]], line):
             units[-1][1] = line_end
@@ -314,6 +370,15 @@ def block_units(text: str, start: int, end: int, fenced: frozenset[int] = frozen
             units.insert(0, [lines[0][0], lines[0][1], "heading"])
             units[1][0] = lines[1][0]
     return [(unit_start, unit_end, kind) for unit_start, unit_end, kind in units if kind != "rule"]
+
+
+def _opening_title_end(units: list[list], text: str, line: str, line_start: int) -> int:
+    """inline_title_end of a line that starts a unit: the block's first, or one after a line
+    that ends a sentence (so no title is cut out of the middle of one)."""
+    if units and units[-1][2] in ("prose", "list") and \
+            not SENTENCE_FINAL.search(text[max(units[-1][0], units[-1][1] - 80):units[-1][1]]):
+        return 0
+    return inline_title_end(line)
 
 
 def _ends_wrapped_sentence(units: list[list], text: str, line: str) -> bool:
