@@ -379,6 +379,36 @@ Memory grows\footnote{As \citet{kim} show in \S\ref{s}.} linearly.
     assert words(blanked.replace("\u2060", "")) == "Memory grows linearly."
 
 
+@pytest.mark.parametrize("footnote", ["Released in \\emph{2020} by the consortium.", "See \\url{https://x.org}."])
+def test_a_latex_footnote_with_braces_in_it_goes_whole(footnote):
+    text = f"\\documentclass{{article}}\nWe use the treebank\\footnote{{{footnote}}} for every experiment.\n"
+    blanked = blank_format_furniture(text)
+    assert_blanked_in_place(text, blanked)
+    assert sentence_texts(text) == ["We use the treebank for every experiment."]
+
+
+def test_a_latex_cite_governed_by_the_word_before_it_reads_as_its_key():
+    text = r"""\documentclass{article}
+In \cite{lee2019}, the authors show that it works.
+This was described by \citet{c} and in \cite{d}.
+As in~\cite[p.~3]{e}, cf. \cite{f}, following \cite{g}, see
+\cite{h}.
+Attention is costly \cite{vaswani17} and \cite{x}.
+"""
+    blanked = blank_format_furniture(text)
+    assert_blanked_in_place(text, blanked)
+    assert sentence_texts(text) == [
+        "In lee2019, the authors show that it works.", "This was described by c and in d.",
+        "As in e, cf. f, following g, see h.", "Attention is costly and."]
+
+
+def test_a_latex_section_sign_reads_as_one():
+    text = "\\documentclass{article}\nThe data (\\S\\ref{sec:data}) and \\S~\\ref{sec:b} are public.\n"
+    blanked = blank_format_furniture(text)
+    assert_blanked_in_place(text, blanked, rewritten="§")
+    assert sentence_texts(text) == ["The data (§sec:data) and § sec:b are public."]
+
+
 @pytest.mark.parametrize("label", ["1", "#", "#note", "*", "CIT2002"])
 def test_a_restructuredtext_footnote_or_citation_loses_its_marker_and_label(label):
     text = f"Loading is faster [{label}]_.\n\n.. [{label}] see the manual, which\n   says more.\n"
@@ -586,6 +616,168 @@ def test_a_subject_that_reads_like_a_courtesy_stays(subject):
     "From: the author's point of view, it was a mistake.\n\nHi Bob,\n\nCheers,\nAlice\n",  # one "From:"
 ])
 def test_greetings_and_closings_outside_an_email_stay(text):
+    assert blank_format_furniture(text) is text
+
+
+@pytest.mark.parametrize("greeting, closing", [
+    ("Hola Juan,", "Un saludo,\nMarta"), ("Buenos días,", "Saludos, Pepe"),
+    ("Hola a todos,", "Atentamente,\nJo"),
+    ("Bonjour Marie,", "Cordialement,\nClaire Dubois\nResponsable des services généraux"),
+    ("Salut Paul,", "Bien à vous,\nJo"), ("Bonjour,", "Merci,\nJean"),
+    ("Guten Tag Herr Weber,", "Mit freundlichen Grüßen\nKlaus Weber"),
+    ("Hallo zusammen,", "Mit freundlichen Grüßen Klaus"),
+    ("Sehr geehrte Damen und Herren,", "Viele Grüße, Jo"),
+    ("Hoi Jan,", "Groetjes,\nJo"), ("Beste Jan,", "Met vriendelijke groet,"),
+    ("Ciao Marco,", "Cordiali saluti,"), ("Buongiorno,", "Saluti,"), ("Olá Ana,", "Abraços,"),
+    ("Hej Anna,", "Med vänliga hälsningar,"), ("Dear John,", "Sincerely yours,\nJohn"),
+    ("Hello,", "Yours truly,"), ("Hi team,", "Warm regards,"),
+])
+def test_greetings_and_closings_in_other_languages_are_blanked(greeting, closing):
+    text = HEADERS.format(subject="Budget") + f"{greeting}\n\nThe budget was approved.\n\n{closing}\n"
+    blanked = blank_format_furniture(text)
+    assert_same_shape(text, blanked)
+    assert words(blanked) == "Budget The budget was approved."
+
+
+@pytest.mark.parametrize("body, kept", [
+    ("Merci pour le rapport, c'est corrigé.\n", ["Merci pour le rapport, c'est corrigé."]),
+    ("Saludos a tu familia y nos vemos el viernes.\n", ["Saludos a tu familia y nos vemos el viernes."]),
+    ("Merci,\nc'est corrigé depuis lundi.\n", ["Merci, c'est corrigé depuis lundi."]),
+    ("Hola, ¿qué tal el viaje a Madrid?\n", ["Hola, ¿qué tal el viaje a Madrid?"]),
+    ("The notes follow.\n\nBest Practices\n", ["The notes follow.", "Best Practices"]),  # a heading
+])
+def test_sentences_that_open_like_courtesies_in_other_languages_stay(body, kept):
+    text = HEADERS.format(subject="Budget") + body
+    assert sentence_texts(text)[1:] == kept
+
+
+DIGEST = """From: dev-list-request@lists.example.org
+To: dev-list@lists.example.org
+Subject: dev-list Digest, Vol 12, Issue 3
+Date: Tue, 7 May 2024 12:00:01 +0000
+
+Send dev-list mailing list submissions to
+	dev-list@lists.example.org
+
+To subscribe or unsubscribe via the World Wide Web, visit
+	https://lists.example.org/mailman/listinfo/dev-list
+or, via email, send a message with subject or body 'help' to
+	dev-list-request@lists.example.org
+
+You can reach the person managing the list at
+	dev-list-owner@lists.example.org
+
+When replying, please edit your Subject line so it is more specific
+than "Re: Contents of dev-list digest..."
+
+
+Today's Topics:
+
+   1. Release 3.2 schedule (Priya Natarajan)
+   2. Re: Release 3.2 schedule (Tom Becker)
+   3. Flaky integration test on the ARM runners since the last
+      toolchain upgrade (Li Wei)
+
+
+----------------------------------------------------------------------
+
+Message: 1
+Date: Mon, 6 May 2024 09:15:02 +0000
+From: Priya Natarajan <priya@example.org>
+To: dev-list@lists.example.org
+Subject: [dev-list] Release 3.2 schedule
+Message-ID: <abc123@example.org>
+Content-Type: text/plain; charset="utf-8"
+
+Hi all,
+
+The release branch for 3.2 will be cut on May 20. Please land any feature work before then.
+Bug fixes can still go in until the release candidate on June 3.
+
+Thanks,
+Priya
+
+
+------------------------------
+
+Message: 2
+Date: Mon, 6 May 2024 11:02:40 +0200
+From: Tom Becker <tom@example.org>
+To: dev-list@lists.example.org
+Subject: Re: [dev-list] Release 3.2 schedule
+Message-ID: <def456@example.org>
+Content-Type: text/plain; charset="us-ascii"
+
+The new storage backend will not be ready by May 20. Could it ship as experimental in 3.2?
+
+Cheers,
+Tom
+
+On Mon, 6 May 2024 at 09:15, Priya Natarajan <priya@example.org> wrote:
+> The release branch for 3.2 will be cut on May 20.
+-------------- next part --------------
+An HTML attachment was scrubbed...
+URL: <https://lists.example.org/pipermail/dev-list/attachments/20240506/def456/attachment.html>
+
+------------------------------
+
+Message: 3
+Date: Mon, 6 May 2024 16:40:11 +0800
+From: Li Wei <li.wei@example.org>
+To: dev-list@lists.example.org
+Subject: [dev-list] Flaky integration test on the ARM runners since
+	the last toolchain upgrade
+Message-ID: <ghi789@example.org>
+Content-Type: text/plain; charset="utf-8"
+
+The replication test times out on about one run in ten on the ARM runners. It started with the
+toolchain upgrade last week, so I suspect the new compiler flags.
+
+------------------------------
+
+Subject: Digest Footer
+
+_______________________________________________
+dev-list mailing list
+dev-list@lists.example.org
+https://lists.example.org/mailman/listinfo/dev-list
+
+
+------------------------------
+
+End of dev-list Digest, Vol 12, Issue 3
+***************************************
+"""
+
+
+def test_a_mailing_list_digest_keeps_only_its_messages_subjects_and_text():
+    blanked = blank_format_furniture(DIGEST)
+    assert_same_shape(DIGEST, blanked)
+    assert sentence_texts(DIGEST) == [
+        "Release 3.2 schedule", "The release branch for 3.2 will be cut on May 20.",
+        "Please land any feature work before then.",
+        "Bug fixes can still go in until the release candidate on June 3.",
+        "Release 3.2 schedule", "The new storage backend will not be ready by May 20.",
+        "Could it ship as experimental in 3.2?", "The release branch for 3.2 will be cut on May 20.",
+        "Flaky integration test on the ARM runners since the last toolchain upgrade",
+        "The replication test times out on about one run in ten on the ARM runners.",
+        "It started with the toolchain upgrade last week, so I suspect the new compiler flags."]
+
+
+def test_a_digest_summary_picks_no_masthead():
+    """The tester's digest: its masthead ("Send dev-list mailing list submissions to ...") was the summary."""
+    summary = summarize_extractive(DIGEST, Budget(sentences=3))
+    assert [sentence.text for sentence in summary.sentences
+            if re.search(r"mailing list|subscribe|Topics|Message: |Digest", sentence.text)] == []
+
+
+@pytest.mark.parametrize("text", [
+    "Send dev-list mailing list submissions to\n\tdev-list@lists.example.org\n\nMessage: 1\n"
+    "------------------------------\n",  # no "Today's Topics:"
+    "In the digest, Today's Topics: lists the subjects, and\n\"Send dev-list mailing list submissions to\""
+    " opens it.\n\n------------------------------\n\nMessage: 1\n",  # no masthead line
+])
+def test_text_that_only_mentions_a_digest_comes_back_unchanged(text):
     assert blank_format_furniture(text) is text
 
 

@@ -7,7 +7,8 @@ two cues is cut in two.
 What is blanked (turned into spaces; "\\n" and "\\r" stay, except where said):
 1. YAML front matter (front_matter.py);
 2. quote markers (quotes.py);
-3. e-mail headers, attributions, signatures and courtesies (mail.py);
+3. e-mail headers, attributions, signatures and courtesies (mail.py), and a mailing-list
+   digest's masthead, topics, separators and footer (digest.py);
 4. subtitle cue furniture (subtitles.py); only there does a "\\n" become a space;
 5. reStructuredText markup (restructured_text.py), which also finds the code bodies;
 6. LaTeX markup (latex.py);
@@ -32,6 +33,7 @@ Pure functions: no files, no terminal.
 
 from __future__ import annotations
 
+from reformer_cli.text.furniture.digest import digest_spans
 from reformer_cli.text.furniture.front_matter import front_matter_spans
 from reformer_cli.text.furniture.latex import latex_furniture
 from reformer_cli.text.furniture.mail import courtesy_spans, message_spans, signature_spans
@@ -46,11 +48,11 @@ __all__ = ["blank_format_furniture", "code_body_lines"]
 
 def blank_format_furniture(text: str) -> str:
     """Same length as `text`; its front matter, quote markers, e-mail headers, attribution,
-    signature and courtesies, subtitle cue furniture, reST, LaTeX and Markdown markup blanked,
-    as the module docstring says. Every "\\n"
-    stays, except in a subtitle file, where a run of blank lines between cues keeps only its
-    last one. Text with none of these is returned as it is."""
-    message = message_spans(text)
+    signature and courtesies, digest furniture, subtitle cue furniture, reST, LaTeX and Markdown
+    markup blanked, as the module docstring says. Every "\\n" stays, except in a subtitle file,
+    where a run of blank lines between cues keeps only its last one. Text with none of these is
+    returned as it is."""
+    message = message_spans(text) + digest_spans(text)
     spans = front_matter_spans(text) + quote_marker_spans(text) + message + signature_spans(text)
     cue_spans = subtitle_spans(text)
     blanked = blank_spans(text, spans + cue_spans)

@@ -12,8 +12,11 @@ before it), goes, and `\\footnote{...}` goes whole; `\\emph{word}`, `\\textbf{wo
 read "word", "x", invisibly, and a reference that is part of the sentence (LATEX_REFERENCES:
 `\\ref{sec:x}`, `\\cref`, a textual `\\citet[p.~3]{smith20}`) reads as its key, "sec:x",
 "smith20", much as pandoc writes plain text: dropped, "Section~\\ref{x} shows" would read
-"Section shows". A backslash escaping `%&$#_` goes too, `8{,}000` reads "8,000", and `\\,`,
-`\\ `, `~` are spaces.
+"Section shows". So does a `\\cite{key}` governed by the word before it (LATEX_GOVERNED: "In
+\\cite{lee19}, the authors", "by \\citet{a} and \\cite{b}"), unless a citation comes before
+that word. A footnote's text may hold one level of braces (`\\footnote{In \\emph{2020}.}` goes
+whole). `\\S` reads "§" (and an invisible blank), a backslash escaping `%&$#_` goes,
+`8{,}000` reads "8,000", and `\\,`, `\\ `, `~` are spaces. Inline math `$x$` stays.
 
 Pure functions: no files, no terminal.
 """
@@ -42,7 +45,18 @@ LATEX_COMMAND_LINE = re.compile(rf"^[ \t]*(?:\\[A-Za-z]+\*?{LATEX_ARGUMENT}*[ \t
 # Read as their key; the other citation commands (\\cite, \\citep, ...) are asides and dropped.
 LATEX_REFERENCES = r"ref|eqref|autoref|[cC]ref|pageref|[cC]itet|[tT]extcite|[cC]iteauthor|citeyear"
 LATEX_REFERENCE = re.compile(rf"(\\(?:{LATEX_REFERENCES})\*?(?:\[[^\]\n]*\])*\{{)([^{{}}\n]*)\}}")
-LATEX_DROPPED = re.compile(rf"[ \t~]*\\(?:[a-z]*cite[a-z]*|label|footnote)\*?{LATEX_ARGUMENT}+")
+# A footnote's text may hold one level of braces: "\\footnote{Released in \\emph{2020}.}".
+LATEX_NESTED_ARGUMENT = r"(?:\[[^\]\n]*\]|\{(?:[^{}\n]|\{[^{}\n]*\})*\})"
+LATEX_DROPPED = re.compile(rf"[ \t~]*\\(?:[a-z]*cite[a-z]*|label|footnote)\*?{LATEX_NESTED_ARGUMENT}+")
+# A plain \\cite after a word that governs it is part of the sentence, read as its key: "In
+# \\cite{lee19}, the authors show", "described by \\citet{a} and in \\cite{b}" (the words of
+# summarize/citations.py's GOVERNED, which text/ must not import), but not after a citation:
+# in "costly \\cite{a} and \\cite{b}." both are asides.
+LATEX_GOVERNED = (r"in|see|of|by|to|from|and|or|per|cf\.|with|than|as|at|on|for|under|via|e\.g\.|i\.e\."
+                  r"|(?:use|follow|extend|update|obsolete|replace|supersede|cite)[sd]?|using|following")
+LATEX_GOVERNED_CITE = re.compile(rf"((?<![\w\\])(?<!\}}[ \t~])(?i:{LATEX_GOVERNED})"
+                                 r"(?:[ \t~]+|[ \t]*\r?\n[ \t]*))(\\cite\*?(?:\[[^\]\n]*\])*\{)([^{}\n]*)\}")
+LATEX_SECTION_SIGN = re.compile(r"(?<!\\)\\S(?![A-Za-z])")  # "\\S\\ref{x}": "§" and an invisible blank
 LATEX_UNWRAPPED = re.compile(r"(\\(?:emph|text(?:bf|it|tt|sc|rm|sf)|underline|url)\{)([^{}\n]*)\}")
 LATEX_SPACE = re.compile(r"(?<!\\)(?:\\[, ]|~)")  # "40\\,\\%", "e.g.\\ arXiv", "Section~2"
 LATEX_BRACED_COMMA = re.compile(r"\{(?=,\})|(?<=\{,)\}")  # "8{,}000"
@@ -71,6 +85,8 @@ def latex_furniture(text: str) -> str:
     text = LATEX_HEADING.sub(_markdown_heading, text)
     text = LATEX_ITEM.sub(lambda item: item.group(1) + "-" + " " * (item.end() - item.end(1) - 1), text)
     text = LATEX_REFERENCE.sub(_unwrapped, text)  # first: a line "\\citet{x}" is text, not a command
+    text = LATEX_GOVERNED_CITE.sub(lambda cite: cite.group(1) + _unwrapped(cite, 2), text)
+    text = LATEX_SECTION_SIGN.sub("§" + INVISIBLE_BLANK, text)
     text = LATEX_COMMAND_LINE.sub(_spaces, text)
     text = LATEX_DROPPED.sub(lambda match: INVISIBLE_BLANK * len(match.group()), text)
     text = LATEX_ESCAPE.sub(INVISIBLE_BLANK, text)
@@ -79,9 +95,10 @@ def latex_furniture(text: str) -> str:
     return LATEX_UNWRAPPED.sub(_unwrapped, text)
 
 
-def _unwrapped(match: re.Match) -> str:
-    """ "\\emph{word}" as "word", the command and braces blanked invisibly."""
-    return INVISIBLE_BLANK * len(match.group(1)) + match.group(2) + INVISIBLE_BLANK
+def _unwrapped(match: re.Match, group: int = 1) -> str:
+    """ "\\emph{word}" as "word", the command (`group`) and braces blanked invisibly; the word is
+    the group after it."""
+    return INVISIBLE_BLANK * len(match.group(group)) + match.group(group + 1) + INVISIBLE_BLANK
 
 
 def _markdown_heading(match: re.Match) -> str:

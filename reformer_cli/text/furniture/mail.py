@@ -9,14 +9,17 @@ comment is no signature).
 In an e-mail, a text where a header block or an attribution line was found (so a letter in
 a novel, "Dear Sir, I write...", or a README's "Thanks to Ann" keeps its words), also its
 courtesies, which would otherwise be its shortest, most central sentences: a greeting
-(GREETING, up to 4 words of names, then `,` `:` or `!`: "Hi Bob,", "Dear team:", "Good
-morning Sarah,") alone on a line that opens a paragraph or a quote; a closing (CLOSING:
-"Best,", "Thanks!", "Kind regards, Alice") alone on its line, with up to MAX_SIGNED_LINES
-short lines under it (a name, a title, a company; none opening in lower case or ending like
-a sentence), but only where a blank line, the end or a change of quote depth comes next, so
-"Thanks,\nI fixed it." stays; a line "Sent from my iPhone"; a separator "-----Original
-Message-----". "Thanks for the report, I fixed it." is a sentence, not a closing, and a
-Subject's text ("Subject: Thanks!") is never one.
+(GREETINGS, in English and a few other European languages, up to 4 words of names, then `,`
+`:` or `!`: "Hi Bob,", "Dear team:", "Good morning Sarah,", "Hola Juan,", "Guten Tag Herr
+Weber,") alone on a line that opens a paragraph or a quote; a closing (CLOSINGS: "Best,",
+"Thanks!", "Kind regards, Alice", "Cordialement,", "Mit freundlichen Grüßen Klaus", a name
+without a comma only after a closing of two words or more) alone on its line, with up to
+MAX_SIGNED_LINES short lines under it (a name, a title, a company; none opening in lower case
+or ending like a sentence), but only where a blank line, the end or a change of quote depth
+comes next, so "Thanks,\nI fixed it." stays; a line "Sent from my iPhone"; a separator
+"-----Original Message-----". "Thanks for the report, I fixed it." or "Merci pour le rapport."
+is a sentence, not a closing, and a Subject's text ("Subject: Thanks!") is never one. A
+mailing-list digest's own furniture is digest.py's.
 
 Pure functions: no files, no terminal.
 """
@@ -39,18 +42,56 @@ ATTRIBUTION = re.compile(f"^(?:{QUOTE})?On [^\n]{{1,300}}wrote:[ \t]*\r?$(?=(?:\
 SIGNATURE = re.compile(r"^-- ?\r?(?:\n(?!--)[ \t]*\S[^\n]*){1,6}(?=\n[ \t]*\r?\n|\n[ \t]*\r?\Z|\Z)",
                        re.MULTILINE)
 # An e-mail's courtesies, looked for in its text once the furniture above is blanked: a greeting
-# ("Hi Bob,", "Dear team:") alone on its line, a closing ("Best,", "Kind regards, Alice") and
-# "Sent from my iPhone".
-GREETING = (r"(?i:hi|hello|hey|hiya|dear(?:est)?|greetings|good[ \t]+(?:morning|afternoon|evening|day)"
-            r"|to[ \t]+whom)")
+# ("Hi Bob,", "Dear team:", "Hola Juan,") alone on its line, a closing ("Best,", "Kind regards,
+# Alice", "Mit freundlichen Grüßen") and "Sent from my iPhone". One tuple of phrases a language,
+# each phrase a regex, matched case-insensitively; a space in a phrase is any run of blanks.
+GREETINGS = {
+    "en": ("hi", "hello", "hey", "hiya", "dear(?:est)?", "greetings",
+           "good (?:morning|afternoon|evening|day)", "to whom"),
+    "es": ("hola", "buen(?:os|as) (?:días|dias|tardes|noches)", "estimad[oa]s?", "querid[oa]s?"),
+    "fr": ("bonjour", "bonsoir", "salut", "cher", "chère", "chers", "chères", "madame", "monsieur"),
+    "de": ("hallo", "guten (?:morgen|tag|abend)", "liebe[rs]?", "sehr geehrte[rs]?", "servus", "moin"),
+    "nl": ("hoi", "beste", "goedemorgen", "goedemiddag", "geachte"),
+    "it": ("ciao", "salve", "buongiorno", "buonasera", "gentil(?:e|issim[oa])", "car[oi]"),
+    "pt": ("olá", "oi", "bom dia", "boa (?:tarde|noite)", "prezad[oa]s?"),
+    "nordic": ("hej(?:san)?", "hei", "hallå", "kära?", "god (?:morgon|dag)"),
+}
+CLOSINGS = {
+    "en": ("(?:with )?(?:(?:best|kind|kindest|warm|warmest|many) )?(?:regards|wishes|thanks)", "best",
+           "all the best", "thanks (?:again|in advance|so much|a lot)",
+           "thank you(?: (?:again|so much|very much|in advance))?", "cheers",
+           "(?:yours )?(?:sincerely|truly|faithfully)", "(?:sincerely|truly|faithfully) yours", "yours",
+           "respectfully", "take care", "talk soon", "love", "br", "thx"),
+    "es": ("(?:un )?(?:cordial )?saludos?(?: cordiales)?", "(?:un )?abrazos?", "atentamente", "cordialmente",
+           "(?:muchas )?gracias"),
+    "fr": ("(?:bien )?cordialement", "bien à vous", "merci(?: beaucoup| encore)?",
+           "(?:sincères )?salutations", "amitiés", "bises", "bonne (?:journée|soirée)", "à bientôt"),
+    "de": ("(?:mit )?(?:(?:freundlichen|besten|herzlichen|lieben|vielen) )?grü(?:ß|ss)en",
+           "(?:viele|beste|liebe|freundliche|herzliche) grü(?:ß|ss)e", "gruß", "(?:vielen )?dank", "danke",
+           "mfg", "lg", "vg"),
+    "nl": ("(?:met )?(?:vriendelijke|hartelijke) groet(?:en)?", "groet(?:en|jes)", "bedankt"),
+    "it": ("(?:cordiali|distinti) saluti", "saluti", "un saluto", "grazie(?: mille)?", "a presto",
+           "un abbraccio"),
+    "pt": ("(?:um )?abraços?", "atenciosamente", "cumprimentos", "obrigad[oa]", "saudações", "beijos"),
+    "nordic": ("(?:med )?(?:vänliga|venlig|vennlig) (?:hälsningar|hilsen)", "hälsningar", "hilsen", "mvh",
+               "tack"),
+}
+
+
+def _phrases(phrases_by_language: dict[str, tuple[str, ...]]) -> str:
+    """One case-insensitive alternation of every language's phrases."""
+    phrases = (phrase for language in phrases_by_language.values() for phrase in language)
+    return "(?i:" + "|".join(phrase.replace(" ", "[ \\t]+") for phrase in phrases) + ")"
+
+
+GREETING = _phrases(GREETINGS)
 SALUTATION = re.compile(rf"^[ \t]*{GREETING}(?:[ \t]+[\w'&@-]+\.?){{0,4}}[ \t]*[,:!][ \t]*\r?$", re.MULTILINE)
-CLOSING = (r"(?i:(?:with[ \t]+)?(?:(?:best|kind|kindest|warm|warmest|many)[ \t]+)?(?:regards|wishes|thanks)"
-           r"|best|all[ \t]+the[ \t]+best|thanks[ \t]+(?:again|in[ \t]+advance|so[ \t]+much|a[ \t]+lot)"
-           r"|thank[ \t]+you(?:[ \t]+(?:again|so[ \t]+much|very[ \t]+much|in[ \t]+advance))?|cheers"
-           r"|(?:yours[ \t]+)?(?:sincerely|truly|faithfully)|yours|respectfully|take[ \t]+care|talk[ \t]+soon"
-           r"|love|br|thx)")
-NAME = r"[A-Z][\w.'-]*(?:[ \t]+[A-Z][\w.'-]*){0,3}"  # "Alice", "Alice Smith", "J. R. Smith"
-VALEDICTION = re.compile(rf"^[ \t]*{CLOSING}[ \t]*(?:[,!.]|,[ \t]*{NAME})?[ \t]*\r?$", re.MULTILINE)
+CLOSING = _phrases(CLOSINGS)
+NAME = r"[A-ZÀ-ÖØ-Þ][\w.'-]*(?:[ \t]+[A-ZÀ-ÖØ-Þ][\w.'-]*){0,3}"  # "Alice Smith", "J. R. Smith", "Émile"
+# A name after a closing of two words or more needs no comma ("Mit freundlichen Grüßen Klaus"),
+# after one word it does: "Best Practices" alone on its line is a heading.
+VALEDICTION = re.compile(rf"^[ \t]*(?P<closing>{CLOSING})[ \t]*"
+                         rf"(?:[,!.]|,[ \t]*{NAME}|[ \t](?P<bare_name>{NAME}))?[ \t]*\r?$", re.MULTILINE)
 MAX_SIGNED_LINES = 3  # a closing's name, title and company lines
 MAX_SIGNED_LINE_CHARS = 60
 MAX_SIGNED_LINE_WORDS = 6
@@ -87,6 +128,8 @@ def courtesy_spans(text: str, blanked: str) -> list[tuple[int, int]]:
     spans += [match.span() for match in SENT_FROM.finditer(blanked)]
     spans += [match.span() for match in FORWARD_SEPARATOR.finditer(blanked)]
     for closing in VALEDICTION.finditer(blanked):
+        if closing.group("bare_name") and not closing.group("closing").split()[1:]:
+            continue
         end = _signed_end(text, blanked, closing.start(), closing.end())
         if end is not None and not SUBJECT_PREFIX.match(text, closing.start()):
             spans.append((closing.start(), end))
