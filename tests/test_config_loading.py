@@ -129,18 +129,22 @@ def test_wrong_types(override, expected):
     ("data.val_fraction=-0.1", "data.val_fraction=-0.1 is out of range"),
     ("model.n_buckets=33", "model.n_buckets=33 is odd"),
     ("data.seq_len=0", "data.seq_len=0 is out of range"),
-    ("train.min_lr_ratio=2", "train.min_lr_ratio=2.0 is out of range; it must be in [0.0, 1.0]"),
+    ("train.min_lr_ratio=2", "train.min_lr_ratio=2 is out of range; it must be in [0.0, 1.0]"),
     ("data.tokenizer=bytes", "did you mean byte?"),
     ("data.task=translate", "use one of lm, summarize"),
-    ("data.encoding=utf-99", "data.encoding='utf-99' is not a known text encoding"),
-    ("train.device=tpu", "train.device='tpu' is not a device"),
+    ("data.encoding=utf-99", "unknown encoding 'utf-99'; use e.g. utf-8, latin-1, gb18030 "
+     "(set in --set as data.encoding)"),
+    ("data.encoding=rot13", "unknown encoding 'rot13'"),  # a codec, but not of text
+    ("train.device=tpu", "device 'tpu' is not a device; use auto, cpu, cuda, cuda:N or mps "
+     "(set in --set as train.device)"),
+    ("train.device=cuda:x", "device 'cuda:x' is not a device"),
     ("name=a/b", "is not a usable run name"),
     ("name=..", "is not a usable run name"),  # models/.. would be the working folder
     ("name=.", "is not a usable run name"),
 ])
 def test_impossible_values_name_key_and_range(override, expected):
     message = error_of(None, [override])
-    assert expected in message and "(set in --set)" in message
+    assert expected in message and "(set in --set" in message
 
 
 def test_cross_section_checks():

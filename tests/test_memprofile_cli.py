@@ -49,6 +49,18 @@ def test_a_batch_size_below_one_is_our_one_line_error_not_a_usage_block():
     assert result.stderr == "error: --batch-size=0 is out of range; it must be >= 1\n"
 
 
+def test_the_devices_help_lists_are_the_ones_it_takes():
+    """mps is a device (DEVICE_NAMES) but not one memprofile measures on: its help does not
+    list it, and it is refused at once, on any machine, as an unknown name is."""
+    assert "auto|cpu|cuda|cuda:N " in run_cli("--help", timeout=60).stdout
+    result = run_cli("--device", "mps", timeout=60)
+    assert (result.returncode, result.stderr) == (
+        4, "error: memprofile measures on cpu or cuda, not mps; use --device cpu\n")
+    result = run_cli("--device", "tpu", timeout=60)
+    assert (result.returncode, result.stderr) == (
+        2, "error: device 'tpu' is not a device; use auto, cpu, cuda, cuda:N or mps\n")
+
+
 def test_an_output_path_that_cannot_be_written_fails_before_measuring(tmp_path):
     # a folder, or a file in a missing folder: one line at once, not after minutes of rows
     for args in (["--json", str(tmp_path)], ["--csv", str(tmp_path / "absent" / "rows.csv")]):

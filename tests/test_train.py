@@ -163,13 +163,14 @@ def test_a_sentence_scorers_evaluation_matches_a_plain_recount():
     with torch.no_grad():
         logits = model(ids)  # (5, 40, vocab)
         loss = model(ids, targets)
-    correct = sentences = hits = picks = 0
+    correct = sentences = kept_count = hits = picks = 0
     chance = 0.0
     for row in range(5):
         marked = (targets[row] != IGNORE_INDEX).nonzero().flatten().tolist()
         margins = [float(logits[row, i, keep] - logits[row, i, skip]) for i in marked]
         kept = [int(targets[row, i]) == keep for i in marked]
         sentences += len(marked)
+        kept_count += sum(kept)
         correct += sum((margin > 0) == label for margin, label in zip(margins, kept))
         k = sum(kept)
         if k:
@@ -177,11 +178,12 @@ def test_a_sentence_scorers_evaluation_matches_a_plain_recount():
             hits += sum(kept[j] for j in best)
             picks += k
             chance += k * k / len(marked)
-    assert set(result) == {"val_loss", "val_accuracy", "val_picks_in_top_k",
+    assert set(result) == {"val_loss", "val_accuracy", "val_keep_share", "val_picks_in_top_k",
                            "val_picks_in_top_k_chance", "val_tokens"}
     assert result["val_loss"] == pytest.approx(float(loss), rel=1e-5)
     assert result["val_tokens"] == sentences == 14
     assert result["val_accuracy"] == pytest.approx(correct / sentences)
+    assert result["val_keep_share"] == pytest.approx(kept_count / sentences)
     assert result["val_picks_in_top_k"] == pytest.approx(hits / picks)
     assert result["val_picks_in_top_k_chance"] == pytest.approx(chance / picks)
 

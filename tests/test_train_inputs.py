@@ -36,7 +36,7 @@ def test_an_empty_val_file_is_named_as_the_val_file(workspace, capsys):
     (workspace / "empty.txt").write_text("")
     code, _, err = prepare(capsys, "corpus.txt", "--val", "empty.txt")
     assert code == 2
-    assert err.strip().splitlines() == ["error: --val: empty.txt is empty; give files that contain text"]
+    assert err.strip().splitlines() == ["error: --val: empty.txt is empty; give a file with text in it"]
     write_pairs(workspace / "pairs.jsonl")
     code, _, err = prepare(capsys, "pairs.jsonl", "--task", "extract", "--val", "empty.txt")
     assert code == 2 and err.startswith("error: --val: empty.txt holds no document/summary pairs")

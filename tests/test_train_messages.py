@@ -7,6 +7,7 @@ import json
 import os
 import random
 import re
+import signal
 from pathlib import Path
 
 import pytest
@@ -106,11 +107,14 @@ def test_a_sentence_scorer_reports_accuracy_and_ranking_not_perplexity(cli_works
     assert [line.split(":")[0] for line in said] == [
         "eval at step 1", "eval at step 2", "done (steps) at step 2 after 00"]
     for line in said:
-        assert re.search(r": val loss \d+\.\d{4}, keep/skip accuracy \d+\.\d%, oracle picks in the "
-                         r"top k \d+\.\d% \(chance \d+\.\d%\) over \d+ sentences", line), line
+        assert re.search(r": val loss \d+\.\d{4}, keep/skip accuracy \d+\.\d% \(always skip: "
+                         r"\d+\.\d%\), oracle picks in the top k \d+\.\d% \(chance \d+\.\d%\) "
+                         r"over \d+ sentences", line), line
         assert "perplexity" not in line and "bits" not in line
     end = read_metrics("scorer")[-1]
     assert end["kind"] == "end" and 0 <= end["val_accuracy"] <= 1
+    assert 0 < end["val_keep_share"] < 0.5  # one sentence of eight: the baseline is always skip
+    assert f"(always skip: {1 - end['val_keep_share']:.1%})" in said[-1]
     assert 0 < end["val_picks_in_top_k_chance"] <= 1 and 0 <= end["val_picks_in_top_k"] <= 1
     assert not {"val_perplexity", "val_bits_per_sentence"} & set(end)
 
@@ -121,6 +125,10 @@ def test_a_sentence_scorer_reports_accuracy_and_ranking_not_perplexity(cli_works
     (["--seq-len", 1], "error: --seq-len=1 is out of range; it must be >= 2"),
     (["--vocab-size", 100], "error: --vocab-size=100 is out of range; it must be in [260, 1000000]"),
     (["--set", "train.steps=0"], "error: train.steps=0 is out of range; it must be >= 1 (set in --set)"),
+    (["--set", "train.min_lr_ratio=2"],
+     "error: train.min_lr_ratio=2 is out of range; it must be in [0.0, 1.0] (set in --set)"),
+    (["--set", "train.time_budget=0"], "error: train.time_budget=0 is out of range; it must be "
+                                       "seconds > 0 (or null for no limit) (set in --set)"),
 ])
 def test_a_bad_value_is_named_as_it_was_given(cli_workspace, capsys, args, line):
     Path("corpus.txt").write_text(repeated_paragraph())
@@ -139,6 +147,63 @@ def test_missing_and_undecodable_files_are_worded_as_in_every_command(cli_worksp
     assert (code, err) == (2, "error: --val: no such file: nosuch.txt; check the path\n")
     code, _, err = run_cli(capsys, "train", "latin.txt", *TINY_TRAIN_FLAGS)
     assert code == 2 and err.startswith("error: latin.txt is not valid UTF-8: byte 0xe9 at offset 3")
+    Path("binary.txt").write_bytes(b"abc\x00def")
+    Path("empty.txt").write_text("")
+    Path("docs").mkdir()
+    Path("docs/a.txt").write_text(repeated_paragraph())
+    for name, line in (("binary.txt", "error: binary.txt looks binary (NUL byte at offset 3); "
+                                      "pass a plain text file\n"),
+                       ("empty.txt", "error: empty.txt is empty; give a file with text in it\n")):
+        code, _, summarize = run_cli(capsys, "summarize", name)
+        assert (code, summarize) == (2, line)
+        code, _, err = run_cli(capsys, "train", name, *TINY_TRAIN_FLAGS)
+        assert (code, err) == (2, summarize)
+    code, _, summarize = run_cli(capsys, "summarize", "docs/a.txt", "--encoding", "foo")
+    assert (code, summarize) == (2, "error: unknown encoding 'foo'; use e.g. utf-8, latin-1, gb18030\n")
+    code, _, err = run_cli(capsys, "train", "corpus.txt", "--encoding", "foo", *TINY_TRAIN_FLAGS)
+    assert (code, err) == (2, summarize)
+    code, _, summarize = run_cli(capsys, "summarize", "docs/a.txt", "--device", "tpu")
+    assert (code, summarize) == (2, "error: device 'tpu' is not a device; use auto, cpu, cuda, "
+                                    "cuda:N or mps\n")
+    code, _, err = run_cli(capsys, "train", "corpus.txt", "--device", "tpu", *TINY_TRAIN_FLAGS)
+    assert (code, err) == (2, summarize)
+
+
+def test_a_fifo_in_a_folder_is_skipped_unopened(cli_workspace, capsys):
+    """Opening a FIFO waits for a writer: the folder's listing and its note must not."""
+    Path("docs").mkdir()
+    Path("docs/a.txt").write_text(repeated_paragraph())
+    os.mkfifo("docs/pipe")
+
+    def hung(*_):
+        raise TimeoutError("train opened the FIFO")
+
+    signal.signal(signal.SIGALRM, hung)
+    signal.alarm(60)
+    try:
+        code, _, err = run_cli(capsys, "train", "docs", *TINY_TRAIN_FLAGS, "--prepare-only",
+                               "--out", "run")
+    finally:
+        signal.alarm(0)
+    assert code == 0, err
+    assert "note: skipped 1 file in docs/ (1 not a regular file); pass it by name to see why" \
+        in err.splitlines()
+
+
+def test_utf16_text_in_a_folder_is_skipped_as_what_it_is_as_when_named(cli_workspace, capsys):
+    """Without --encoding utf-16, train reads no UTF-16 file: named, it is refused with the fix;
+    in a folder, skipped and counted as UTF-16 text (not as binary)."""
+    Path("docs").mkdir()
+    Path("docs/a.txt").write_text(repeated_paragraph())
+    Path("docs/wide.txt").write_bytes(repeated_paragraph().encode("utf-16"))  # with its mark
+    code, _, err = run_cli(capsys, "train", "docs", *TINY_TRAIN_FLAGS, "--prepare-only",
+                           "--out", "run")
+    assert code == 0, err
+    assert "note: skipped 1 file in docs/ (1 UTF-16 text); pass it by name to see why" \
+        in err.splitlines()
+    code, _, err = run_cli(capsys, "train", "docs/wide.txt", *TINY_TRAIN_FLAGS, "--prepare-only",
+                           "--out", "run")
+    assert code == 2 and "pass --encoding utf-16" in err, err
 
 
 def test_the_files_a_folder_holds_that_are_not_text_are_counted_in_one_note(cli_workspace, capsys):
@@ -155,8 +220,8 @@ def test_the_files_a_folder_holds_that_are_not_text_are_counted_in_one_note(cli_
     code, _, err = run_cli(capsys, "train", "docs", *TINY_TRAIN_FLAGS, "--steps", 1, "--out", "run")
     assert code == 0, err
     notes = [line for line in err.splitlines() if line.startswith("note:")]
-    assert notes == ["note: skipped 5 files in docs/ that are not text (2 binary, 1 .gz, "
-                     "1 broken link, 1 empty); pass them by name to see why"]
+    assert notes == ["note: skipped 5 files in docs/ (2 binary, 1 .gz, 1 broken link, 1 empty); "
+                     "pass them by name to see why"]
     for name in ("image.bin", "notes.txt.gz", "link.txt", "placeholder.txt"):
         (docs / name).unlink()
     (docs / "deeper" / "data.dat").unlink()

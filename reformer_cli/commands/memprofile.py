@@ -15,6 +15,7 @@ import typer
 from reformer_cli.commands.messages import note
 from reformer_cli.commands.output_file import check_output_path, write_text_file
 from reformer_cli.config.checks import check_positive, check_range
+from reformer_cli.config.device import DEVICE_NAMES, check_device_name
 from reformer_cli.config.run import MIN_SEQ_LEN, DataConfig
 from reformer_cli.errors import ConfigError, InputError, MissingDependency, ResourceError
 
@@ -25,6 +26,10 @@ DEFAULT_TIME_LIMIT = 360.0
 # The model profiled without --config or --model: configs/default.yaml, whose SentencePiece
 # vocabulary (data.vocab_size) sizes the embedding and the head, as in a run of `reformer train`.
 DEFAULT_SOURCE = "the model `reformer train` builds by default"
+
+# What memprofile measures on: the devices a peak memory is read from (the CPU's resident set,
+# CUDA's caching allocator); --device mps is a device, but not one of these.
+MEASURED_DEVICES = DEVICE_NAMES.replace("|mps", "")
 
 
 def parse_lengths(seq_len: str | None, sweep: str | None, default: int | None) -> list[int] | None:
@@ -149,7 +154,7 @@ def memprofile_command(
                                    help="Sequences per step."),
     mode: str = typer.Option("train", "--mode", metavar="train|forward", rich_help_panel=RUN,
                              help="train: forward+backward+AdamW step; forward: no-grad loss."),
-    device: str = typer.Option("auto", "--device", metavar="auto|cpu|cuda|cuda:N", rich_help_panel=RUN,
+    device: str = typer.Option("auto", "--device", metavar=MEASURED_DEVICES, rich_help_panel=RUN,
                                help="Where to measure (auto: cuda if present, else cpu)."),
     dtype: str = typer.Option("fp32", "--dtype", metavar="fp32|bf16|fp16", rich_help_panel=RUN,
                               help="Parameter and activation dtype (pure cast, no autocast)."),
@@ -182,6 +187,9 @@ def memprofile_command(
     # checked here, not with typer's min=, so the error is our one line
     check_range("--batch-size", batch_size, low=1)
     check_positive("--time-limit", time_limit, "> 0 (seconds, e.g. 180)")
+    check_device_name(device)
+    if device.strip().lower() == "mps":  # before minutes of building, on any machine
+        raise _unmeasured("mps")
     if plot_path is not None:
         _require_matplotlib()
     outputs = (("--json", json_path), ("--csv", csv_path), ("--plot", plot_path))
@@ -211,8 +219,7 @@ def memprofile_command(
     target = resolve_device("cuda" if device == "auto" and torch.cuda.is_available() else
                             "cpu" if device == "auto" else device)
     if target.type not in ("cpu", "cuda"):
-        raise ResourceError(f"memprofile measures on cpu or cuda, not {target.type}",
-                            "use --device cpu")
+        raise _unmeasured(target.type)
     if target.type == "cpu" and dtype == "fp16":
         raise ConfigError("--dtype fp16 on the CPU is not supported", "use fp32 or bf16 on the CPU")
     request = ProfileRequest(config=run_config.model, seq_lens=lengths, batch_size=batch_size,
@@ -326,3 +333,7 @@ def _plot(series: dict, header: dict, path: Path) -> None:
 
 def register(app: typer.Typer) -> None:
     app.command("memprofile")(memprofile_command)
+
+
+def _unmeasured(device: str) -> ResourceError:
+    return ResourceError(f"memprofile measures on cpu or cuda, not {device}", "use --device cpu")

@@ -100,8 +100,8 @@ class ProgressDisplay:
         folders = [folder if folder.endswith("/") else folder + "/" for folder in values["folders"]]
         where = ", ".join(folders[:-1]) + " and " + folders[-1] if len(folders) > 1 else folders[0]
         files = "1 file" if count == 1 else f"{count:,} files"
-        self.print(f"note: skipped {files} in {where} that {'is' if count == 1 else 'are'} not "
-                   f"text ({', '.join(f'{n:,} {kind}' for kind, n in kinds.items())}); pass "
+        self.print(f"note: skipped {files} in {where} "
+                   f"({', '.join(f'{n:,} {kind}' for kind, n in kinds.items())}); pass "
                    f"{'it' if count == 1 else 'them'} by name to see why")
 
     def _on_pairs(self, event) -> None:
@@ -242,10 +242,19 @@ def _scores(values: dict, perplexity: bool = False) -> str:
         ranked = (f", oracle picks in the top k {values['val_picks_in_top_k']:.1%} (chance "
                   f"{values['val_picks_in_top_k_chance']:.1%})" if "val_picks_in_top_k" in values
                   else "")
-        return (f"{loss}, keep/skip accuracy {values['val_accuracy']:.1%}{ranked} over "
-                f"{values['val_tokens']:,} sentences")
+        return (f"{loss}, keep/skip accuracy {values['val_accuracy']:.1%}{_majority(values)}"
+                f"{ranked} over {values['val_tokens']:,} sentences")
     shown = [loss] + ([f"perplexity {values['val_perplexity']:.2f}"] if perplexity else [])
     return ", ".join(shown + [_bits(values)])
+
+
+def _majority(values: dict) -> str:
+    """The keep/skip accuracy's baseline, as top-k has its chance: the rate of always giving the
+    label most sentences have (" (always skip: 95.6%)")."""
+    if "val_keep_share" not in values:  # metrics of a run before it was recorded
+        return ""
+    keep = values["val_keep_share"]
+    return f" (always keep: {keep:.1%})" if keep > 0.5 else f" (always skip: {1 - keep:.1%})"
 
 
 def _bits(values: dict) -> str:

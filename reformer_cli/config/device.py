@@ -10,6 +10,20 @@ from reformer_cli.errors import ConfigError, ResourceError
 DEVICE_NAMES = "auto|cpu|cuda|cuda:N|mps"  # what --device takes, as its help shows it
 
 
+def unknown_device(name: str) -> ConfigError:
+    """The one wording, in every command, of a --device that names no device."""
+    *most, last = DEVICE_NAMES.split("|")
+    return ConfigError(f"device {name!r} is not a device", f"use {', '.join(most)} or {last}")
+
+
+def check_device_name(name: str) -> None:
+    """`unknown_device` unless `name` is one of DEVICE_NAMES (cuda:N with N a number); whether
+    that device is there is `resolve_device`'s to tell (which reads `name` as this does)."""
+    base, colon, index = name.strip().lower().partition(":")
+    if base not in ("auto", "cpu", "cuda", "mps") or (colon and (base != "cuda" or not index.isdigit())):
+        raise unknown_device(name)
+
+
 def resolve_device(name: str):
     """'auto' -> cuda > mps > cpu; an unavailable explicit device -> ResourceError."""
     import torch
@@ -36,4 +50,4 @@ def resolve_device(name: str):
             raise ResourceError("device 'mps' requested but MPS is not available",
                                 "use --device cpu or --device auto")
         return torch.device("mps")
-    raise ConfigError(f"device {name!r} is not a device", "use auto, cpu, cuda, cuda:N or mps")
+    raise unknown_device(name)

@@ -58,6 +58,10 @@ def load_run_config(path: str | Path | None, overrides: typing.Sequence[str] = (
         return _build(values)
     except ConfigError as error:
         for key_path, origin in origins.items():
+            if getattr(error, "key_path", None) == key_path:  # checks.keyed_error: worded as
+                if origin != FLAG_NAMES.get(key_path):  # every command words it
+                    error.hint = f"{error.hint} (set in {origin} as {key_path})"
+                break
             if error.message.startswith((key_path + "=", key_path + " ")):
                 if origin == FLAG_NAMES.get(key_path):  # the flag's own name says where it was set
                     error.message = origin + error.message[len(key_path):]

@@ -6,13 +6,14 @@ Saved whole into every checkpoint. Loading them from YAML files and `--set` over
 
 from __future__ import annotations
 
-import codecs
 import dataclasses
 from dataclasses import dataclass, field
 
-from reformer_cli.config.checks import check_choice, check_positive, check_range
+from reformer_cli.config.checks import check_choice, check_positive, check_range, keyed_error
+from reformer_cli.config.device import check_device_name
 from reformer_cli.config.model import ModelConfig
-from reformer_cli.errors import ConfigError
+from reformer_cli.errors import ConfigError, ReformerError
+from reformer_cli.text.encodings import check_encoding
 
 TOKENIZERS = ("sentencepiece", "byte")
 TASKS = ("lm", "summarize", "extract")
@@ -52,10 +53,9 @@ class DataConfig:
                         high=1_000_000)
         check_range(f"{prefix}.val_fraction", self.val_fraction, low=0.0, high=0.5)
         try:
-            codecs.lookup(self.encoding)
-        except LookupError:
-            raise ConfigError(f"{prefix}.encoding={self.encoding!r} is not a known text encoding",
-                              "use e.g. utf-8, latin-1, gb18030") from None
+            check_encoding(self.encoding)
+        except ReformerError as error:
+            raise keyed_error(f"{prefix}.encoding", error) from None
         check_choice(f"{prefix}.task", self.task, TASKS)
         check_range(f"{prefix}.workers", self.workers, low=0)
         return self
@@ -103,11 +103,10 @@ class TrainConfig:
         check_range(f"{prefix}.checkpoint_every", self.checkpoint_every, low=0)
         check_range(f"{prefix}.keep_checkpoints", self.keep_checkpoints, low=1)
         check_range(f"{prefix}.seed", self.seed, low=0)
-        base = self.device.split(":", 1)[0]
-        if base not in ("auto", "cpu", "cuda", "mps") or (":" in self.device and base != "cuda") or (
-                base == "cuda" and ":" in self.device and not self.device.split(":", 1)[1].isdigit()):
-            raise ConfigError(f"{prefix}.device={self.device!r} is not a device",
-                              "use auto, cpu, cuda, cuda:N or mps")
+        try:
+            check_device_name(self.device)
+        except ReformerError as error:
+            raise keyed_error(f"{prefix}.device", error) from None
         check_choice(f"{prefix}.precision", self.precision, PRECISIONS)
         if self.precision == "bf16" and self.device == "cpu":
             raise ConfigError(f"{prefix}.precision='bf16' with {prefix}.device='cpu'",

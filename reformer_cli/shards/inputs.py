@@ -14,7 +14,7 @@ from collections import Counter
 from pathlib import Path
 
 from reformer_cli.errors import ReformerError, no_such_file
-from reformer_cli.text.reading import BINARY_PROBE_BYTES, KNOWN_FORMATS
+from reformer_cli.text.reading import BINARY_PROBE_BYTES, KNOWN_FORMATS, wide_text
 
 VAL_FLAG = "--val"
 PAIR_SUFFIXES = (".jsonl", ".jsonl.xz")  # what --task summarize and extract read
@@ -48,11 +48,14 @@ def reading_encoding(encoding: str) -> str:
         return encoding
 
 
-def skipped_in_folders(paths: list[str], read: list[str]) -> dict | None:
+def skipped_in_folders(paths: list[str], read: list[str], encoding: str = "utf-8") -> dict | None:
     """What the folders among `paths` hold that is not among the files `read` (the text files
     reading/scan_input_files took from them): {"count", "folders", "kinds": {kind: count}},
-    a kind being "binary", a known format's suffix (".gz", ".pdf"), "empty" or "broken link";
-    None when nothing was left out. Hidden files and folders are not counted."""
+    a kind being "binary", "UTF-16 text" (or UTF-32: text in an encoding other than the one
+    read, as `reading.text_kind` tells), a known format's suffix (".gz", ".pdf"), "empty",
+    "broken link" or "not a regular file" (a FIFO, socket or device: never opened, as reading
+    a FIFO waits for a writer); None when nothing was left out. Hidden files and folders are
+    not counted."""
     taken = set(read)
     folders, kinds = [], Counter()
     for path in paths:
@@ -64,17 +67,19 @@ def skipped_in_folders(paths: list[str], read: list[str]) -> dict | None:
                     and not any(part.startswith(".") for part in entry.relative_to(folder).parts)]
         if left_out:
             folders.append(path)
-            kinds.update(_kind_of(entry) for entry in left_out)
+            kinds.update(_kind_of(entry, encoding) for entry in left_out)
     if not folders:
         return None
     by_count = sorted(kinds.items(), key=lambda item: (-item[1], item[0]))  # the same every run
     return {"count": sum(kinds.values()), "folders": folders, "kinds": dict(by_count)}
 
 
-def _kind_of(path: Path) -> str:
+def _kind_of(path: Path, encoding: str) -> str:
     """Why a folder's file is not read as text, in a word or a suffix."""
     if not path.exists():
         return "broken link"
+    if not path.is_file():
+        return "not a regular file"
     try:
         with open(path, "rb") as file:
             head = file.read(BINARY_PROBE_BYTES)
@@ -83,7 +88,10 @@ def _kind_of(path: Path) -> str:
     if not head.strip():
         return "empty"
     known = any(head.startswith(magic) for magic, _, _ in KNOWN_FORMATS)
-    return path.suffix.lower() if known and path.suffix else "binary"
+    if known:
+        return path.suffix.lower() if path.suffix else "binary"
+    wide = wide_text(head, encoding)
+    return f"{wide} text" if wide else "binary"
 
 
 def warn_about_inputs(paths: list[str], data) -> None:

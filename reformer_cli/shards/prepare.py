@@ -157,7 +157,8 @@ class _Preparation:
         if sources is None:  # stdin beside a folder: list the folders' files alone
             sources = scan_input_files([path for path in self.paths if path in folders],
                                        self.encoding)
-        skipped = skipped_in_folders(folders, [source.path for source in sources + val_sources])
+        skipped = skipped_in_folders(folders, [source.path for source in sources + val_sources],
+                                     self.encoding)
         if skipped is not None:
             self.on_event(DataEvent("skipped", skipped))
 

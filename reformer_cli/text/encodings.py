@@ -84,7 +84,7 @@ def unmarked_utf16(head: bytes, minimum: int = UTF16_MIN_CHARACTERS) -> str | No
     if not shares:
         return None
     best = max(shares, key=shares.get)  # both can read as text: kana with its bytes swapped are
-    return best if _reads_as_text(read[best], best, minimum) else None  # ideographs, but rarer
+    return best if reads_as_text(read[best], best, minimum) else None  # ideographs, but rarer
 
 
 def decodes(data: bytes, encoding: str, whole: bool) -> str | None:
@@ -100,7 +100,7 @@ def _in_scripts(text: str) -> float:
     return sum(any(low <= ord(char) <= high for low, high in UTF16_SCRIPTS) for char in text) / len(text)
 
 
-def _reads_as_text(text: str, encoding: str, minimum: int = UTF16_MIN_CHARACTERS) -> bool:
+def reads_as_text(text: str, encoding: str, minimum: int = UTF16_MIN_CHARACTERS) -> bool:
     """The rules of `unmarked_utf16` on `text`, decoded from `encoding`."""
     if len(text) < minimum:
         return False

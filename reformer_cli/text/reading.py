@@ -20,7 +20,9 @@ from reformer_cli.text.encodings import (
     auto_encoding,
     byte_order,
     decode_hint,
+    decodes,
     is_wide,
+    reads_as_text,
     unknown_encoding,
     warn_if_misread,
     wide_encoding,
@@ -83,7 +85,7 @@ def scan_input_files(paths: Sequence[str | Path], encoding: str = "utf-8") -> li
             if kind == "binary":
                 _refuse_binary(_read_head(path), str(path), encoding)
             if kind == "empty":
-                raise InputError(f"{path} is empty", "give files that contain text")
+                raise empty_error(path)
             found.append(path)
         elif path.exists():
             raise InputError(f"{path} is not a regular file or folder", "give text files or folders")
@@ -109,6 +111,30 @@ def document_names(names: Sequence[str], encoding: str | None = None) -> list[st
         inside = [str(file) for file in _folder_files(path) if _may_be_text(file, encoding)]
         found.extend(inside or [name])
     return found
+
+
+def empty_error(label: str | Path) -> InputError:
+    """The one wording, in every command, of an input with no text (or only white space)."""
+    return InputError(f"{label} is empty", "give a file with text in it")
+
+
+def binary_error(label: str, nul: int) -> InputError:
+    """The one wording, in every command, of an input with a NUL byte at offset `nul`."""
+    return InputError(f"{label} looks binary (NUL byte at offset {nul})", "pass a plain text file")
+
+
+def wide_text(head: bytes, encoding: str) -> str | None:
+    """"UTF-16" or "UTF-32" when `head` (a file's first bytes), binary to `encoding` (it has NUL
+    bytes), is text in that encoding by what its own bytes say (`wide_encoding`): a file `train`
+    without --encoding utf-16 skips in a folder, and names so (summarize reads it)."""
+    if not _looks_binary(head, encoding):
+        return None
+    wide = wide_encoding(head)
+    if wide in ("UTF-16LE", "UTF-16BE"):  # no mark: text only where it reads as text, not
+        text = decodes(head[:UTF16_PROBE_BYTES], wide, whole=False)  # where NULs merely alternate
+        if text is None or not reads_as_text(text, wide):
+            return None
+    return wide[:6] if wide is not None else None
 
 
 def empty_folder_error(folder: str | Path) -> InputError:
@@ -147,7 +173,7 @@ def _probe(path: Path, encoding: str | None) -> str:
 
 def _read_head(path: Path) -> bytes:
     with open(path, "rb") as file:  # readable: _probe has just read it
-        return file.read(UTF16_PROBE_BYTES)
+        return file.read(BINARY_PROBE_BYTES)  # as much as _probe read: its NUL byte is in it
 
 
 def _source_file(path: Path) -> SourceFile:
@@ -182,7 +208,7 @@ def read_documents(paths: Sequence[str | Path], encoding: str = "utf-8") -> list
             raise no_such_file(str(raw))
     for document in documents:
         if not document.text.strip():
-            raise InputError(f"{document.name} is empty", "give files that contain text")
+            raise empty_error(document.name)
     return documents
 
 
@@ -244,8 +270,7 @@ def _refuse_binary(head: bytes, label: str, encoding: str) -> None:
     wide = wide_encoding(head)
     if wide is not None:
         raise _wide_text_error(label, wide, encoding)
-    raise InputError(f"{label} looks binary (it contains NUL bytes), not text",
-                     "give plain text files")
+    raise binary_error(label, head.find(b"\x00"))
 
 
 def _is_known_format(head: bytes) -> bool:
@@ -320,7 +345,7 @@ def document_text(data: bytes, label: str, encoding: str | None = None) -> str:
     """The text of `read_document` from bytes already read (`label` names them in errors): a
     leading byte-order mark dropped, line ends as they are."""
     if not data:
-        raise InputError(f"{label} is empty", "give a file with text in it")
+        raise empty_error(label)
     check_known_format(data, label)
     encoding = encoding or auto_encoding(data)
     nul = data.find(b"\x00")
@@ -328,8 +353,7 @@ def document_text(data: bytes, label: str, encoding: str | None = None) -> str:
         wide = wide_encoding(data)  # None in auto mode: it would have been read so
         if wide is not None:
             raise _wide_text_error(label, wide, encoding)
-        raise InputError(f"{label} looks binary (NUL byte at offset {nul})",
-                         "pass a plain text file")
+        raise binary_error(label, nul)
     text = _decode_text(data, label, encoding)
     if not text.strip():
         raise InputError(f"{label} contains only whitespace", "give a file with text in it")
