@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 import typer
+from typer.core import TyperGroup
 
 from reformer_cli import __version__
 from reformer_cli.commands import messages
@@ -22,8 +23,26 @@ from reformer_cli.errors import ReformerError
 
 COMMAND_MODULES = ("train", "continue_", "summarize", "memprofile", "eval")
 
+
+class ReaderGone(Exception):
+    """What a command writes to (stdout, or an --output pipe) was closed by its reader: `| head`
+    has what it wanted."""
+
+
+class _Commands(TyperGroup):
+    """The subcommands, a closed pipe (EPIPE) becoming ReaderGone before click sees it: click
+    would exit 1, the code of a bug, and say nothing."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            raise ReaderGone from None
+
+
 app = typer.Typer(
     name="reformer",
+    cls=_Commands,
     help="Train, continue and summarize long documents with a Reformer; measure its memory.",
     pretty_exceptions_show_locals=False,
     rich_markup_mode="rich",
@@ -90,6 +109,9 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         messages.error("interrupted")
         sys.exit(130)
+    except ReaderGone:
+        _stop_writing_stdout()
+        sys.exit(0)  # as with one document that fits the pipe: no error, so `set -o pipefail` holds
     except typer.Exit as done:  # raised by --version and friends
         sys.exit(done.exit_code)
     except Exception as error:  # click's usage errors and anything unexpected
@@ -104,6 +126,18 @@ def main(argv: list[str] | None = None) -> None:
             raise
         messages.error(f"{type(error).__name__}: {error} (run with --debug for the traceback)")
         sys.exit(1)
+
+
+def _stop_writing_stdout() -> None:
+    """Points stdout at /dev/null, so the text still buffered for the closed pipe is dropped
+    at exit rather than failing there (Python's exit code 120, "Exception ignored")."""
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (a test's capture)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, descriptor)
+    os.close(devnull)
 
 
 def _usage_line(error) -> str:

@@ -99,7 +99,7 @@ def test_a_long_prompt_is_read_to_the_training_length_unless_context_says_more(i
     assert code == 0
     assert ("note: the prompt has 4,100 tokens; keeping its last 256, the length the model was "
             "trained on (data.seq_len); --context N reads more, up to 4,084 "
-            "(model.max_seq_len=4,096 less --max-new-tokens=12)") in err
+            "(model.max_seq_len=4096 less --max-new-tokens=12)") in err
     assert "prompt: 256 tokens" in err
     assert invoke(capsys, "tail.txt", "--model", "attentive", *greedy)[1] == out  # read just those
 
@@ -109,7 +109,7 @@ def test_a_long_prompt_is_read_to_the_training_length_unless_context_says_more(i
     for context in ("4096", "100000"):
         code, _, err = invoke(capsys, "long.txt", "-m", "tiny", "--context", context, *greedy)
         assert code == 0 and "prompt: 4,084 tokens" in err
-        assert "keeping its last 4,084 (model.max_seq_len=4,096 less --max-new-tokens=12)" in err
+        assert "keeping its last 4,084 (model.max_seq_len=4096 less --max-new-tokens=12)" in err
     # a prompt within the context is read whole, without a note
     code, _, err = invoke(capsys, "tail.txt", "--model", "tiny", "--context", "1000", *greedy)
     assert code == 0 and "note:" not in err and "prompt: 256 tokens" in err
@@ -123,11 +123,11 @@ def test_a_huge_max_new_tokens_keeps_the_prompt_it_has_room_for(in_root, capsys)
     code, _, err = invoke(capsys, "long.txt", "--model", "tiny", "-n", "4000", "--context", "2000",
                           "--seed", "1", "--no-stream")
     assert code == 0
-    assert "keeping its last 96 (model.max_seq_len=4,096 less --max-new-tokens=4,000)" in err
+    assert "keeping its last 96 (model.max_seq_len=4096 less --max-new-tokens=4000)" in err
     code, out, err = invoke(capsys, "long.txt", "--model", "tiny", "-n", "4096")
     assert code == 2 and out == ""
     assert err.strip().splitlines() == [
-        "error: --max-new-tokens=4,096 leaves no room for a prompt in the model's 4,096 positions "
+        "error: --max-new-tokens=4096 leaves no room for a prompt in the model's 4,096 positions "
         "(model.max_seq_len); pass --max-new-tokens 4095 or less"]
 
 
@@ -307,3 +307,89 @@ def test_ctrl_c_before_the_first_new_token_leaves_the_output_file_as_it_was(in_r
     assert target.read_text(encoding="utf-8") == "old\n"
     assert err.strip().splitlines()[-1] == "error: interrupted before any new token; out.txt is as it was"
     assert [p.name for p in in_root.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_a_reader_that_stops_early_ends_the_run_quietly_and_successfully(models_root):
+    """`reformer continue ... | head -c 20`: the closed pipe is no error (exit 0) and says
+    nothing."""
+    command = (f"'{sys.executable}' -m reformer_cli continue prompt.txt --model tiny -n 3000 "
+               "--seed 0 2>err.txt | head -c 20 > head.txt; echo \"${PIPESTATUS[@]}\"; cat err.txt")
+    result = subprocess.run(["bash", "-c", command], capture_output=True, cwd=models_root,
+                            timeout=120)
+    codes, *stderr = result.stdout.decode().splitlines()
+    assert codes == "0 0", stderr
+    assert not [line for line in stderr if "error" in line], stderr
+    assert len((models_root / "head.txt").read_bytes()) == 20
+
+
+def test_dash_output_is_stdout_and_creates_no_file(in_root, capsys):
+    code, out, _ = invoke(capsys, "prompt.txt", "--model", "tiny", "-n", "8", "--seed", "1",
+                          "-o", "-")
+    assert code == 0 and not (in_root / "-").exists()
+    assert out == invoke(capsys, "prompt.txt", "--model", "tiny", "-n", "8", "--seed", "1")[1]
+
+
+def run_on_a_terminal(cwd, *args) -> bytes:
+    """What `reformer ARGS` shows on a pseudo-terminal that is both its stdout and stderr."""
+    import os
+    import pty
+
+    primary, secondary = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "reformer_cli", *args], cwd=cwd,
+                               stdout=secondary, stderr=secondary)
+    os.close(secondary)
+    shown = []
+    while True:
+        try:
+            data = os.read(primary, 4096)
+        except OSError:  # EIO: the process has closed its side
+            break
+        if not data:
+            break
+        shown.append(data)
+    os.close(primary)
+    assert process.wait(timeout=300) == 0
+    return b"".join(shown)
+
+
+def test_on_a_terminal_the_stats_line_starts_its_own_line_and_piped_text_is_unchanged(models_root):
+    args = ("continue", "prompt.txt", "--model", "tiny", "-n", "6", "--seed", "0")
+    piped = subprocess.run([sys.executable, "-m", "reformer_cli", *args], capture_output=True,
+                           cwd=models_root, timeout=300)
+    text = piped.stdout.decode()
+    assert text.endswith("\n") and not text[:-1].endswith("\n")  # the case: a line left open
+    assert text.count("\n") == 1  # piped: byte for byte what was generated, and the last "\n"
+    shown = run_on_a_terminal(models_root, *args).decode()
+    before, _, _ = shown.partition("sample 1: ")
+    assert before.endswith("\n"), shown  # not glued to the generated text
+
+
+def test_a_line_is_left_open_only_when_text_and_stats_share_a_terminal(tmp_path):
+    from reformer_cli.commands.continue_ import line_left_open
+
+    class Terminal(io.StringIO):
+        def __init__(self, descriptor):
+            super().__init__()
+            self.descriptor = descriptor
+
+        def isatty(self):
+            return True
+
+        def fileno(self):
+            return self.descriptor
+
+    import os
+    import pty
+
+    primary, secondary = pty.openpty()
+    other_primary, other_secondary = pty.openpty()
+    try:
+        terminal, other = Terminal(secondary), Terminal(other_secondary)
+        assert line_left_open(terminal, "no newline", stderr=terminal)
+        assert not line_left_open(terminal, "ends a line\n", stderr=terminal)
+        assert not line_left_open(terminal, "", stderr=terminal)
+        assert not line_left_open(terminal, "no newline", stderr=other)  # another terminal
+        assert not line_left_open(io.StringIO(), "no newline", stderr=terminal)  # piped
+    finally:
+        for descriptor in (primary, secondary, other_primary, other_secondary):
+            os.close(descriptor)

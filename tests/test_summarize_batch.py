@@ -213,6 +213,28 @@ def test_a_summary_written_into_the_folder_it_summarizes_is_not_read_back(folder
     target = folder / "summary.txt"
     first = reformer(folder, *EXTRACTIVE, "--output", target)
     assert first.returncode == 0, first.stderr
+    written = target.read_text(encoding="utf-8")
     again = reformer(folder, *EXTRACTIVE, "--output", target)  # now a text file of the folder
-    assert again.returncode == 2 and "is the input file" in again.stderr.decode()
-    assert len(again.stderr.decode().splitlines()) == 1
+    assert again.returncode == 0, again.stderr
+    assert target.read_text(encoding="utf-8") == written  # the same documents: not summary.txt
+    assert f"==> {target} <==" not in written
+
+    named = reformer(folder, target, *EXTRACTIVE, "--output", target)  # named: still refused
+    assert named.returncode == 2 and "is the input file" in named.stderr.decode()
+    assert len(named.stderr.decode().splitlines()) == 1
+    assert target.read_text(encoding="utf-8") == written
+
+
+def test_a_reader_that_stops_early_ends_the_run_quietly_and_successfully(inputs):
+    """`reformer summarize A B ... | head -1`: the closed pipe is no error (exit 0, as with one
+    document that fits the pipe), and says nothing."""
+    many = [inputs["one.txt"]] * 40  # the later ones are written after head has gone
+    command = " ".join(f"'{arg}'" for arg in (PYTHON, "-m", "reformer_cli", "summarize", *many,
+                                              *EXTRACTIVE))
+    result = subprocess.run(["bash", "-c", f"{command} 2>err.txt | head -1; "
+                             "echo \"${PIPESTATUS[@]}\"; cat err.txt"],
+                            capture_output=True, cwd=inputs["one.txt"].parent, timeout=120)
+    first, codes, *stderr = result.stdout.decode().splitlines()
+    assert first == f"==> {inputs['one.txt']} <=="
+    assert codes == "0 0", stderr
+    assert stderr == []

@@ -7,6 +7,7 @@ memory go to stderr. torch and the model code are imported inside the command, s
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import typer
 
 from reformer_cli.commands.encoding_option import encoding_option
 from reformer_cli.commands.messages import note
-from reformer_cli.commands.output_file import check_output_path, replacing_file
+from reformer_cli.commands.output_file import STDOUT, check_output_path, replacing_file
 from reformer_cli.config.device import DEVICE_NAMES
 from reformer_cli.errors import InputError, ReformerError
 
@@ -62,7 +63,8 @@ def continue_command(
                                 help="Print text as it is produced (or each sample at its end)."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE",
                                           show_default="stdout",
-                                          help="Write the text to this file instead of stdout."),
+                                          help="Write the text to this file instead of stdout (- is "
+                                               "stdout)."),
     device: str = typer.Option("auto", "--device", metavar=DEVICE_NAMES,
                                help="Where the model runs (auto: cuda > mps > cpu)."),
     n_hashes: Optional[int] = typer.Option(None, "--n-hashes", metavar="N",
@@ -82,6 +84,8 @@ def continue_command(
         if value is not None:
             check_range(flag, value, low=1)
     check_encoding(encoding)  # before stdin is read or the model loaded
+    if output is not None and str(output) == STDOUT:
+        output = None
     text = read_prompt(file, encoding)
     if output is not None:
         check_output_path(output, [file])  # before the model loads
@@ -181,7 +185,7 @@ def _why_kept(bound: str, context: int | None, max_seq_len: int, max_new_tokens:
     """The end of the note on a cut prompt: which limit applied, in numbers that add up."""
     from reformer_cli.generation.generator import BOUND_POSITIONS
 
-    positions = f"model.max_seq_len={max_seq_len:,} less --max-new-tokens={max_new_tokens:,}"
+    positions = f"model.max_seq_len={max_seq_len} less --max-new-tokens={max_new_tokens}"
     if bound == BOUND_POSITIONS:
         return f" ({positions})"
     if context is not None:
@@ -200,18 +204,22 @@ def write_samples(run: Continuation, num_samples: int, stream: bool, sink, writt
         if num_samples > 1:
             header = f"===== sample {index + 1} of {num_samples} =====\n"
             write(sink, ("\n\n" if index else "") + header)
-        held, started = [], time.perf_counter()
+        held, started, last = [], time.perf_counter(), ""
         ids = written.count(generation.sample(run.sampler, last=index == num_samples - 1))
         try:
             for piece in stream_text(ids, run.decode, run.prompt_ids):
                 if stream:
                     write(sink, piece)
+                    last = piece or last
                 else:
                     held.append(piece)
         except KeyboardInterrupt:
             write(sink, "".join(held) + "\n")
             raise
         write(sink, "".join(held))
+        last = "".join(held) or last
+        if line_left_open(sink, last):
+            note("")  # the stats line below starts a line of its own; the text stays as it is
         elapsed = time.perf_counter() - started
         note(f"sample {index + 1}: {written.tokens} tokens in {elapsed:.2f} s "
              f"({written.tokens / max(elapsed, 1e-9):.1f} tokens/s, "
@@ -240,6 +248,21 @@ class _Counter:
         for token_id in ids:
             self.tokens += 1
             yield token_id
+
+
+def line_left_open(sink, text: str, stderr=None) -> bool:
+    """Whether `text`, just written to `sink`, leaves the terminal's cursor mid-line where the
+    next stderr line would be printed: `sink` and stderr are the same terminal and `text` does
+    not end in a newline. Only then: piped or in a file, the text is kept byte for byte."""
+    stderr = sys.stderr if stderr is None else stderr
+    if not text or text.endswith("\n"):
+        return False
+    try:
+        if not (sink.isatty() and stderr.isatty()):
+            return False
+        return os.path.samestat(os.fstat(sink.fileno()), os.fstat(stderr.fileno()))
+    except (AttributeError, OSError, ValueError):  # not a real file
+        return False
 
 
 def write(sink, text: str) -> None:

@@ -12,6 +12,7 @@ trained with `--task extract` or `--task summarize` is used.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import List, Optional
@@ -20,7 +21,7 @@ import typer
 
 from reformer_cli.commands.encoding_option import encoding_option
 from reformer_cli.commands.messages import error, note
-from reformer_cli.commands.output_file import check_output_path, write_text_file
+from reformer_cli.commands.output_file import STDOUT, check_output_path, write_text_file
 from reformer_cli.commands.reading_progress import ReadingProgress
 from reformer_cli.config.device import DEVICE_NAMES
 from reformer_cli.errors import InputError
@@ -65,7 +66,8 @@ def summarize_command(
                                            "folder, a list of them in the order given, a "
                                            "failed one as {file, error})."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="FILE",
-                                          show_default="stdout", help="Write here instead of stdout."),
+                                          show_default="stdout",
+                                          help="Write here instead of stdout (- is stdout)."),
     max_new_tokens: Optional[int] = typer.Option(None, "--max-new-tokens", metavar="N",
                                                  show_default="an eighth of the model's context",
                                                  help="Abstractive: most tokens generated."),
@@ -94,6 +96,8 @@ def summarize_command(
     decoding = {"max_new_tokens": max_new_tokens, "num_beams": num_beams, "n_hashes": n_hashes,
                 "no_repeat_ngram_size": no_repeat_ngram, "repetition_penalty": repetition_penalty}
     decoding = {key: value for key, value in decoding.items() if value is not None}
+    if output is not None and str(output) == STDOUT:
+        output = None
     if output is not None:
         check_output_path(output, files or [])  # before any work
     failed = run_summarize(files or [], model, method, sentences, ratio, max_words, language,
@@ -115,7 +119,6 @@ def run_summarize(files: list[str], model: str | None, method: str, sentences: i
     from reformer_cli.summarize.selection import Budget
     from reformer_cli.summarize.summary import SummarizeOptions, detect_language
     from reformer_cli.text.encodings import check_encoding
-    from reformer_cli.text.reading import document_names
 
     if not files:
         raise InputError("no input given", "pass one or more files, or - for stdin")
@@ -128,9 +131,9 @@ def run_summarize(files: list[str], model: str | None, method: str, sentences: i
     check_encoding(encoding)  # as does an unknown --encoding
     model_dir = resolve_model_dir(model) if model else None
     chosen = choose_method(method, model_dir)
-    names = document_names(files, encoding)  # a folder: its text files
+    names = documents(files, encoding, output)  # a folder: its text files
     if output is not None:
-        check_output_path(output, names)  # a summary written into a folder it summarizes
+        check_output_path(output, names)
     several = len(files) > 1 or any(name != "-" and Path(name).is_dir() for name in files)
     # One document is read before the model loads, as it always was: a bad file fails fast.
     first_text = None if several else read_input(names[0], encoding)
@@ -166,6 +169,28 @@ def run_summarize(files: list[str], model: str | None, method: str, sentences: i
              f"{' (the model is not used)' if chosen == 'extractive' and model_dir else ''}")
     written.finish(any_summary=bool(summaries))
     return failed
+
+
+def documents(files: list[str], encoding: str | None, output: Path | None) -> list[str]:
+    """The documents `files` stand for (`document_names`), less the --output file where a folder
+    holds it: that is this command's own product, from an earlier run, not a document. A file
+    named itself stays, for `check_output_path` to refuse."""
+    from reformer_cli.text.reading import document_names
+
+    names = []
+    for name in files:
+        inside = document_names([name], encoding)
+        if output is not None and name != "-" and Path(name).is_dir():
+            inside = [found for found in inside if not _same_file(found, output)] or [name]
+        names.extend(inside)
+    return names
+
+
+def _same_file(name: str, output: Path) -> bool:
+    try:
+        return os.path.samefile(name, output)
+    except OSError:  # either is missing (the output before its first run)
+        return False
 
 
 def read_input(name: str, encoding: str | None) -> str:

@@ -75,7 +75,7 @@ def prompt_limit(context: int, max_seq_len: int, max_new_tokens: int) -> PromptL
     after them would not fit in `max_seq_len` positions; then as many as leave them room."""
     room = max_seq_len - max_new_tokens  # positions left for the prompt
     if room < 1:
-        raise InputError(f"--max-new-tokens={max_new_tokens:,} leaves no room for a prompt in "
+        raise InputError(f"--max-new-tokens={max_new_tokens} leaves no room for a prompt in "
                          f"the model's {max_seq_len:,} positions (model.max_seq_len)",
                          f"pass --max-new-tokens {max_seq_len - 1} or less")
     if context <= room:
